@@ -1,0 +1,175 @@
+// Collection: an ObjectSpec loaded into the kernel — its BTF, maps and programs,
+// owned together and released together (cilium/ebpf's Collection).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as sys from "./internal/sys/bpf.ts";
+import type { FD } from "./internal/sys/fd.ts";
+import { SyscallError } from "./internal/sys/errors.ts";
+import { BpfMap } from "./maps/map.ts";
+import { Program } from "./programs/program.ts";
+import { ObjectSpec } from "./object/spec.ts";
+import type { MapSpec } from "./object/maps.ts";
+import type { VariableSpec } from "./object/variables.ts";
+import { notFound, ObjectError } from "./object/errors.ts";
+import type { Link } from "./link/link.ts";
+
+export interface CollectionOptions {
+  /** Only load these programs (default: all). Maps are always all created. */
+  programs?: string[];
+  /** Directory on bpffs for maps with `pinning = LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf). */
+  pinPath?: string;
+  /** Verifier log level used to explain a rejection (1 or 2). */
+  logLevel?: 1 | 2;
+  /** Values for global variables, set before load (same as `spec.variable(name).set(v)`). */
+  constants?: Record<string, unknown>;
+}
+
+export class Collection implements Disposable {
+  readonly spec: ObjectSpec;
+  readonly programs: ReadonlyMap<string, Program>;
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  /** The object's BTF in the kernel (undefined if it has none, or the kernel refused it). */
+  readonly btf: FD | undefined;
+  /** Why the kernel refused the object's BTF, when it did; the programs load without it. */
+  readonly btfError: Error | undefined;
+  #closed = false;
+
+  private constructor(spec: ObjectSpec, btf: FD | undefined, btfError: Error | undefined, maps: Map<string, BpfMap>, programs: Map<string, Program>) {
+    this.spec = spec;
+    this.btf = btf;
+    this.btfError = btfError;
+    this.maps = maps;
+    this.programs = programs;
+  }
+
+  /** Loads an object (an ObjectSpec, or a path to / bytes of an ELF object). On failure nothing is left behind. */
+  static load(source: ObjectSpec | string | Uint8Array, opts: CollectionOptions = {}): Collection {
+    const spec =
+      source instanceof ObjectSpec ? source : typeof source === "string" ? ObjectSpec.fromFile(source) : ObjectSpec.fromBytes(source);
+    for (const [name, value] of Object.entries(opts.constants ?? {})) spec.variable(name).set(value);
+    const wanted = opts.programs ?? [...spec.programs.keys()];
+    for (const name of wanted) spec.program(name); // fail on a bad name before creating anything
+
+    const owned: Disposable[] = [];
+    try {
+      let btf: FD | undefined;
+      let btfError: Error | undefined;
+      if (spec.kernelBtf) {
+        try {
+          btf = sys.btfLoad(spec.kernelBtf);
+          owned.push(btf);
+        } catch (err) {
+          if (!(err instanceof SyscallError) || err.code === "EPERM") throw err;
+          btfError = err; // old kernels refuse newer BTF kinds: load without types
+        }
+      }
+      const maps = new Map<string, BpfMap>();
+      for (const mapSpec of spec.maps.values()) {
+        const map = createMap(mapSpec, btf, opts.pinPath);
+        owned.push(map);
+        maps.set(mapSpec.name, map);
+      }
+      const programs = new Map<string, Program>();
+      for (const name of wanted) {
+        const program = Program.load(spec.program(name), {
+          mapFd: (m) => (maps.get(m) ?? notFound("map", m, maps.keys(), spec.source)).fd.value,
+          btfFd: btf,
+          logLevel: opts.logLevel,
+        });
+        owned.push(program);
+        programs.set(name, program);
+      }
+      return new Collection(spec, btf, btfError, maps, programs);
+    } catch (err) {
+      for (const o of owned.reverse()) o[Symbol.dispose]();
+      throw err;
+    }
+  }
+
+  program(name: string): Program {
+    return this.programs.get(name) ?? notFound("loaded program", name, this.programs.keys(), this.spec.source);
+  }
+
+  map<K = any, V = any>(name: string): BpfMap<K, V> {
+    return (this.maps.get(name) ?? notFound("map", name, this.maps.keys(), this.spec.source)) as BpfMap<K, V>;
+  }
+
+  /** A global variable, read and written in the kernel's copy (.data/.bss; .rodata is read-only). */
+  variable(name: string): Variable {
+    const spec = this.spec.variable(name);
+    return new Variable(spec, this.map(spec.map.name));
+  }
+
+  /** Attaches every program whose section names its hook; returns the links. */
+  attachAll(): Link[] {
+    const links: Link[] = [];
+    try {
+      for (const p of this.programs.values()) {
+        if (p.spec.attach !== "none") links.push(p.attach());
+      }
+    } catch (err) {
+      for (const l of links) l.close();
+      throw err;
+    }
+    return links;
+  }
+
+  /** Detaches and unloads everything: links, programs, maps, BTF. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.close();
+    this.btf?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function createMap(spec: MapSpec, btf: FD | undefined, pinPath = "/sys/fs/bpf"): BpfMap {
+  const pinned = spec.pinning === "by-name" ? join(pinPath, spec.name) : undefined;
+  if (pinned && existsSync(pinned)) {
+    const map = BpfMap.fromPin(pinned);
+    if (map.type !== spec.type || map.keySize !== spec.keySize || map.valueSize !== spec.valueSize || map.maxEntries !== spec.maxEntries) {
+      map.close();
+      throw new ObjectError(`map ${spec.name}: the map pinned at ${pinned} has a different definition; remove it or change pinPath`);
+    }
+    return map;
+  }
+  const map = BpfMap.create(spec, { btfFd: btf });
+  try {
+    if (spec.contents) {
+      map.updateBytes(new Uint8Array(4), spec.contents);
+      if (spec.dataSection === "rodata") map.freeze();
+    }
+    if (pinned) map.pin(pinned);
+  } catch (err) {
+    map.close();
+    throw err;
+  }
+  return map;
+}
+
+/** A global variable after load, read and written through its data section's map. */
+export class Variable {
+  readonly spec: VariableSpec;
+  readonly #map: BpfMap;
+
+  constructor(spec: VariableSpec, map: BpfMap) {
+    this.spec = spec;
+    this.#map = map;
+  }
+
+  get(): unknown {
+    return this.spec.read(this.#map.lookupBytes(new Uint8Array(4))!);
+  }
+
+  set(value: unknown): void {
+    if (this.spec.constant) throw new ObjectError(`variable ${this.spec.name} is in .rodata: set it before load (spec.variable(name).set())`);
+    const section = this.#map.lookupBytes(new Uint8Array(4))!;
+    this.spec.write(section, value);
+    this.#map.updateBytes(new Uint8Array(4), section);
+  }
+}

@@ -1,0 +1,265 @@
+// The clang driver: BPF C source in, a cached BPF ELF object out.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { defaultCacheDir, parseDepfile, sha256, sha256File, writeFileAtomic } from "./cache.ts";
+import { CompileError, parseDiagnostics } from "./diagnostics.ts";
+import { clangVersion, findClang } from "./tools.ts";
+import { DEFAULT_BTF_PATH, vmlinuxHeaderInfo, type VmlinuxHeader } from "./vmlinux.ts";
+
+export type CompileSource = { file: string } | { text: string; name?: string };
+
+export interface CompileOptions {
+  /** Extra clang flags, appended after tsbpf's (so `-O1`, `-mcpu=v3`, `-DFOO` work). */
+  cflags?: string[];
+  /** Extra include directories (`-I`), searched before tsbpf's own. */
+  includeDirs?: string[];
+  /** clang binary. Default: $TSBPF_CLANG, else "clang" on PATH, else the highest clang-NN on PATH. */
+  clang?: string;
+  /** Cache directory. Default: $TSBPF_CACHE_DIR, else $XDG_CACHE_HOME/tsbpf, else ~/.cache/tsbpf. */
+  cacheDir?: string;
+  /** Kernel BTF that vmlinux.h is generated from. Default /sys/kernel/btf/vmlinux. */
+  btfPath?: string;
+}
+
+export interface CompiledObject {
+  /** The object file in the cache. Treat it as read-only. */
+  path: string;
+  /** The object file's bytes (a BPF ELF object). */
+  bytes: Uint8Array;
+  /** True when the object came from the cache and clang did not run. */
+  cached: boolean;
+}
+
+/** Bump when the cache layout or the flags tsbpf passes change meaning. */
+const CACHE_FORMAT = 1;
+
+/** tsbpf's own headers (include/tsbpf.h). */
+const TSBPF_INCLUDE = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "include");
+
+const TARGET_ARCH: Partial<Record<NodeJS.Architecture, string>> = {
+  x64: "x86",
+  arm64: "arm64",
+  arm: "arm",
+  s390x: "s390",
+  ppc64: "powerpc",
+  riscv64: "riscv",
+  loong64: "loongarch",
+  mips: "mips",
+  mipsel: "mips",
+};
+
+const MULTIARCH: Partial<Record<NodeJS.Architecture, string>> = {
+  x64: "x86_64-linux-gnu",
+  arm64: "aarch64-linux-gnu",
+  arm: "arm-linux-gnueabihf",
+  s390x: "s390x-linux-gnu",
+  ppc64: "powerpc64le-linux-gnu",
+  riscv64: "riscv64-linux-gnu",
+  loong64: "loongarch64-linux-gnu",
+};
+
+/** Headers that libbpf's development package installs. */
+const LIBBPF_HEADERS = new Set(
+  ["bpf_helpers.h", "bpf_helper_defs.h", "bpf_tracing.h", "bpf_core_read.h", "bpf_endian.h", "usdt.bpf.h"].map(
+    (h) => `bpf/${h}`,
+  ),
+);
+
+interface Manifest {
+  format: number;
+  /** File name of the object, in the same directory. */
+  object: string;
+  source: string;
+  /** Every file the compile read (from clang's depfile) except the source text and vmlinux.h. */
+  deps: { path: string; sha256: string }[];
+}
+
+interface ClangResult {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+function runClang(clang: string, args: string[]): Promise<ClangResult> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(clang, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+      if (!error) return resolvePromise({ code: 0, signal: null, stderr });
+      const e = error as NodeJS.ErrnoException & { code?: unknown; signal?: string | null };
+      if (typeof e.code === "number" || e.signal) {
+        resolvePromise({ code: typeof e.code === "number" ? e.code : null, signal: e.signal ?? null, stderr });
+      } else reject(error);
+    });
+  });
+}
+
+/** A C string literal for a `#line` directive. */
+function cString(s: string): string {
+  return `"${s.replace(/[\\"]/g, (c) => "\\" + c).replace(/\n/g, "\\n")}"`;
+}
+
+async function lookup(objectsDir: string, key: string): Promise<CompiledObject | undefined> {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(await readFile(join(objectsDir, `${key}.json`), "utf8")) as Manifest;
+  } catch {
+    return undefined;
+  }
+  if (manifest.format !== CACHE_FORMAT || !Array.isArray(manifest.deps) || typeof manifest.object !== "string") {
+    return undefined;
+  }
+  const unchanged = await Promise.all(
+    manifest.deps.map((dep) => sha256File(dep.path).then((h) => h === dep.sha256, () => false)),
+  );
+  if (!unchanged.every(Boolean)) return undefined;
+  const path = join(objectsDir, manifest.object);
+  try {
+    return { path, bytes: new Uint8Array(await readFile(path)), cached: true };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Compile BPF C to a BPF ELF object with clang (`-O2 -g -target bpf`, so the
+ * object carries BTF), with the kernel's vmlinux.h, tsbpf's include/ and
+ * libbpf's <bpf/...> headers on the include path.
+ *
+ * Objects are cached by the source, the contents of every header it included,
+ * the options, the clang version and the kernel's BTF; a cache hit does not run
+ * clang. Throws `CompileError` (with parsed `.diagnostics`) when clang fails.
+ */
+export async function compile(source: CompileSource, options: CompileOptions = {}): Promise<CompiledObject> {
+  const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
+  const btfPath = resolve(options.btfPath ?? DEFAULT_BTF_PATH);
+  const clang = findClang(options.clang);
+  const cwd = process.cwd();
+
+  let file: string | undefined;
+  let text: string;
+  let displayName: string;
+  if ("file" in source) {
+    file = resolve(source.file);
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new Error(`tsbpf: cannot read BPF source ${file}: ${code ?? String(error)}`, { cause: error });
+    }
+    displayName = file;
+  } else {
+    text = source.text;
+    displayName = source.name ?? "<text>";
+  }
+
+  // vmlinux.h is only needed by programs that include it, so a failure to
+  // generate it (no bpftool, no kernel BTF) is reported only if clang then
+  // cannot find it.
+  const [version, vmlinux] = await Promise.all([
+    clangVersion(clang),
+    vmlinuxHeaderInfo({ btfPath, cacheDir }).then(
+      (header): VmlinuxHeader | Error => header,
+      (error: unknown): VmlinuxHeader | Error => (error instanceof Error ? error : new Error(String(error))),
+    ),
+  ]);
+
+  const arch = TARGET_ARCH[process.arch] ?? "x86";
+  const flags = ["-O2", "-g", "-target", "bpf", `-D__TARGET_ARCH_${arch}`, "-Wall", "-fno-color-diagnostics"];
+  if (file) flags.push("-I", dirname(file));
+  for (const dir of options.includeDirs ?? []) flags.push("-I", resolve(dir));
+  flags.push("-I", TSBPF_INCLUDE);
+  if (!(vmlinux instanceof Error)) flags.push("-I", dirname(vmlinux.path));
+  // With -target bpf clang does not search the multiarch directory, where
+  // <asm/types.h> (needed by <linux/types.h> and so <linux/bpf.h>) lives.
+  const multiarch = MULTIARCH[process.arch];
+  if (multiarch && existsSync(`/usr/include/${multiarch}`)) flags.push("-idirafter", `/usr/include/${multiarch}`);
+  flags.push(...(options.cflags ?? []));
+
+  const key = sha256(
+    JSON.stringify({
+      format: CACHE_FORMAT,
+      file: file ?? null,
+      name: file ? null : displayName,
+      text,
+      flags,
+      cwd,
+      clang,
+      version,
+      btf: vmlinux instanceof Error ? null : vmlinux.btfHash,
+    }),
+  );
+  const objectsDir = join(cacheDir, "objects");
+  const hit = await lookup(objectsDir, key);
+  if (hit) return hit;
+
+  const tmpRoot = join(cacheDir, "tmp");
+  await mkdir(tmpRoot, { recursive: true });
+  await mkdir(objectsDir, { recursive: true });
+  const buildDir = await mkdtemp(join(tmpRoot, "build-"));
+  try {
+    let input: string;
+    const args = [...flags];
+    if (file) {
+      input = file;
+    } else {
+      // The #line directive makes clang's diagnostics (and the BTF line info)
+      // name the text's name instead of this temporary file.
+      input = join(buildDir, "source.bpf.c");
+      await writeFile(input, `#line 1 ${cString(displayName)}\n${text}`);
+      args.push(`-fdebug-prefix-map=${buildDir}=.`);
+    }
+    const output = join(buildDir, "out.o");
+    const depfile = join(buildDir, "out.d");
+    args.push("-c", input, "-o", output, "-MD", "-MF", depfile);
+
+    const result = await runClang(clang, args);
+    if (result.code !== 0) {
+      const diagnostics = parseDiagnostics(result.stderr);
+      const hints: string[] = [];
+      const missing = diagnostics
+        .filter((d) => d.severity === "fatal error" || d.severity === "error")
+        .map((d) => /^'([^']+)' file not found/.exec(d.message)?.[1])
+        .filter((h): h is string => h !== undefined);
+      if (missing.some((h) => LIBBPF_HEADERS.has(h))) {
+        hints.push(
+          "hint: libbpf's headers (<bpf/bpf_helpers.h> etc.) were not found: " +
+            'install them with "apt-get install libbpf-dev" (Debian/Ubuntu; "dnf install libbpf-devel" on Fedora).',
+        );
+      }
+      if (missing.includes("vmlinux.h")) {
+        hints.push(
+          vmlinux instanceof Error
+            ? `hint: vmlinux.h could not be generated: ${vmlinux.message}`
+            : `hint: vmlinux.h is at ${vmlinux.path}`,
+        );
+      }
+      throw new CompileError({
+        source: displayName,
+        stderr: result.stderr,
+        diagnostics,
+        exitCode: result.code,
+        signal: result.signal,
+        hints,
+      });
+    }
+
+    const skip = new Set([input === file ? "" : input, vmlinux instanceof Error ? "" : vmlinux.path]);
+    const depPaths = [...new Set(parseDepfile(await readFile(depfile, "utf8")).map((p) => resolve(cwd, p)))].filter(
+      (p) => !skip.has(p),
+    );
+    const deps = await Promise.all(depPaths.map(async (path) => ({ path, sha256: await sha256File(path) })));
+    const objectName = `${key}-${sha256(JSON.stringify(deps)).slice(0, 16)}.o`;
+    const bytes = new Uint8Array(await readFile(output));
+    // Object first, then the manifest that points at it: a reader that sees
+    // the manifest always finds a whole object.
+    const objectPath = join(objectsDir, objectName);
+    await rename(output, objectPath);
+    const manifest: Manifest = { format: CACHE_FORMAT, object: objectName, source: displayName, deps };
+    await writeFileAtomic(join(objectsDir, `${key}.json`), JSON.stringify(manifest, null, 1) + "\n");
+    return { path: objectPath, bytes, cached: false };
+  } finally {
+    await rm(buildDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,25 @@
+// tsbpf: eBPF from TypeScript. The layers, top to bottom:
+//   compile/   C -> BPF ELF object (clang, vmlinux.h from the kernel's BTF)
+//   object/    ELF object -> ObjectSpec (programs, maps, variables), pure
+//   elf/, btf/ the readers under it; btf/codec is the one decoder compiler
+//   collection, maps/, programs/, link/   kernel objects (own fds, Symbol.dispose)
+//   tracing/   tracefs and trace_pipe
+//   internal/sys  the thin native layer and the bpf()/perf_event_open() attrs
+export { compile, CompileError, vmlinuxHeader, type CompileOptions, type CompiledObject } from "./compile/index.ts";
+export { ObjectSpec } from "./object/spec.ts";
+export { ObjectError } from "./object/errors.ts";
+export type { ProgramSpec, MapReference } from "./object/programs.ts";
+export type { MapSpec } from "./object/maps.ts";
+export { VariableSpec } from "./object/variables.ts";
+export { Collection, Variable, type CollectionOptions } from "./collection.ts";
+export { BpfMap, type MapDefinition, type UpdateMode } from "./maps/map.ts";
+export { Program } from "./programs/program.ts";
+export { VerifierError } from "./programs/verifier.ts";
+export { Link } from "./link/link.ts";
+export { AttachError } from "./link/errors.ts";
+export { syscallPrefix } from "./link/syscall.ts";
+export { tracePipe, parseTraceLine, tracefsDir, type TraceLine } from "./tracing/index.ts";
+export { Spec as BtfSpec, codecFor, type Codec } from "./btf/index.ts";
+export { ElfFile } from "./elf/index.ts";
+export { SyscallError } from "./internal/sys/errors.ts";
+export { MapType, ProgType, AttachType, MapFlag } from "./internal/sys/constants.ts";

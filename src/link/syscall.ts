@@ -1,0 +1,32 @@
+import { readFileSync } from "node:fs";
+
+// Prefixes of syscall wrapper functions, by architecture, newest convention first.
+const prefixes = ["__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_", "__ia32_sys_", "__se_sys_", "sys_"];
+
+let cachedPrefix: string | undefined;
+
+/**
+ * The prefix of syscall functions in this kernel ("__x64_sys_" on x86_64 since
+ * 4.17), found in /proc/kallsyms as BCC's get_syscall_prefix does.
+ */
+export function syscallPrefix(): string {
+  if (cachedPrefix !== undefined) return cachedPrefix;
+  let kallsyms = "";
+  try {
+    kallsyms = readFileSync("/proc/kallsyms", "utf8");
+  } catch {
+    // Unreadable: fall back to the architecture's convention below.
+  }
+  for (const prefix of prefixes) {
+    if (kallsyms.includes(` ${prefix}bpf\n`)) return (cachedPrefix = prefix);
+  }
+  return (cachedPrefix = process.arch === "x64" ? "__x64_sys_" : process.arch === "arm64" ? "__arm64_sys_" : "sys_");
+}
+
+/** The syscall that a kernel function wraps ("__x64_sys_openat" -> "openat"), or undefined. */
+export function syscallOfFunction(fn: string): string | undefined {
+  for (const prefix of [...prefixes, "__do_sys_", "do_sys_", "ksys_"]) {
+    if (fn.startsWith(prefix) && fn.length > prefix.length) return fn.slice(prefix.length);
+  }
+  return undefined;
+}

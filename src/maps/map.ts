@@ -1,0 +1,395 @@
+// A BPF map in the kernel: create, open pinned, and every element operation,
+// with keys and values encoded through the map's BTF types (or raw bytes).
+import type { Codec } from "../btf/codec.ts";
+import { Spec } from "../btf/spec.ts";
+import type { Type } from "../btf/types.ts";
+import { BpfCmd, MapType, UpdateFlag } from "../internal/sys/constants.ts";
+import * as sys from "../internal/sys/bpf.ts";
+import { FD } from "../internal/sys/fd.ts";
+import { SyscallError } from "../internal/sys/errors.ts";
+import { possibleCpus } from "../internal/sys/cpus.ts";
+import type { MapSpec } from "../object/maps.ts";
+import { mapCodec } from "./codec.ts";
+import { ensureBpffs } from "./pin.ts";
+
+export type UpdateMode = "any" | "noexist" | "exist" | number;
+
+/** What `BpfMap.create` needs: a MapSpec from an object, or the same fields by hand. */
+export interface MapDefinition {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+  name?: string;
+  key?: Type;
+  value?: Type;
+  numaNode?: number;
+  mapExtra?: bigint;
+}
+
+export interface CreateOptions {
+  /** Loaded BTF whose type ids `key`/`value` are (the object's BTF in a Collection). */
+  btfFd?: FD;
+}
+
+const PER_CPU = new Set<number>([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
+// Map types the kernel refuses BTF key/value types for (libbpf drops them too).
+const NO_BTF = new Set<number>([
+  MapType.PERF_EVENT_ARRAY,
+  MapType.CGROUP_ARRAY,
+  MapType.STACK_TRACE,
+  MapType.ARRAY_OF_MAPS,
+  MapType.HASH_OF_MAPS,
+  MapType.DEVMAP,
+  MapType.DEVMAP_HASH,
+  MapType.CPUMAP,
+  MapType.XSKMAP,
+  MapType.SOCKMAP,
+  MapType.SOCKHASH,
+  MapType.QUEUE,
+  MapType.STACK,
+  MapType.RINGBUF,
+  MapType.PROG_ARRAY,
+]);
+
+function updateFlags(mode: UpdateMode): number {
+  if (typeof mode === "number") return mode;
+  return { any: UpdateFlag.ANY, noexist: UpdateFlag.NOEXIST, exist: UpdateFlag.EXIST }[mode];
+}
+
+function kernelName(name: string): string {
+  // The kernel accepts [A-Za-z0-9_.] and 15 characters.
+  return name.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 15);
+}
+
+export class BpfMap<K = any, V = any> implements Disposable {
+  readonly fd: FD;
+  readonly name: string;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly keyType: Type | undefined;
+  readonly valueType: Type | undefined;
+  /** Per-CPU maps hold one value per possible CPU; lookups return an array. */
+  readonly perCpu: boolean;
+  readonly #key: Codec;
+  readonly #value: Codec;
+  /** Bytes of one CPU's value in per-CPU buffers (value size rounded up to 8). */
+  readonly #stride: number;
+
+  private constructor(fd: FD, def: MapDefinition & { name: string }) {
+    this.fd = fd;
+    this.name = def.name;
+    this.type = def.type;
+    this.keySize = def.keySize;
+    this.valueSize = def.valueSize;
+    this.maxEntries = def.maxEntries;
+    this.flags = def.flags ?? 0;
+    this.keyType = def.key;
+    this.valueType = def.value;
+    this.perCpu = PER_CPU.has(def.type);
+    this.#key = mapCodec(def.keySize, def.key);
+    this.#value = mapCodec(def.valueSize, def.value, def.type === MapType.STACK_TRACE ? "addresses" : "plain");
+    this.#stride = Math.ceil(def.valueSize / 8) * 8;
+  }
+
+  /** Creates a map. BTF types go to the kernel when `btfFd` is given and the map type allows. */
+  static create(def: MapDefinition | MapSpec, opts: CreateOptions = {}): BpfMap {
+    const name = def.name ?? "";
+    let maxEntries = def.maxEntries;
+    if (def.type === MapType.PERF_EVENT_ARRAY && maxEntries === 0) maxEntries = possibleCpus();
+    const attr: sys.MapCreateAttr = {
+      mapType: def.type,
+      keySize: def.keySize,
+      valueSize: def.valueSize,
+      maxEntries,
+      mapFlags: def.flags ?? 0,
+      numaNode: def.numaNode ?? 0,
+      mapExtra: def.mapExtra ?? 0n,
+      name: kernelName(name),
+    };
+    const withBtf = opts.btfFd && !NO_BTF.has(def.type) && def.value !== undefined;
+    let fd: FD;
+    try {
+      fd = sys.mapCreate(
+        withBtf ? { ...attr, btfFd: opts.btfFd!.value, btfKeyTypeId: def.key?.id ?? 0, btfValueTypeId: def.value!.id } : attr,
+      );
+    } catch (err) {
+      if (!withBtf || !(err instanceof SyscallError) || err.code !== "EINVAL") throw mapCreateError(name, err);
+      // Some kernels refuse some types (a DATASEC, a type tag): the map works without them.
+      try {
+        fd = sys.mapCreate(attr);
+      } catch (err2) {
+        throw mapCreateError(name, err2);
+      }
+    }
+    return new BpfMap(fd, { ...def, name, maxEntries });
+  }
+
+  /** Opens a map pinned on bpffs, with its BTF types when it has them. */
+  static fromPin(path: string): BpfMap {
+    const fd = sys.objGet(path);
+    try {
+      return BpfMap.#fromFd(fd);
+    } catch (err) {
+      fd.close();
+      throw err;
+    }
+  }
+
+  /** Opens a map by its kernel id (as listed by `bpftool map`). */
+  static fromId(id: number): BpfMap {
+    const fd = sys.fdById(BpfCmd.MAP_GET_FD_BY_ID, id);
+    try {
+      return BpfMap.#fromFd(fd);
+    } catch (err) {
+      fd.close();
+      throw err;
+    }
+  }
+
+  static #fromFd(fd: FD): BpfMap {
+    const info = sys.mapInfo(fd.value);
+    let key: Type | undefined;
+    let value: Type | undefined;
+    if (info.btfId) {
+      using btfFd = sys.fdById(BpfCmd.BTF_GET_FD_BY_ID, info.btfId);
+      const btf = new Spec(sys.btfBytes(btfFd.value));
+      key = info.btfKeyTypeId ? btf.typeById(info.btfKeyTypeId) : undefined;
+      value = info.btfValueTypeId ? btf.typeById(info.btfValueTypeId) : undefined;
+    }
+    return new BpfMap(fd, { ...info, name: info.name, key, value });
+  }
+
+  // ---- element operations ----
+
+  /** The value for `key`, or undefined. Per-CPU maps: an array with one value per CPU. */
+  lookup(key: K): V | undefined {
+    const out = this.#valueBuffer();
+    if (!sys.mapLookupElem(this.fd.value, this.#encodeKey(key), out)) return undefined;
+    return this.#decodeValue(out);
+  }
+
+  /** Writes `value` at `key`. `mode`: "any" (default), "noexist" (insert only), "exist" (replace only). */
+  update(key: K, value: V, mode: UpdateMode = "any"): void {
+    sys.mapUpdateElem(this.fd.value, this.#encodeKey(key), this.#encodeValue(value), updateFlags(mode));
+  }
+
+  /** Removes `key`; false if it was not there. */
+  delete(key: K): boolean {
+    return sys.mapDeleteElem(this.fd.value, this.#encodeKey(key));
+  }
+
+  /** Looks up and removes `key` in one step (hash maps on 5.14+). */
+  lookupAndDelete(key: K): V | undefined {
+    const out = this.#valueBuffer();
+    if (!sys.mapLookupAndDeleteElem(this.fd.value, this.#encodeKey(key), out)) return undefined;
+    return this.#decodeValue(out);
+  }
+
+  /** Queue/stack: adds a value. */
+  push(value: V, mode: UpdateMode = "any"): void {
+    sys.mapUpdateElem(this.fd.value, undefined, this.#encodeValue(value), updateFlags(mode));
+  }
+
+  /** Queue/stack: removes and returns the next value, or undefined when empty. */
+  pop(): V | undefined {
+    const out = this.#valueBuffer();
+    return sys.mapLookupAndDeleteElem(this.fd.value, undefined, out) ? this.#decodeValue(out) : undefined;
+  }
+
+  /** Queue/stack: the next value without removing it. */
+  peek(): V | undefined {
+    const out = this.#valueBuffer();
+    return sys.mapLookupElem(this.fd.value, undefined, out) ? this.#decodeValue(out) : undefined;
+  }
+
+  /** Every key. Keys deleted or added while iterating may be missed or seen, as with any BPF map walk. */
+  *keys(): IterableIterator<K> {
+    for (const raw of this.#rawKeys()) yield this.#key.decode(view(raw), 0) as K;
+  }
+
+  /** Every [key, value]. */
+  *entries(): IterableIterator<[K, V]> {
+    const out = this.#valueBuffer();
+    for (const raw of this.#rawKeys()) {
+      if (sys.mapLookupElem(this.fd.value, raw, out)) yield [this.#key.decode(view(raw), 0) as K, this.#decodeValue(out)];
+    }
+  }
+
+  *values(): IterableIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /** Deletes every key (arrays cannot delete: their values are zeroed instead). */
+  clear(): void {
+    if (this.type === MapType.ARRAY || this.type === MapType.PERCPU_ARRAY) {
+      const zero = new Uint8Array(this.#valueBytes());
+      for (const raw of this.#rawKeys()) sys.mapUpdateElem(this.fd.value, raw, zero, 0);
+      return;
+    }
+    for (const raw of [...this.#rawKeys()]) sys.mapDeleteElem(this.fd.value, raw);
+  }
+
+  // ---- batch operations (5.6+; not every map type has them) ----
+
+  /** Reads every entry with BPF_MAP_LOOKUP_BATCH, `batchSize` elements per syscall. */
+  *lookupBatch(batchSize = 256, { andDelete = false } = {}): IterableIterator<[K, V]> {
+    const cmd = andDelete ? BpfCmd.MAP_LOOKUP_AND_DELETE_BATCH : BpfCmd.MAP_LOOKUP_BATCH;
+    const keys = new Uint8Array(this.keySize * batchSize);
+    const values = new Uint8Array(this.#valueBytes() * batchSize);
+    const cursor = Math.max(this.keySize, 8);
+    let inBatch: Uint8Array | undefined;
+    for (;;) {
+      const outBatch = new Uint8Array(cursor);
+      const r = sys.mapBatch(cmd, this.fd.value, { inBatch, outBatch, keys, values, count: batchSize });
+      for (let i = 0; i < r.count; i++) {
+        const k = keys.subarray(i * this.keySize, (i + 1) * this.keySize);
+        const v = values.subarray(i * this.#valueBytes(), (i + 1) * this.#valueBytes());
+        yield [this.#key.decode(view(k), 0) as K, this.#decodeValue(v)];
+      }
+      if (!r.more) return;
+      inBatch = outBatch;
+    }
+  }
+
+  /** Writes many entries with one BPF_MAP_UPDATE_BATCH. Returns how many were written. */
+  updateBatch(entries: Iterable<[K, V]>, mode: UpdateMode = "any"): number {
+    const list = [...entries];
+    const keys = new Uint8Array(this.keySize * list.length);
+    const values = new Uint8Array(this.#valueBytes() * list.length);
+    list.forEach(([k, v], i) => {
+      keys.set(this.#encodeKey(k), i * this.keySize);
+      values.set(this.#encodeValue(v), i * this.#valueBytes());
+    });
+    const attr = { keys, values, count: list.length };
+    return sys.mapBatch(BpfCmd.MAP_UPDATE_BATCH, this.fd.value, attr, updateFlags(mode)).count;
+  }
+
+  /** Deletes many keys with one BPF_MAP_DELETE_BATCH. Returns how many were deleted. */
+  deleteBatch(keys: Iterable<K>): number {
+    const list = [...keys];
+    const raw = new Uint8Array(this.keySize * list.length);
+    list.forEach((k, i) => raw.set(this.#encodeKey(k), i * this.keySize));
+    return sys.mapBatch(BpfCmd.MAP_DELETE_BATCH, this.fd.value, { keys: raw, count: list.length }).count;
+  }
+
+  // ---- raw bytes ----
+
+  /** Lookup with the key and value as bytes (per-CPU: all CPUs' values back to back). */
+  lookupBytes(key: Uint8Array): Uint8Array | undefined {
+    const out = this.#valueBuffer();
+    return sys.mapLookupElem(this.fd.value, key, out) ? out : undefined;
+  }
+
+  updateBytes(key: Uint8Array, value: Uint8Array, mode: UpdateMode = "any"): void {
+    sys.mapUpdateElem(this.fd.value, key, value, updateFlags(mode));
+  }
+
+  deleteBytes(key: Uint8Array): boolean {
+    return sys.mapDeleteElem(this.fd.value, key);
+  }
+
+  // ---- the map itself ----
+
+  /** Pins the map at `path` on bpffs (mounting /sys/fs/bpf if needed). */
+  pin(path: string): void {
+    ensureBpffs(path);
+    sys.objPin(this.fd.value, path);
+  }
+
+  /** Makes the map read-only for user space from now on (.rodata after load). */
+  freeze(): void {
+    sys.mapFreeze(this.fd.value);
+  }
+
+  info(): sys.MapInfo {
+    return sys.mapInfo(this.fd.value);
+  }
+
+  close(): void {
+    this.fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    return `BpfMap(${this.name})`;
+  }
+
+  // ---- encoding ----
+
+  #valueBytes(): number {
+    return this.perCpu ? this.#stride * possibleCpus() : this.valueSize;
+  }
+
+  #valueBuffer(): Uint8Array {
+    return new Uint8Array(this.#valueBytes());
+  }
+
+  #encodeKey(key: K): Uint8Array {
+    const out = new Uint8Array(this.keySize);
+    this.#key.encode(key, view(out), 0);
+    return out;
+  }
+
+  #encodeValue(value: V): Uint8Array {
+    const out = new Uint8Array(this.#valueBytes());
+    const v = view(out);
+    if (!this.perCpu) {
+      this.#value.encode(toKernelValue(value), v, 0);
+      return out;
+    }
+    const cpus = possibleCpus();
+    const perCpu = Array.isArray(value) ? value : new Array(cpus).fill(value);
+    if (perCpu.length !== cpus) throw new TypeError(`${this.name}: expected ${cpus} per-CPU values, got ${perCpu.length}`);
+    perCpu.forEach((item, cpu) => this.#value.encode(item, v, cpu * this.#stride));
+    return out;
+  }
+
+  #decodeValue(bytes: Uint8Array): V {
+    const v = view(bytes);
+    if (!this.perCpu) return this.#value.decode(v, 0) as V;
+    const out = [];
+    for (let cpu = 0; cpu < possibleCpus(); cpu++) out.push(this.#value.decode(v, cpu * this.#stride));
+    return out as V;
+  }
+
+  *#rawKeys(): IterableIterator<Uint8Array> {
+    let prev: Uint8Array | undefined;
+    for (;;) {
+      const next = new Uint8Array(this.keySize);
+      if (!sys.mapGetNextKey(this.fd.value, prev, next)) return;
+      yield next;
+      prev = next;
+    }
+  }
+}
+
+/** Programs and maps stored in prog arrays / map-in-maps go in as their fds. */
+function toKernelValue(value: unknown): unknown {
+  if (value && typeof value === "object" && "fd" in value && (value as { fd: unknown }).fd instanceof FD) {
+    return (value as { fd: FD }).fd.value;
+  }
+  return value;
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function mapCreateError(name: string, err: unknown): unknown {
+  if (err instanceof SyscallError) {
+    err.message = `creating map ${name || "(anonymous)"}: ${err.message}`;
+  }
+  return err;
+}

@@ -1,0 +1,156 @@
+// Map definitions of an object: BTF-defined maps in ".maps" (libbpf's
+// __uint/__type/__array macros) and one single-entry array per global data
+// section (.rodata, .data, .bss and their ".name" variants).
+import type { Spec } from "../btf/spec.ts";
+import { resolve, sizeof, type Datasec, type Type } from "../btf/types.ts";
+import { MapFlag, MapType } from "../internal/sys/constants.ts";
+import { ObjectError } from "./errors.ts";
+
+export interface MapSpec {
+  /** The name in the object: the `.maps` variable, or the data section (".rodata"). */
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** LIBBPF_PIN_BY_NAME: pinned at <pin path>/<name> and reused when already there. */
+  pinning: "none" | "by-name";
+  numaNode: number;
+  mapExtra: bigint;
+  /** BTF types of key and value, from the object (for the kernel and for decoding). */
+  key?: Type;
+  value?: Type;
+  /** Global data: the section's initial bytes (zeroes for .bss); set through variables. */
+  contents?: Uint8Array;
+  /** Global data: "rodata" maps are frozen after loading so the verifier can trust them. */
+  dataSection?: "rodata" | "data" | "bss";
+}
+
+const LIBBPF_PIN_BY_NAME = 1;
+
+/** Reads one `.maps` variable's struct: each member encodes one attribute. */
+export function btfMapSpec(name: string, def: Type): MapSpec {
+  const struct = resolve(def);
+  if (struct.kind !== "struct") throw new ObjectError(`map ${name}: its definition in .maps is not a struct`);
+  const spec: MapSpec = {
+    name,
+    type: MapType.UNSPEC,
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: 0,
+    flags: 0,
+    pinning: "none",
+    numaNode: 0,
+    mapExtra: 0n,
+  };
+  for (const member of struct.members) {
+    const attr = member.name;
+    switch (attr) {
+      case "type":
+        spec.type = uintAttr(name, attr, member.type);
+        break;
+      case "max_entries":
+        spec.maxEntries = uintAttr(name, attr, member.type);
+        break;
+      case "map_flags":
+        spec.flags = uintAttr(name, attr, member.type);
+        break;
+      case "numa_node":
+        spec.numaNode = uintAttr(name, attr, member.type);
+        break;
+      case "map_extra":
+        spec.mapExtra = BigInt(uintAttr(name, attr, member.type));
+        break;
+      case "key_size":
+        spec.keySize = uintAttr(name, attr, member.type);
+        break;
+      case "value_size":
+        spec.valueSize = uintAttr(name, attr, member.type);
+        break;
+      case "key":
+      case "value": {
+        const target = pointee(name, attr, member.type);
+        if (attr === "key") {
+          spec.key = target;
+          spec.keySize = sizeof(target);
+        } else {
+          spec.value = target;
+          spec.valueSize = sizeof(target);
+        }
+        break;
+      }
+      case "pinning": {
+        const pinning = uintAttr(name, attr, member.type);
+        if (pinning > LIBBPF_PIN_BY_NAME) throw new ObjectError(`map ${name}: unknown pinning ${pinning}`);
+        spec.pinning = pinning === LIBBPF_PIN_BY_NAME ? "by-name" : "none";
+        break;
+      }
+      case "values":
+        throw new ObjectError(`map ${name}: initial "values" (prog arrays, map-in-map) are not supported yet`);
+      default:
+        throw new ObjectError(`map ${name}: unknown attribute "${attr}" in its .maps definition`);
+    }
+  }
+  if (spec.type === MapType.UNSPEC) throw new ObjectError(`map ${name}: no type (use __uint(type, BPF_MAP_TYPE_...))`);
+  applyDefaults(spec);
+  return spec;
+}
+
+/** Sizes the kernel requires that libbpf fills in for the user. */
+function applyDefaults(spec: MapSpec): void {
+  if (spec.type === MapType.PERF_EVENT_ARRAY) {
+    spec.keySize ||= 4;
+    spec.valueSize ||= 4;
+  }
+}
+
+/** `__uint(name, N)` is `int (*name)[N]`: N is the array's length. */
+function uintAttr(map: string, attr: string, type: Type): number {
+  const ptr = resolve(type);
+  const arr = ptr.kind === "pointer" ? resolve(ptr.type) : undefined;
+  if (!arr || arr.kind !== "array") throw new ObjectError(`map ${map}: attribute ${attr} is not declared with __uint()`);
+  return arr.nelems;
+}
+
+/** `__type(name, T)` is `T *name`. */
+function pointee(map: string, attr: string, type: Type): Type {
+  const ptr = resolve(type);
+  if (ptr.kind !== "pointer") throw new ObjectError(`map ${map}: attribute ${attr} is not declared with __type()`);
+  return ptr.type;
+}
+
+/** The kind of global data a section holds, or undefined if it holds none. */
+export function dataSectionKind(section: string): MapSpec["dataSection"] | undefined {
+  for (const kind of ["rodata", "data", "bss"] as const) {
+    if (section === `.${kind}` || section.startsWith(`.${kind}.`)) return kind;
+  }
+  return undefined;
+}
+
+/** A single-entry array map holding a data section (libbpf's internal maps). */
+export function dataMapSpec(section: string, size: number, initial: Uint8Array | undefined, btf: Spec | undefined): MapSpec {
+  const kind = dataSectionKind(section)!;
+  let value: Datasec | undefined;
+  if (btf) {
+    const found = btf.typesByName(section).find((t) => t.kind === "datasec");
+    if (found?.kind === "datasec") value = found;
+  }
+  const contents = new Uint8Array(size);
+  if (initial) contents.set(initial.subarray(0, size));
+  return {
+    name: section,
+    type: MapType.ARRAY,
+    keySize: 4,
+    valueSize: size,
+    maxEntries: 1,
+    // MMAPABLE lets user space read and write .data/.bss without a syscall later on.
+    flags: kind === "rodata" ? MapFlag.RDONLY_PROG | MapFlag.MMAPABLE : MapFlag.MMAPABLE,
+    pinning: "none",
+    numaNode: 0,
+    mapExtra: 0n,
+    value,
+    contents,
+    dataSection: kind,
+  };
+}
