@@ -2,7 +2,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultCacheDir, parseDepfile, sha256, sha256File, writeFileAtomic } from "./cache.ts";
 import { CompileError, parseDiagnostics } from "./diagnostics.ts";
@@ -34,7 +34,7 @@ export interface CompiledObject {
 }
 
 /** Bump when the cache layout or the flags tsbpf passes change meaning. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** tsbpf's own headers (include/tsbpf.h). */
 const TSBPF_INCLUDE = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "include");
@@ -83,9 +83,9 @@ interface ClangResult {
   stderr: string;
 }
 
-function runClang(clang: string, args: string[]): Promise<ClangResult> {
+function runClang(clang: string, args: string[], cwd: string): Promise<ClangResult> {
   return new Promise((resolvePromise, reject) => {
-    execFile(clang, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+    execFile(clang, args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
       if (!error) return resolvePromise({ code: 0, signal: null, stderr });
       const e = error as NodeJS.ErrnoException & { code?: unknown; signal?: string | null };
       if (typeof e.code === "number" || e.signal) {
@@ -93,11 +93,6 @@ function runClang(clang: string, args: string[]): Promise<ClangResult> {
       } else reject(error);
     });
   });
-}
-
-/** A C string literal for a `#line` directive. */
-function cString(s: string): string {
-  return `"${s.replace(/[\\"]/g, (c) => "\\" + c).replace(/\n/g, "\\n")}"`;
 }
 
 async function lookup(objectsDir: string, key: string): Promise<CompiledObject | undefined> {
@@ -200,21 +195,27 @@ export async function compile(source: CompileSource, options: CompileOptions = {
   const buildDir = await mkdtemp(join(tmpRoot, "build-"));
   try {
     let input: string;
+    let clangCwd = cwd;
     const args = [...flags];
     if (file) {
       input = file;
     } else {
-      // The #line directive makes clang's diagnostics (and the BTF line info)
-      // name the text's name instead of this temporary file.
-      input = join(buildDir, "source.bpf.c");
-      await writeFile(input, `#line 1 ${cString(displayName)}\n${text}`);
-      args.push(`-fdebug-prefix-map=${buildDir}=.`);
+      // The text goes into a file of its own name, compiled from its directory:
+      // diagnostics then name it as the user did, and clang finds the file to
+      // copy source lines into BTF line info (which verifier logs print).
+      clangCwd = join(buildDir, "src");
+      await mkdir(clangCwd);
+      const base = basename(displayName) || "source.bpf.c";
+      await writeFile(join(clangCwd, base), text);
+      input = base;
+      args.push(`-fdebug-prefix-map=${clangCwd}=.`);
     }
     const output = join(buildDir, "out.o");
     const depfile = join(buildDir, "out.d");
-    args.push("-c", input, "-o", output, "-MD", "-MF", depfile);
+    // "-x c": the name need not end in .c (e.g. "<text>").
+    args.push("-x", "c", "-c", input, "-o", output, "-MD", "-MF", depfile);
 
-    const result = await runClang(clang, args);
+    const result = await runClang(clang, args, clangCwd);
     if (result.code !== 0) {
       const diagnostics = parseDiagnostics(result.stderr);
       const hints: string[] = [];
@@ -245,8 +246,8 @@ export async function compile(source: CompileSource, options: CompileOptions = {
       });
     }
 
-    const skip = new Set([input === file ? "" : input, vmlinux instanceof Error ? "" : vmlinux.path]);
-    const depPaths = [...new Set(parseDepfile(await readFile(depfile, "utf8")).map((p) => resolve(cwd, p)))].filter(
+    const skip = new Set([input === file ? "" : resolve(clangCwd, input), vmlinux instanceof Error ? "" : vmlinux.path]);
+    const depPaths = [...new Set(parseDepfile(await readFile(depfile, "utf8")).map((p) => resolve(clangCwd, p)))].filter(
       (p) => !skip.has(p),
     );
     const deps = await Promise.all(depPaths.map(async (path) => ({ path, sha256: await sha256File(path) })));
