@@ -1,7 +1,8 @@
 // Finding the external tools the compiler driver runs: clang and bpftool.
 import { execFile } from "node:child_process";
-import { accessSync, constants, readdirSync } from "node:fs";
-import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathDirs, which } from "../internal/which.ts";
 
 /** A tool tsbpf needs (clang, bpftool) is not installed or not executable. */
 export class ToolNotFoundError extends Error {
@@ -13,34 +14,6 @@ export class ToolNotFoundError extends Error {
   ) {
     super(message);
   }
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function pathDirs(extra: readonly string[] = []): string[] {
-  const dirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "");
-  for (const d of extra) if (!dirs.includes(d)) dirs.push(d);
-  return dirs;
-}
-
-/** The first executable called `name` on PATH (then in `extra` dirs), or undefined. */
-export function which(name: string, extra: readonly string[] = []): string | undefined {
-  if (name.includes("/")) {
-    const path = resolve(name);
-    return isExecutable(path) ? path : undefined;
-  }
-  for (const dir of pathDirs(extra)) {
-    const path = join(isAbsolute(dir) ? dir : resolve(dir), name);
-    if (isExecutable(path)) return path;
-  }
-  return undefined;
 }
 
 /** The clang-NN with the highest NN on PATH, or undefined. */
@@ -58,8 +31,8 @@ function highestVersionedClang(): string | undefined {
       if (!m) continue;
       const version = Number(m[1]);
       if (best && best.version >= version) continue;
-      const path = join(resolve(dir), name);
-      if (isExecutable(path)) best = { version, path };
+      const path = which(join(resolve(dir), name));
+      if (path) best = { version, path };
     }
   }
   return best?.path;

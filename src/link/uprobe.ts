@@ -1,6 +1,7 @@
 import { accessSync, constants, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { ElfFile } from "../elf/index.ts";
+import { which } from "../internal/which.ts";
 import { AttachError } from "./errors.ts";
 import { attachPerfEvent, type AttachableProgram, type Link } from "./link.ts";
 import { openProbe, probesAvailable } from "./probe.ts";
@@ -45,11 +46,8 @@ export function resolveBinary(name: string): string {
     if (!canRead(name)) throw new AttachError(`cannot read binary ${name}`);
     return name;
   }
-  const dirs = name.includes(".so") ? libraryDirs : (process.env.PATH ?? "/usr/bin:/bin").split(":");
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    if (canRead(candidate)) return candidate;
-  }
+  const found = name.includes(".so") ? libraryDirs.map((dir) => join(dir, name)).find(canRead) : which(name);
+  if (found) return found;
   throw new AttachError(`cannot find "${name}" in ${name.includes(".so") ? "the library directories" : "PATH"}; give its full path`);
 }
 

@@ -1,0 +1,43 @@
+// The examples, run as a user runs them: as a process, stopped with Ctrl-C.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { linkIds } from "./support/kernel.ts";
+
+const root = join(import.meta.dirname, "..");
+
+/** Runs an example until `until(stdout)` holds, poking the system meanwhile, then sends SIGINT. */
+async function runUntil(example: string, until: (out: string) => boolean, poke: () => void) {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "examples", `${example}.ts`)], { cwd: root });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!until(out) && Date.now() < deadline && child.exitCode === null) {
+    if (out.includes("Press Ctrl+C")) poke();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGINT");
+  const code = await exited;
+  return { out, err, code };
+}
+
+test("hello-world prints Hello, World! for each clone and exits cleanly on Ctrl-C", async () => {
+  const links = linkIds().length;
+  const { out, err, code } = await runUntil(
+    "hello-world",
+    (o) => (o.match(/Hello, World!/g) ?? []).length >= 3,
+    () => spawnSync("sh", ["-c", "/bin/true & /bin/true & wait"]),
+  );
+  assert.equal(code, 0, `exit code ${code}; stderr: ${err}`);
+  assert.match(out, /Attached to syscalls:sys_enter_clone/);
+  const hello = out.split("\n").filter((l) => l.includes("Hello, World!"));
+  assert.ok(hello.length >= 3, out);
+  // Lines in trace_pipe's format: TASK-PID [CPU] FLAGS TIMESTAMP: bpf_trace_printk: Hello, World!
+  assert.match(hello[0], /^\s*\S.*-\d+\s+\[\d+\].*\d+\.\d+: bpf_trace_printk: Hello, World!$/);
+  assert.match(out, /Detached\./);
+  assert.equal(linkIds().length, links, "a link was left attached");
+});
