@@ -3,16 +3,32 @@
 import { codecFor, type Codec } from "../btf/codec.ts";
 import type { Type } from "../btf/types.ts";
 
+// Untyped 4- and 8-byte keys and values: the same range rules as the BTF codec
+// (signed or unsigned spellings), and a TypeError instead of a silent wrap to
+// some other key when the value is not an integer.
+function badValue(size: number, value: unknown): TypeError {
+  const shown = typeof value === "bigint" ? `${value}n` : typeof value === "string" ? JSON.stringify(value) : String(value);
+  return new TypeError(`expected an integer of ${size} bytes (${size === 8 ? "bigint or number" : "number"}), got ${shown}`);
+}
+
 const u32: Codec<number> = {
   size: 4,
   decode: (view, offset = 0) => view.getUint32(offset, true),
-  encode: (value, view, offset = 0) => view.setUint32(offset, Number(value) >>> 0, true),
+  encode: (value, view, offset = 0) => {
+    const n = typeof value === "bigint" ? Number(value) : value;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < -(2 ** 31) || n > 2 ** 32 - 1) throw badValue(4, value);
+    view.setUint32(offset, n >>> 0, true);
+  },
 };
 
 const u64: Codec<bigint> = {
   size: 8,
   decode: (view, offset = 0) => view.getBigUint64(offset, true),
-  encode: (value, view, offset = 0) => view.setBigUint64(offset, BigInt(value), true),
+  encode: (value, view, offset = 0) => {
+    const n = typeof value === "bigint" ? value : typeof value === "number" && Number.isInteger(value) ? BigInt(value) : undefined;
+    if (n === undefined || n < -(2n ** 63n) || n > 2n ** 64n - 1n) throw badValue(8, value);
+    view.setBigUint64(offset, BigInt.asUintN(64, n), true);
+  },
 };
 
 function bytesCodec(size: number): Codec<Uint8Array> {

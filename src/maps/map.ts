@@ -169,42 +169,42 @@ export class BpfMap<K = any, V = any> implements Disposable {
   /** The value for `key`, or undefined. Per-CPU maps: an array with one value per CPU. */
   lookup(key: K): V | undefined {
     const out = this.#valueBuffer();
-    if (!sys.mapLookupElem(this.fd.value, this.#encodeKey(key), out)) return undefined;
+    if (!sys.mapLookupElem(this.#fdValue(), this.#encodeKey(key), out)) return undefined;
     return this.#decodeValue(out);
   }
 
   /** Writes `value` at `key`. `mode`: "any" (default), "noexist" (insert only), "exist" (replace only). */
   update(key: K, value: V, mode: UpdateMode = "any"): void {
-    sys.mapUpdateElem(this.fd.value, this.#encodeKey(key), this.#encodeValue(value), updateFlags(mode));
+    sys.mapUpdateElem(this.#fdValue(), this.#encodeKey(key), this.#encodeValue(value), updateFlags(mode));
   }
 
   /** Removes `key`; false if it was not there. */
   delete(key: K): boolean {
-    return sys.mapDeleteElem(this.fd.value, this.#encodeKey(key));
+    return sys.mapDeleteElem(this.#fdValue(), this.#encodeKey(key));
   }
 
   /** Looks up and removes `key` in one step (hash maps on 5.14+). */
   lookupAndDelete(key: K): V | undefined {
     const out = this.#valueBuffer();
-    if (!sys.mapLookupAndDeleteElem(this.fd.value, this.#encodeKey(key), out)) return undefined;
+    if (!sys.mapLookupAndDeleteElem(this.#fdValue(), this.#encodeKey(key), out)) return undefined;
     return this.#decodeValue(out);
   }
 
   /** Queue/stack: adds a value. */
   push(value: V, mode: UpdateMode = "any"): void {
-    sys.mapUpdateElem(this.fd.value, undefined, this.#encodeValue(value), updateFlags(mode));
+    sys.mapUpdateElem(this.#fdValue(), undefined, this.#encodeValue(value), updateFlags(mode));
   }
 
   /** Queue/stack: removes and returns the next value, or undefined when empty. */
   pop(): V | undefined {
     const out = this.#valueBuffer();
-    return sys.mapLookupAndDeleteElem(this.fd.value, undefined, out) ? this.#decodeValue(out) : undefined;
+    return sys.mapLookupAndDeleteElem(this.#fdValue(), undefined, out) ? this.#decodeValue(out) : undefined;
   }
 
   /** Queue/stack: the next value without removing it. */
   peek(): V | undefined {
     const out = this.#valueBuffer();
-    return sys.mapLookupElem(this.fd.value, undefined, out) ? this.#decodeValue(out) : undefined;
+    return sys.mapLookupElem(this.#fdValue(), undefined, out) ? this.#decodeValue(out) : undefined;
   }
 
   /** Every key. Keys deleted or added while iterating may be missed or seen, as with any BPF map walk. */
@@ -216,7 +216,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
   *entries(): IterableIterator<[K, V]> {
     const out = this.#valueBuffer();
     for (const raw of this.#rawKeys()) {
-      if (sys.mapLookupElem(this.fd.value, raw, out)) yield [this.#key.decode(view(raw), 0) as K, this.#decodeValue(out)];
+      if (sys.mapLookupElem(this.#fdValue(), raw, out)) yield [this.#key.decode(view(raw), 0) as K, this.#decodeValue(out)];
     }
   }
 
@@ -232,27 +232,43 @@ export class BpfMap<K = any, V = any> implements Disposable {
   clear(): void {
     if (this.type === MapType.ARRAY || this.type === MapType.PERCPU_ARRAY) {
       const zero = new Uint8Array(this.#valueBytes());
-      for (const raw of this.#rawKeys()) sys.mapUpdateElem(this.fd.value, raw, zero, 0);
+      for (const raw of this.#rawKeys()) sys.mapUpdateElem(this.#fdValue(), raw, zero, 0);
       return;
     }
-    for (const raw of [...this.#rawKeys()]) sys.mapDeleteElem(this.fd.value, raw);
+    for (const raw of [...this.#rawKeys()]) sys.mapDeleteElem(this.#fdValue(), raw);
   }
 
   // ---- batch operations (5.6+; not every map type has them) ----
 
-  /** Reads every entry with BPF_MAP_LOOKUP_BATCH, `batchSize` elements per syscall. */
+  /**
+   * Reads every entry with BPF_MAP_LOOKUP_BATCH, `batchSize` elements per syscall
+   * (more when one hash bucket holds more than that: the kernel returns whole buckets).
+   */
   *lookupBatch(batchSize = 256, { andDelete = false } = {}): IterableIterator<[K, V]> {
     const cmd = andDelete ? BpfCmd.MAP_LOOKUP_AND_DELETE_BATCH : BpfCmd.MAP_LOOKUP_BATCH;
-    const keys = new Uint8Array(this.keySize * batchSize);
-    const values = new Uint8Array(this.#valueBytes() * batchSize);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${this}: batchSize must be a positive integer, got ${batchSize}`);
+    const valueBytes = this.#valueBytes();
+    let keys = new Uint8Array(this.keySize * batchSize);
+    let values = new Uint8Array(valueBytes * batchSize);
     const cursor = Math.max(this.keySize, 8);
     let inBatch: Uint8Array | undefined;
     for (;;) {
       const outBatch = new Uint8Array(cursor);
-      const r = sys.mapBatch(cmd, this.fd.value, { inBatch, outBatch, keys, values, count: batchSize });
+      let r: sys.BatchResult;
+      try {
+        r = sys.mapBatch(cmd, this.#fdValue(), { inBatch, outBatch, keys, values, count: batchSize });
+      } catch (err) {
+        // ENOSPC: the next hash bucket alone has more elements than fit; nothing was
+        // copied (or deleted). Retry the same position with room for twice as many.
+        if (!(err instanceof SyscallError) || err.code !== "ENOSPC" || batchSize >= this.maxEntries) throw err;
+        batchSize = Math.min(batchSize * 2, Math.max(this.maxEntries, 1));
+        keys = new Uint8Array(this.keySize * batchSize);
+        values = new Uint8Array(valueBytes * batchSize);
+        continue;
+      }
       for (let i = 0; i < r.count; i++) {
         const k = keys.subarray(i * this.keySize, (i + 1) * this.keySize);
-        const v = values.subarray(i * this.#valueBytes(), (i + 1) * this.#valueBytes());
+        const v = values.subarray(i * valueBytes, (i + 1) * valueBytes);
         yield [this.#key.decode(view(k), 0) as K, this.#decodeValue(v)];
       }
       if (!r.more) return;
@@ -260,9 +276,18 @@ export class BpfMap<K = any, V = any> implements Disposable {
     }
   }
 
-  /** Writes many entries with one BPF_MAP_UPDATE_BATCH. Returns how many were written. */
+  /**
+   * Writes many entries with one BPF_MAP_UPDATE_BATCH. Returns how many were written.
+   * The kernel's batch update takes no noexist/exist mode (only BPF_F_LOCK): use
+   * update() per key for those.
+   */
   updateBatch(entries: Iterable<[K, V]>, mode: UpdateMode = "any"): number {
+    const flags = updateFlags(mode);
+    if (flags & (UpdateFlag.NOEXIST | UpdateFlag.EXIST)) {
+      throw new TypeError(`${this}: updateBatch cannot use mode ${JSON.stringify(mode)}: BPF_MAP_UPDATE_BATCH only accepts BPF_F_LOCK; use update() per key`);
+    }
     const list = [...entries];
+    if (list.length === 0) return 0;
     const keys = new Uint8Array(this.keySize * list.length);
     const values = new Uint8Array(this.#valueBytes() * list.length);
     list.forEach(([k, v], i) => {
@@ -270,15 +295,27 @@ export class BpfMap<K = any, V = any> implements Disposable {
       values.set(this.#encodeValue(v), i * this.#valueBytes());
     });
     const attr = { keys, values, count: list.length };
-    return sys.mapBatch(BpfCmd.MAP_UPDATE_BATCH, this.fd.value, attr, updateFlags(mode)).count;
+    return sys.mapBatch(BpfCmd.MAP_UPDATE_BATCH, this.#fdValue(), attr, flags).count;
   }
 
-  /** Deletes many keys with one BPF_MAP_DELETE_BATCH. Returns how many were deleted. */
+  /**
+   * Deletes many keys with BPF_MAP_DELETE_BATCH. Returns how many were deleted;
+   * keys that are not in the map are skipped (as delete() returns false for them).
+   */
   deleteBatch(keys: Iterable<K>): number {
     const list = [...keys];
     const raw = new Uint8Array(this.keySize * list.length);
     list.forEach((k, i) => raw.set(this.#encodeKey(k), i * this.keySize));
-    return sys.mapBatch(BpfCmd.MAP_DELETE_BATCH, this.fd.value, { keys: raw, count: list.length }).count;
+    let deleted = 0;
+    for (let at = 0; at < list.length; ) {
+      const rest = raw.subarray(at * this.keySize);
+      const r = sys.mapBatch(BpfCmd.MAP_DELETE_BATCH, this.#fdValue(), { keys: rest, count: list.length - at });
+      deleted += r.count;
+      if (r.more) break; // every key of `rest` was deleted
+      // ENOENT: the kernel stopped at the first missing key, after r.count deletions.
+      at += r.count + 1;
+    }
+    return deleted;
   }
 
   // ---- raw bytes ----
@@ -286,15 +323,15 @@ export class BpfMap<K = any, V = any> implements Disposable {
   /** Lookup with the key and value as bytes (per-CPU: all CPUs' values back to back). */
   lookupBytes(key: Uint8Array): Uint8Array | undefined {
     const out = this.#valueBuffer();
-    return sys.mapLookupElem(this.fd.value, key, out) ? out : undefined;
+    return sys.mapLookupElem(this.#fdValue(), key, out) ? out : undefined;
   }
 
   updateBytes(key: Uint8Array, value: Uint8Array, mode: UpdateMode = "any"): void {
-    sys.mapUpdateElem(this.fd.value, key, value, updateFlags(mode));
+    sys.mapUpdateElem(this.#fdValue(), key, value, updateFlags(mode));
   }
 
   deleteBytes(key: Uint8Array): boolean {
-    return sys.mapDeleteElem(this.fd.value, key);
+    return sys.mapDeleteElem(this.#fdValue(), key);
   }
 
   // ---- the map itself ----
@@ -302,16 +339,16 @@ export class BpfMap<K = any, V = any> implements Disposable {
   /** Pins the map at `path` on bpffs (mounting /sys/fs/bpf if needed). */
   pin(path: string): void {
     ensureBpffs(path);
-    sys.objPin(this.fd.value, path);
+    sys.objPin(this.#fdValue(), path);
   }
 
   /** Makes the map read-only for user space from now on (.rodata after load). */
   freeze(): void {
-    sys.mapFreeze(this.fd.value);
+    sys.mapFreeze(this.#fdValue());
   }
 
   info(): sys.MapInfo {
-    return sys.mapInfo(this.fd.value);
+    return sys.mapInfo(this.#fdValue());
   }
 
   close(): void {
@@ -324,6 +361,12 @@ export class BpfMap<K = any, V = any> implements Disposable {
 
   toString(): string {
     return `BpfMap(${this.name})`;
+  }
+
+  /** The fd number; a clear error naming the map once it is closed. */
+  #fdValue(): number {
+    if (this.fd.closed) throw new Error(`${this}: the map was closed (used after close() or dispose)`);
+    return this.fd.value;
   }
 
   // ---- encoding ----
@@ -368,7 +411,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
     let prev: Uint8Array | undefined;
     for (;;) {
       const next = new Uint8Array(this.keySize);
-      if (!sys.mapGetNextKey(this.fd.value, prev, next)) return;
+      if (!sys.mapGetNextKey(this.#fdValue(), prev, next)) return;
       yield next;
       prev = next;
     }

@@ -61,7 +61,7 @@ export function wrapSyscallError(err: unknown, syscall: string, operation: strin
 
 function describeErrno(code: string, nativeMessage: string): string {
   // The kernel's ENOTSUPP (524) has no libc name; strerror prints "Unknown error 524".
-  if (code === "ENOTSUPP" || code === "E524") return "operation not supported by this kernel (ENOTSUPP)";
+  if (code === "ENOTSUPP" || code === "E524") return "operation not supported for this object or by this kernel (ENOTSUPP)";
   const text = nativeMessage.replace(/^[a-z_]+: /, "");
   return text.includes(code) ? text : `${text} (${code})`;
 }
