@@ -23,3 +23,19 @@ export function possibleCpus(): number {
 export function onlineCpus(): number[] {
   return parseCpuList(readFileSync("/sys/devices/system/cpu/online", "utf8"));
 }
+
+let page: number | undefined;
+
+/** The kernel's page size: the unit of ring and perf buffer mappings. */
+export function pageSize(): number {
+  if (page === undefined) {
+    // Node has no sysconf; the aux vector's AT_PAGESZ (6) says it without running anything.
+    const auxv = readFileSync("/proc/self/auxv");
+    const view = new DataView(auxv.buffer, auxv.byteOffset, auxv.byteLength);
+    for (let at = 0; at + 16 <= view.byteLength; at += 16) {
+      if (view.getBigUint64(at, true) === 6n) page = Number(view.getBigUint64(at + 8, true));
+    }
+    page ??= 4096;
+  }
+  return page;
+}

@@ -1,0 +1,194 @@
+// What the ring buffer and perf buffer readers share: how records reach the
+// user (a callback, BCC-style poll/consume, or `for await`), decoding through
+// a compiled BTF codec, readiness from the event loop, and disposal. The
+// subclasses only know how to walk their memory (`drain`).
+import type { Codec } from "../btf/codec.ts";
+import { codecFor } from "../btf/codec.ts";
+import type { Type } from "../btf/types.ts";
+import { native, type FdWatcher } from "../internal/sys/native.ts";
+
+/**
+ * Zero-copy access to one record: `size` bytes at `offset` in `view`. Valid
+ * only during the call — the kernel reuses the memory once the reader moves on.
+ */
+export type RawHandler = (view: DataView, offset: number, size: number) => void;
+
+export interface ReaderOptions<T> {
+  /** Decode records with this BTF type (e.g. `coll.type("event")`) or codec; without it records are bytes. */
+  decode?: Type | Codec<T>;
+  /**
+   * Also drain on a timer every `latencyMs`: with batched wake-ups (the kernel
+   * wakes the reader only per batch) this bounds how long a record can wait.
+   */
+  latencyMs?: number;
+  /** Stops the reader (as `close()`), ending iteration. */
+  signal?: AbortSignal;
+}
+
+export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, Disposable {
+  /** Records lost before reaching the reader (perf buffer LOST records; ring buffers cannot know). */
+  lost = 0;
+  /** Records handed to a handler or iterator so far. */
+  delivered = 0;
+  readonly #codec: Codec<T> | undefined;
+  readonly #latencyMs: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.close();
+  #sink: RawHandler | undefined;
+  /** Push mode: records are consumed as soon as they are readable (onEvent/onRaw). */
+  #push = false;
+  /** Pull mode: callers waiting for readability (poll, for await). */
+  readonly #waiters = new Set<() => void>();
+  #watchers: FdWatcher[] | undefined;
+  #watching = false;
+  #timer: NodeJS.Timeout | undefined;
+  #iterating = false;
+  #closed = false;
+
+  protected constructor(opts: ReaderOptions<T>) {
+    const d = opts.decode;
+    this.#codec = d === undefined ? undefined : "decode" in d ? (d as Codec<T>) : codecFor<T>(d as Type);
+    this.#latencyMs = opts.latencyMs;
+    this.#signal = opts.signal;
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** Walks every record available now, calling `sink` for each; returns how many. */
+  protected abstract drain(sink: RawHandler): number;
+
+  /** The fds that become readable when records arrive. */
+  protected abstract fds(): number[];
+
+  /** Releases mappings and fds; called once by close(). */
+  protected abstract release(): void;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Calls `handler` with each decoded record (or a copy of its bytes) as records arrive. */
+  onEvent(handler: (event: T) => void): this {
+    const decode = this.#decoder();
+    return this.onRaw((view, offset, size) => handler(decode(view, offset, size)));
+  }
+
+  /** Calls `handler` with each record in place (zero-copy) as records arrive. */
+  onRaw(handler: RawHandler): this {
+    if (this.#iterating) throw new Error("this reader is being iterated with for await; one consumer per reader");
+    this.#sink = handler;
+    this.#push = true;
+    this.#sync();
+    // Records already waiting may never signal readiness again (perf wakes once per batch).
+    setImmediate(() => this.#push && this.consume());
+    return this;
+  }
+
+  /**
+   * Delivers every record available now to the onEvent/onRaw handler
+   * (BCC's ring_buffer_consume / perf_buffer_consume). Returns how many.
+   */
+  consume(): number {
+    if (this.#closed) return 0;
+    if (!this.#sink) throw new Error("no handler: call onEvent() or onRaw() first, or iterate with for await");
+    const n = this.drain(this.#sink);
+    this.delivered += n;
+    return n;
+  }
+
+  /**
+   * Waits until records are readable or `timeoutMs` passes (-1: no limit), then
+   * consumes them (BCC's perf_buffer_poll / ring_buffer_poll). Resolves to how many were handled.
+   */
+  async poll(timeoutMs = -1): Promise<number> {
+    const before = this.delivered;
+    if (this.consume() > 0 || timeoutMs === 0) return this.delivered - before;
+    await this.#readable(timeoutMs);
+    this.consume();
+    return this.delivered - before;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.#push || this.#iterating) throw new Error("this reader already has a consumer (onEvent/onRaw or another for await)");
+    const decode = this.#decoder();
+    const queue: T[] = [];
+    this.#sink = (view, offset, size) => queue.push(decode(view, offset, size));
+    this.#iterating = true;
+    try {
+      while (!this.#closed) {
+        if (this.consume() === 0) {
+          await this.#readable(-1);
+          continue;
+        }
+        // Hand out this batch; records arriving meanwhile wait in the kernel's buffer.
+        const batch = queue.splice(0);
+        for (const event of batch) yield event;
+      }
+    } finally {
+      this.#iterating = false;
+      this.#sink = undefined;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#push = false;
+    for (const wake of [...this.#waiters]) wake();
+    this.#sync();
+    for (const w of this.#watchers ?? []) w.close();
+    this.#watchers = undefined;
+    this.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Decoded object, or a copy of the bytes (views into the ring do not outlive the call). */
+  #decoder(): (view: DataView, offset: number, size: number) => T {
+    const codec = this.#codec;
+    if (codec) return (view, offset) => codec.decode(view, offset);
+    return (view, offset, size) => new Uint8Array(view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + size)) as T;
+  }
+
+  /** Resolves when an fd is readable (or the latency timer fires), after `timeoutMs` (>= 0), or on close. */
+  #readable(timeoutMs: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      if (timeoutMs >= 0) timer = setTimeout(wake, timeoutMs);
+      this.#waiters.add(wake);
+      this.#sync();
+    });
+  }
+
+  /** One wake-up of the event loop: drain in push mode, wake pull-mode waiters. */
+  #onReadable = (): void => {
+    if (this.#push) this.consume();
+    for (const wake of [...this.#waiters]) wake();
+    this.#sync();
+  };
+
+  /** Watch the fds exactly while someone wants records: level-triggered polls must not spin. */
+  #sync(): void {
+    const want = !this.#closed && (this.#push || this.#waiters.size > 0);
+    if (want === this.#watching) return;
+    this.#watching = want;
+    if (want) {
+      this.#watchers ??= this.fds().map((fd) => native().watch(fd, this.#onReadable));
+      for (const w of this.#watchers) w.start(true, false);
+      if (this.#latencyMs !== undefined) this.#timer = setInterval(this.#onReadable, this.#latencyMs);
+    } else {
+      for (const w of this.#watchers ?? []) w.stop();
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
