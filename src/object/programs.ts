@@ -119,7 +119,11 @@ export function readPrograms(ctx: LinkContext): Map<string, ProgramSpec> {
     for (const fn of functions.get(sec.index)!) {
       if (programs.has(fn.name)) throw new ObjectError(`two programs are named ${fn.name}`);
       const linked = link(fn, functions, relocations, ctx);
-      const target = sec.name.slice(def.prefix.length).replace(/^\//, "");
+      // "xdp/foo" matches the prefix "xdp": drop the separator. A prefix ending in
+      // "/" already has it, and what follows is the target as written: in
+      // "uprobe//bin/bash:readline" the path is "/bin/bash".
+      const rest = sec.name.slice(def.prefix.length);
+      const target = def.prefix.endsWith("/") ? rest : rest.replace(/^\//, "");
       programs.set(fn.name, {
         name: fn.name,
         section: sec.name,

@@ -86,6 +86,10 @@ const defs: SectionDef[] = [
   },
   { prefix: "iter/", progType: P.TRACING, attachType: A.TRACE_ITER, attach: "iter", btfTarget: { prefix: "bpf_iter_", kind: "func" } },
   { prefix: "syscall", progType: P.SYSCALL, attach: "none", sleepable: true },
+  { prefix: "xdp.frags/devmap", progType: P.XDP, attachType: A.XDP_DEVMAP, attach: "none" },
+  { prefix: "xdp/devmap", progType: P.XDP, attachType: A.XDP_DEVMAP, attach: "none" },
+  { prefix: "xdp.frags/cpumap", progType: P.XDP, attachType: A.XDP_CPUMAP, attach: "none" },
+  { prefix: "xdp/cpumap", progType: P.XDP, attachType: A.XDP_CPUMAP, attach: "none" },
   { prefix: "xdp.frags", progType: P.XDP, attachType: A.XDP, attach: "none" },
   { prefix: "xdp", progType: P.XDP, attachType: A.XDP, attach: "none" },
   { prefix: "perf_event", progType: P.PERF_EVENT, attach: "none" },
@@ -124,7 +128,8 @@ const defs: SectionDef[] = [
 export function sectionDef(section: string): SectionDef | undefined {
   for (const def of defs) {
     if (def.prefix.endsWith("/")) {
-      if (section.startsWith(def.prefix)) return def;
+      // libbpf's "kprobe+": "kprobe/TARGET", or just "kprobe" (the target is given at attach).
+      if (section.startsWith(def.prefix) || section === def.prefix.slice(0, -1)) return def;
     } else if (section === def.prefix || section.startsWith(`${def.prefix}/`)) {
       // Names without a slash match exactly or as "name/anything", as libbpf does.
       return def;

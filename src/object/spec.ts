@@ -74,6 +74,11 @@ export class ObjectSpec {
         maps.set(spec.name, spec);
         for (const sym of symbols) {
           if (sym.shndx !== sec.index || sym.type !== STT_OBJECT || !sym.name) continue;
+          if (sym.value + sym.size > sec.size) {
+            throw new ObjectError(
+              `${source}: global variable ${sym.name} at ${sym.value}+${sym.size} lies outside its section ${sec.name} (${sec.size} bytes)`,
+            );
+          }
           variables.set(sym.name, new VariableSpec(sym.name, spec, sym.value, sym.size, this.#varType(sec.name, sym.name)));
         }
         continue;
@@ -101,7 +106,7 @@ export class ObjectSpec {
             insnOff: l.insnOff,
             fileNameOff: l.fileNameOff,
             lineOff: l.lineOff,
-            lineCol: (l.lineNumber << 10) | (l.column & 0x3ff),
+            lineCol: ((l.lineNumber << 10) | (l.column & 0x3ff)) >>> 0, // a u32, even past line 2^21
             line: l.line,
           })),
         },

@@ -1,5 +1,5 @@
 import { codecFor } from "../btf/codec.ts";
-import type { Type } from "../btf/types.ts";
+import { describe, sizeof, type Type } from "../btf/types.ts";
 import type { MapSpec } from "./maps.ts";
 import { ObjectError } from "./errors.ts";
 
@@ -60,6 +60,10 @@ export class VariableSpec {
 
   #type(): Type {
     if (!this.type) throw new ObjectError(`variable ${this.name} has no BTF type; compile with -g, or use bytes()`);
+    const size = sizeof(this.type);
+    if (size > this.size) {
+      throw new ObjectError(`variable ${this.name}: its BTF type ${describe(this.type)} is ${size} bytes, but the variable is ${this.size}`);
+    }
     return this.type;
   }
 }
