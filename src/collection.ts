@@ -12,6 +12,7 @@ import type { MapSpec } from "./object/maps.ts";
 import type { VariableSpec } from "./object/variables.ts";
 import { notFound, ObjectError } from "./object/errors.ts";
 import type { Link } from "./link/link.ts";
+import type { Type } from "./btf/types.ts";
 
 export interface CollectionOptions {
   /** Only load these programs (default: all). Maps are always all created. */
@@ -92,6 +93,11 @@ export class Collection implements Disposable {
 
   map<K = any, V = any>(name: string): BpfMap<K, V> {
     return (this.maps.get(name) ?? notFound("map", name, this.maps.keys(), this.spec.source)) as BpfMap<K, V>;
+  }
+
+  /** A named type (struct, union, typedef...) from the object's BTF, e.g. an event struct to decode records with. */
+  type(name: string): Type {
+    return this.spec.type(name);
   }
 
   /** A global variable, read and written in the kernel's copy (.data/.bss; .rodata is read-only). */

@@ -3,6 +3,7 @@
 //   object/    ELF object -> ObjectSpec (programs, maps, variables), pure
 //   elf/, btf/ the readers under it; btf/codec is the one decoder compiler
 //   collection, maps/, programs/, link/   kernel objects (own fds, Symbol.dispose)
+//   ringbuf/, perf/, events/  event readers over the mapped buffers
 //   tracing/   tracefs and trace_pipe
 //   internal/sys  the thin native layer and the bpf()/perf_event_open() attrs
 export { compile, CompileError, vmlinuxHeader, type CompileOptions, type CompiledObject } from "./compile/index.ts";
@@ -18,6 +19,9 @@ export { VerifierError } from "./programs/verifier.ts";
 export { Link } from "./link/link.ts";
 export { AttachError } from "./link/errors.ts";
 export { syscallPrefix } from "./link/syscall.ts";
+export { RingBufReader } from "./ringbuf/reader.ts";
+export { PerfReader, type PerfReaderOptions } from "./perf/reader.ts";
+export { EventReader, type RawHandler, type ReaderOptions } from "./events/reader.ts";
 export { tracePipe, parseTraceLine, tracefsDir, type TraceLine } from "./tracing/index.ts";
 export { Spec as BtfSpec, codecFor, type Codec } from "./btf/index.ts";
 export { ElfFile } from "./elf/index.ts";

@@ -9,6 +9,7 @@ import type { Array as ArrayType, Datasec, Enum, Enum64, Int, Member, Struct, Ty
 
 const MAX_DEPTH = 64;
 const UNROLL_SCALARS = 16;
+const MAX_ELEMENTS = 1 << 24;
 
 type Scalar = Int | Enum | Enum64;
 
@@ -138,6 +139,7 @@ export class CodecSource {
     if (n === 0) return "[]";
     if (isCharArray(t)) return `readString(v, ${at(base, k)}, ${n})`;
     const es = sizeof(t.type);
+    if (n > MAX_ELEMENTS) throw new BtfError(`BTF: array type ${t.id} has ${n} elements, too many to decode into a JS array`);
     if (isScalar(t.type) && n <= UNROLL_SCALARS) {
       const items = [];
       for (let i = 0; i < n; i++) items.push(this.decode(t.type, base, k + i * es, depth + 1));
@@ -267,6 +269,7 @@ export class CodecSource {
     }
     const min = -(2n ** BigInt(bits - 1));
     const max = 2n ** BigInt(bits) - 1n;
+    expected = expected.replace(/^integer in \[[^\]]*\]/, `bigint or integer in [-2^${bits - 1}, 2^${bits}-1]`);
     const write = bits === 64 ? `v.setBigUint64(${o}, n, true)` : `setInt128(v, ${o}, n)`;
     if (bits !== 64 && bits !== 128) throw new BtfError(`BTF: cannot encode ${describe(t)} of size ${t.size}`);
     out.push(`{ const n = toBig(${value}, ${min}n, ${max}n); if (n === undefined) fail(${path}, ${JSON.stringify(expected)}, ${x}); ${write}; }`);

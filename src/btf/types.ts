@@ -138,13 +138,19 @@ export function describe(t: Type): string {
 export function sizeof(type: Type): number {
   let t = type;
   let multiplier = 1;
+  // Like the kernel, refuse sizes that do not fit in a u32.
+  const total = (size: number) => {
+    const n = multiplier * size;
+    if (n > 0xffffffff) throw new BtfError(`BTF: size of type ${type.id} overflows u32`);
+    return n;
+  };
   for (let depth = 0; depth <= MAX_DEPTH; depth++) {
     switch (t.kind) {
       case "int": case "enum": case "enum64": case "float":
       case "struct": case "union": case "datasec":
-        return multiplier * t.size;
+        return total(t.size);
       case "pointer":
-        return multiplier * 8; // BPF (and every 64-bit target we load on)
+        return total(8); // BPF (and every 64-bit target we load on)
       case "array":
         multiplier *= t.nelems;
         t = t.type;

@@ -7,7 +7,7 @@ import { BpfCmd, MapType, UpdateFlag } from "../internal/sys/constants.ts";
 import * as sys from "../internal/sys/bpf.ts";
 import { FD } from "../internal/sys/fd.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
-import { possibleCpus } from "../internal/sys/cpus.ts";
+import { possibleCpus } from "../internal/sys/system.ts";
 import type { MapSpec } from "../object/maps.ts";
 import { mapCodec } from "./codec.ts";
 import { ensureBpffs } from "./pin.ts";

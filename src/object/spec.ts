@@ -130,6 +130,22 @@ export class ObjectSpec {
     return this.maps.get(name) ?? notFound("map", name, this.maps.keys(), this.source);
   }
 
+  /**
+   * A named type from the object's BTF (struct and union names without the keyword).
+   * clang only emits types that globals, maps or function signatures use.
+   */
+  type(name: string): Type {
+    if (!this.btf) throw new ObjectError(`${this.source} has no BTF; compile it with -g`);
+    const found = this.btf.typesByName(name).filter((t) => t.kind !== "func" && t.kind !== "var" && t.kind !== "fwd");
+    if (found.length === 0) {
+      throw new ObjectError(
+        `${this.source} has no type named "${name}" in its BTF. clang emits only the types that globals, maps ` +
+          `and function signatures use: declare one, e.g. "const struct ${name} *unused_${name} __attribute__((unused));"`,
+      );
+    }
+    return found.find((t) => t.kind === "struct" || t.kind === "union") ?? found[0];
+  }
+
   variable(name: string): VariableSpec {
     return this.variables.get(name) ?? notFound("global variable", name, this.variables.keys(), this.source);
   }

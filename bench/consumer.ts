@@ -1,0 +1,77 @@
+// One pass of the benchmark: tsbpf reading the flood's events in one mode.
+//   node --import tsx bench/consumer.ts MODE N FLOOD_BINARY
+// Prints the reference's line: mode=... opens=N received=R lost=L flood_s=S
+// opens_per_s=X consumer_cpu_s=C consumer_ns_per_event=E
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { compile, Collection, ObjectSpec } from "../src/index.ts";
+import { RingBufReader } from "../src/ringbuf/reader.ts";
+import { PerfReader } from "../src/perf/reader.ts";
+import type { EventReader } from "../src/events/reader.ts";
+
+export const PERF_PAGES = 1024; // per CPU, as the C reference
+export const LATENCY_MS = 10;
+export const WAKEUP_BYTES = 1 << 20;
+
+const [mode, count, floodPath] = process.argv.slice(2);
+const n = Number(count);
+const programs: Record<string, string> = {
+  "rb-raw": "on_open_rb",
+  "rb-decoded": "on_open_rb",
+  "rb-batched": "on_open_rb_batched",
+  "pb-raw": "on_open_pb",
+  "pb-decoded": "on_open_pb",
+};
+if (!programs[mode] || !n || !floodPath) {
+  console.error(`usage: consumer.ts ${Object.keys(programs).join("|")} N FLOOD_BINARY`);
+  process.exit(2);
+}
+
+const flood = spawn(floodPath, [String(n)], { stdio: ["pipe", "ignore", "inherit"] });
+const exited = new Promise<void>((resolve) => flood.on("exit", () => resolve()));
+
+const object = await compile({ file: join(import.meta.dirname, "flood.bpf.c") });
+const spec = ObjectSpec.fromBytes(object.bytes, "flood.bpf.c");
+spec.variable("target_tgid").set(flood.pid);
+spec.variable("wakeup_bytes").set(BigInt(WAKEUP_BYTES));
+using coll = Collection.load(spec, { programs: [programs[mode]] });
+const event = coll.type("event");
+
+let received = 0;
+let check = 0; // decoded fields are used, so the decoding cannot be skipped
+let reader: EventReader<any>;
+if (mode.startsWith("rb")) {
+  reader = new RingBufReader(coll.map("rb"), {
+    decode: mode === "rb-decoded" ? event : undefined,
+    latencyMs: mode === "rb-batched" ? LATENCY_MS : undefined,
+  });
+} else {
+  reader = new PerfReader(coll.map("pb"), { pageCount: PERF_PAGES, decode: mode === "pb-decoded" ? event : undefined });
+}
+if (mode.endsWith("decoded")) {
+  reader.onEvent((e: { fname: string; pid: number }) => {
+    received++;
+    check += e.fname.length + e.pid;
+  });
+} else {
+  reader.onRaw(() => received++);
+}
+coll.program(programs[mode]).attach();
+
+const cpu0 = process.cpuUsage();
+const t0 = process.hrtime.bigint();
+flood.stdin.end("x");
+await exited;
+const floodSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+reader.consume(); // the final drain, as the reference does
+const used = process.cpuUsage(cpu0);
+const cpuSeconds = (used.user + used.system) / 1e6;
+const failed = (coll.map("failed").lookup(0) as bigint[]).reduce((a, b) => a + b, 0n);
+const lost = Number(failed) + reader.lost;
+reader.close();
+if (mode.endsWith("decoded") && check === 0 && received > 0) throw new Error("decoded nothing");
+console.log(
+  `mode=${mode} opens=${n} received=${received} lost=${lost} flood_s=${floodSeconds.toFixed(3)} ` +
+    `opens_per_s=${(n / floodSeconds).toFixed(0)} consumer_cpu_s=${cpuSeconds.toFixed(3)} ` +
+    `consumer_ns_per_event=${received ? ((cpuSeconds * 1e9) / received).toFixed(0) : 0}`,
+);
