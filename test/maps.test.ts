@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { compile } from "../src/compile/index.ts";
 import { Collection } from "../src/collection.ts";
 import { BpfMap } from "../src/maps/map.ts";
-import { possibleCpus } from "../src/internal/sys/cpus.ts";
+import { possibleCpus } from "../src/internal/sys/system.ts";
 import { MapFlag, MapType } from "../src/internal/sys/constants.ts";
 import { SyscallError } from "../src/internal/sys/errors.ts";
 
