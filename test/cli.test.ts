@@ -1,4 +1,4 @@
-// The examples, run as a user runs them: as a process, stopped with Ctrl-C.
+// The CLI tools, run as a user runs them: as a process, stopped with Ctrl-C.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -7,9 +7,9 @@ import { linkIds } from "./support/kernel.ts";
 
 const root = join(import.meta.dirname, "..");
 
-/** Runs an example until `until(stdout)` holds, poking the system meanwhile, then sends SIGINT. */
-async function runUntil(example: string, until: (out: string) => boolean, poke: () => void) {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "examples", `${example}.ts`)], { cwd: root });
+/** Runs `tsbpf ARGS` until `until(stdout)` holds, poking the system meanwhile, then sends SIGINT. */
+async function runUntil(args: string[], until: (out: string) => boolean, poke: () => void) {
+  const child = spawn(process.execPath, [join(root, "bin", "tsbpf.js"), ...args], { cwd: root });
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => (out += d));
@@ -25,10 +25,10 @@ async function runUntil(example: string, until: (out: string) => boolean, poke: 
   return { out, err, code };
 }
 
-test("hello-world prints Hello, World! for each clone and exits cleanly on Ctrl-C", async () => {
+test("tsbpf hello prints Hello, World! for each clone and exits cleanly on Ctrl-C", async () => {
   const links = linkIds().length;
   const { out, err, code } = await runUntil(
-    "hello-world",
+    ["hello"],
     (o) => (o.match(/Hello, World!/g) ?? []).length >= 3,
     () => spawnSync("sh", ["-c", "/bin/true & /bin/true & wait"]),
   );
@@ -38,6 +38,15 @@ test("hello-world prints Hello, World! for each clone and exits cleanly on Ctrl-
   assert.ok(hello.length >= 3, out);
   // Lines in trace_pipe's format: TASK-PID [CPU] FLAGS TIMESTAMP: bpf_trace_printk: Hello, World!
   assert.match(hello[0], /^\s*\S.*-\d+\s+\[\d+\].*\d+\.\d+: bpf_trace_printk: Hello, World!$/);
-  assert.match(out, /Detached\./);
   assert.equal(linkIds().length, links, "a link was left attached");
+});
+
+test("tsbpf with an unknown command or none prints the commands", () => {
+  const r = spawnSync(process.execPath, [join(root, "bin", "tsbpf.js"), "no-such-tool"], { encoding: "utf8" });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown command "no-such-tool"/);
+  assert.match(r.stderr, /hello/);
+  const help = spawnSync(process.execPath, [join(root, "bin", "tsbpf.js"), "hello", "--help"], { encoding: "utf8" });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /usage: tsbpf hello/);
 });

@@ -1,0 +1,4 @@
+// Every tsbpf subcommand, by name. Modules load only when their command runs.
+import { command } from "./main.ts";
+
+command("hello", "the seed's hello world: a line for every clone() (Ctrl-C to stop)", () => import("./hello.ts"));
