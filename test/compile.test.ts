@@ -225,7 +225,7 @@ describe("compile", () => {
     await mkdir(inc, { recursive: true });
     await writeFile(join(inc, "mine.h"), "#define MINE 7\n");
     const object = await compile(
-      { text: `#include <tsbpf.h>\n#include "mine.h"\nint x = MINE;\n` },
+      { text: `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <tsbpf.h>\n#include "mine.h"\nint x = MINE;\n` },
       { cacheDir, includeDirs: [inc] },
     );
     assert.equal(object.cached, false);
