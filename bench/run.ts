@@ -22,7 +22,7 @@ function record(line: string, rename?: string): void {
   lines.set(mode, Object.fromEntries(Object.entries(fields).filter(([k]) => k !== "mode").map(([k, v]) => [k, Number(v)])));
 }
 
-for (const mode of ["rb-raw", "rb-decoded", "rb-batched", "pb-raw", "pb-decoded"]) {
+for (const mode of ["rb-raw", "rb-decoded", "rb-batched", "pb-raw", "pb-decoded", "pb-batched"]) {
   record(run(process.execPath, ["--import", "tsx", join(here, "consumer.ts"), mode, String(n), flood]));
 }
 record(run("bash", [refBench, "rb", String(n)]), "c-rb");
@@ -35,6 +35,7 @@ const ratios: [string, string, number][] = [
   ["rb-batched", "c-rb", 0.2],
   ["pb-raw", "c-pb", 1.5],
   ["pb-decoded", "c-pb", 3],
+  ["pb-batched", "c-pb", 0.2],
 ];
 for (const [mode, ref, target] of ratios) {
   const r = ns(mode) / ns(ref);
