@@ -55,6 +55,25 @@ function bitfieldOf(m: Member, structOffsetBits: number): Bitfield | undefined {
   return undefined;
 }
 
+/** Members must lie inside their struct (the kernel checks this too); reads past it would escape the value. */
+function checkLayout(t: Struct | Union | Datasec): void {
+  const limit = t.size * 8;
+  if (t.kind === "datasec") {
+    for (const s of t.vars) {
+      if ((s.offset + sizeof(s.type)) * 8 > limit) throw new BtfError(`BTF: variable ${s.type.name} lies outside DATASEC ${t.name}`);
+    }
+    return;
+  }
+  for (const m of t.members) {
+    const bf = bitfieldOf(m, 0);
+    const end = bf ? bf.bitOffset + bf.width : m.offset + sizeof(m.type) * 8;
+    if (bf && (bf.width === 0 || bf.width > bf.base.size * 8)) {
+      throw new BtfError(`BTF: bitfield ${m.name} of ${describe(t)} is ${bf.width} bits wide in a ${bf.base.size}-byte type`);
+    }
+    if (end > limit) throw new BtfError(`BTF: member ${m.name || "(anonymous)"} of ${describe(t)} (type ${t.id}) lies outside its ${t.size} bytes`);
+  }
+}
+
 export class CodecSource {
   private readonly deps = new Map<unknown, string>();
   private readonly helpers: string[] = [];
@@ -154,6 +173,7 @@ export class CodecSource {
   }
 
   private decodeFields(t: Struct | Union | Datasec, base: string, k: number, out: string[], depth: number): void {
+    checkLayout(t);
     if (t.kind === "datasec") {
       for (const s of t.vars) out.push(`${key(s.type.name)}: ${this.decode(s.type, base, k + s.offset, depth + 1)}`);
       return;
@@ -259,7 +279,7 @@ export class CodecSource {
       const table = Object.create(null) as Record<string, number | bigint>;
       for (const e of t.values) table[e.name] = bits > 32 ? BigInt(e.value) : Number(e.value);
       value = `(typeof ${x} === "string" ? ${this.dep(table)}[${x}] : ${x})`;
-      expected += ` or a ${describe(t)} name`;
+      expected += ` or an enumerator name of ${describe(t)}`;
     }
     if (bits <= 32) {
       const set = bits === 8 ? "setUint8" : `setUint${bits}`;
@@ -297,6 +317,7 @@ export class CodecSource {
     t: Struct | Union | Datasec, x: string, base: string, k: number, path: string,
     out: string[], known: Set<string>, depth: number,
   ): void {
+    checkLayout(t);
     const field = (name: string, emit: (f: string, fieldPath: string) => void) => {
       known.add(name);
       const f = this.fresh("f");

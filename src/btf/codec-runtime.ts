@@ -79,9 +79,11 @@ export function toBool(x: unknown): number {
 
 /** Bits [shift, shift+width) of the little-endian bytes at p; shift+width <= 53. */
 export function getBits(v: DataView, p: number, shift: number, width: number, signed: boolean): number {
-  let n = 0;
-  for (let i = Math.ceil((shift + width) / 8) - 1; i >= 0; i--) n = n * 256 + v.getUint8(p + i);
-  n = Math.floor(n / 2 ** shift) % 2 ** width;
+  const last = Math.ceil((shift + width) / 8) - 1;
+  // Drop the bits above the field first so that n stays below 2^53 (exact).
+  let n = v.getUint8(p + last) & ((1 << (shift + width - 8 * last)) - 1);
+  for (let i = last - 1; i >= 0; i--) n = n * 256 + v.getUint8(p + i);
+  n = Math.floor(n / 2 ** shift);
   return signed && n >= 2 ** (width - 1) ? n - 2 ** width : n;
 }
 

@@ -42,7 +42,7 @@ export function sectionLayouts(elf: ElfFile): Map<string, SectionLayout> {
  * offset, as the kernel requires.
  */
 export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLayout>): Uint8Array {
-  const out = spec.raw.slice();
+  const out = new Uint8Array(spec.raw); // a copy even when raw is a Buffer (whose slice() is a view)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (const t of spec.types) {
     if (t.kind !== "datasec" || EXTERN_DATASECS.has(t.name)) continue;

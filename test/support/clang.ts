@@ -31,11 +31,14 @@ export function buildBpfObject(cSource: string, name = "prog"): Uint8Array {
   });
 }
 
-/** cc -O1 -g: a native executable, written to `path` so tools like nm can read it too. */
-export function buildExecutable(cSource: string, path: string): Uint8Array {
+/**
+ * cc -O1 -g (plus `extraArgs`, e.g. -shared -fPIC): a native executable or
+ * library, also written to `path` so tools like nm can read it.
+ */
+export function buildExecutable(cSource: string, path: string, extraArgs: string[] = []): Uint8Array {
   const bytes = build(cSource, "exe", (src, out) => {
-    execFileSync("cc", ["-O1", "-g", src, "-o", out], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync("cc", ["-O1", "-g", ...extraArgs, src, "-o", out], { stdio: ["ignore", "inherit", "inherit"] });
   });
-  writeFileSync(path, bytes);
+  writeFileSync(path, bytes, { mode: 0o755 });
   return bytes;
 }
