@@ -10,8 +10,9 @@ import { native, type FdWatcher } from "../internal/sys/native.ts";
 /**
  * Zero-copy access to one record: `size` bytes at `offset` in `view`. Valid
  * only during the call — the kernel reuses the memory once the reader moves on.
+ * `cpu`: the CPU whose ring held it (perf buffers only).
  */
-export type RawHandler = (view: DataView, offset: number, size: number) => void;
+export type RawHandler = (view: DataView, offset: number, size: number, cpu?: number) => void;
 
 export interface ReaderOptions<T> {
   /** Decode records with this BTF type (e.g. `coll.type("event")`) or codec; without it records are bytes. */
@@ -43,6 +44,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
   #watching = false;
   #timer: NodeJS.Timeout | undefined;
   #iterating = false;
+  /** Inside drain(): a close() from a handler must not unmap the memory being walked. */
+  #draining = false;
   #closed = false;
 
   protected constructor(opts: ReaderOptions<T>) {
@@ -54,7 +57,10 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  /** Walks every record available now, calling `sink` for each; returns how many. */
+  /**
+   * Walks every record available now, calling `sink` for each; returns how many.
+   * Stops early once `closed` (a handler may close the reader).
+   */
   protected abstract drain(sink: RawHandler): number;
 
   /** The fds that become readable when records arrive. */
@@ -62,6 +68,16 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
 
   /** Releases mappings and fds; called once by close(). */
   protected abstract release(): void;
+
+  /**
+   * Whether records may be waiting that the fds did not (or will not) signal.
+   * Perf event fds report a wake-up once: the poll epoll makes when the fd is
+   * added consumes it, so records written before that are never reported.
+   * Ring buffer maps poll level-triggered and need no second look.
+   */
+  protected unsignalled(): boolean {
+    return false;
+  }
 
   get closed(): boolean {
     return this.#closed;
@@ -90,9 +106,23 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
    */
   consume(): number {
     if (this.#closed) return 0;
+    // A signal aborted before the constructor's listener could run (it closes in a microtask).
+    if (this.#signal?.aborted) {
+      this.close();
+      return 0;
+    }
     if (!this.#sink) throw new Error("no handler: call onEvent() or onRaw() first, or iterate with for await");
-    const n = this.drain(this.#sink);
+    let n = 0;
+    this.#draining = true;
+    try {
+      n = this.drain(this.#sink);
+    } finally {
+      this.#draining = false;
+      if (this.#closed) this.release(); // closed by a handler during the drain
+    }
     this.delivered += n;
+    // poll() waiters in push mode: records handled by any drain count as arrived.
+    if (n > 0) for (const wake of [...this.#waiters]) wake();
     return n;
   }
 
@@ -139,7 +169,7 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#sync();
     for (const w of this.#watchers ?? []) w.close();
     this.#watchers = undefined;
-    this.release();
+    if (!this.#draining) this.release(); // else consume() releases once the drain has stopped
   }
 
   [Symbol.dispose](): void {
@@ -176,6 +206,11 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#sync();
   };
 
+  /** After the fds were (re)added to epoll: catch up on records written before that. */
+  #recheck = (): void => {
+    if (this.#watching && this.unsignalled()) this.#onReadable();
+  };
+
   /** Watch the fds exactly while someone wants records: level-triggered polls must not spin. */
   #sync(): void {
     const want = !this.#closed && (this.#push || this.#waiters.size > 0);
@@ -185,6 +220,9 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
       this.#watchers ??= this.fds().map((fd) => native().watch(fd, this.#onReadable));
       for (const w of this.#watchers) w.start(true, false);
       if (this.#latencyMs !== undefined) this.#timer = setInterval(this.#onReadable, this.#latencyMs);
+      // libuv adds the fds to epoll in its next poll phase; look again after it
+      // (two check phases apart, whichever phase this runs in).
+      setImmediate(() => setImmediate(this.#recheck));
     } else {
       for (const w of this.#watchers ?? []) w.stop();
       clearInterval(this.#timer);

@@ -58,13 +58,13 @@ class CpuRing {
     this.#tailPos = Number(Atomics.load(this.#tail, 0));
   }
 
-  drain(sink: RawHandler, onLost: (count: number, cpu: number) => void): number {
+  drain(sink: RawHandler, onLost: (count: number, cpu: number) => void, reader: { readonly closed: boolean }): number {
     const head = Number(Atomics.load(this.#head, 0)); // acquire
     let tail = this.#tailPos;
     let count = 0;
     const mask = this.#dataSize - 1;
     try {
-      while (tail < head) {
+      while (tail < head && !reader.closed) {
         const at = tail & mask;
         const offset = this.#dataStart + at;
         // Headers are 8-byte aligned in a ring of whole pages: a header never wraps.
@@ -80,7 +80,7 @@ class CpuRing {
         tail += size;
         if (type === PERF_RECORD_SAMPLE) {
           count++;
-          sink(view, base + 12, view.getUint32(base + 8, true));
+          sink(view, base + 12, view.getUint32(base + 8, true), this.cpu);
         } else if (type === PERF_RECORD_LOST) {
           onLost(Number(view.getBigUint64(base + 16, true)), this.cpu);
         }
@@ -92,6 +92,11 @@ class CpuRing {
       }
     }
     return count;
+  }
+
+  /** Whether the kernel has written anything we have not read. */
+  pending(): boolean {
+    return Number(Atomics.load(this.#head, 0)) !== this.#tailPos;
   }
 
   /** A record that runs past the end of the ring, copied into one piece. */
@@ -165,12 +170,16 @@ export class PerfReader<T = Uint8Array> extends EventReader<T> {
 
   protected drain(sink: RawHandler): number {
     let n = 0;
-    for (const ring of this.#rings) n += ring.drain(sink, this.#onLost);
+    for (const ring of this.#rings) n += ring.drain(sink, this.#onLost, this);
     return n;
   }
 
   protected fds(): number[] {
     return this.#rings.map((r) => r.event.value);
+  }
+
+  protected override unsignalled(): boolean {
+    return this.#rings.some((r) => r.pending());
   }
 
   protected release(): void {

@@ -64,13 +64,13 @@ class Ring {
     return Number(Atomics.load(this.#producer, 0)) - this.#pos;
   }
 
-  drain(sink: RawHandler): number {
+  drain(sink: RawHandler, reader: { readonly closed: boolean }): number {
     // Acquire: record headers written before producer_pos are visible after this load.
     const producer = Number(Atomics.load(this.#producer, 0));
     let pos = this.#pos;
     let count = 0;
     try {
-      while (pos < producer) {
+      while (pos < producer && !reader.closed) {
         const offset = this.#dataStart + (pos & this.#mask);
         const header = Atomics.load(this.#headers, offset >> 2) >>> 0;
         if (header & BUSY) break; // not committed yet: later records wait behind it
@@ -122,7 +122,7 @@ export class RingBufReader<T = Uint8Array> extends EventReader<T> {
 
   protected drain(sink: RawHandler): number {
     let n = 0;
-    for (const ring of this.#rings) n += ring.drain(sink);
+    for (const ring of this.#rings) n += ring.drain(sink, this);
     return n;
   }
 
