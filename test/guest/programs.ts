@@ -1,0 +1,118 @@
+// The BPF programs the guest tests load: compiled on the host (the guest has no
+// clang) by test/vm.test.ts, passed in as .o files. They use only pt_regs, BTF
+// function arguments and simple helpers, so one object runs on 6.1, 6.12 and
+// the host alike without CO-RE (x86_64 pt_regs has not changed).
+
+const HEADERS = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+/** Paths the probed children open start with this (the programs record only those). */
+export const PROBE_PREFIX = "/tmp/tsbpf-vm-probe";
+
+/** Where the guest finds the compiled objects (`--file DIR:GUEST_OBJECTS`). */
+export const GUEST_OBJECTS = "/tmp/tsbpf-guest-objects";
+
+const MATCH = `
+#define PREFIX "${PROBE_PREFIX}"
+static __always_inline int has_prefix(const char *s) {
+  const char p[] = PREFIX;
+#pragma unroll
+  for (int i = 0; i < sizeof(p) - 1; i++)
+    if (s[i] != p[i]) return 0;
+  return 1;
+}
+`;
+
+/**
+ * kprobe and kretprobe on the openat syscall's wrapper, plus a ksyscall program
+ * (a kprobe on the same function, found by syscall name). Per process: the opens of
+ * PROBE_PREFIX paths seen on entry (and the last such name), and on return how many
+ * openat calls failed with ENOENT.
+ */
+export const KPROBE = `${HEADERS}${MATCH}
+struct open_seen { u64 count; char name[64]; };
+struct ret_seen { u64 count; u64 enoent; s64 last; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u32); __type(value, struct open_seen); } entries SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u32); __type(value, struct ret_seen); } returns SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u32); __type(value, u64); } ksyscall_hits SEC(".maps");
+
+/* __x64_sys_openat(const struct pt_regs *regs): the syscall's arguments are in the inner regs. */
+static __always_inline const char *openat_filename(struct pt_regs *ctx) {
+  struct pt_regs *regs = (struct pt_regs *)ctx->di;
+  const char *name = 0;
+  bpf_probe_read_kernel(&name, sizeof(name), &regs->si);
+  return name;
+}
+
+SEC("kprobe/__x64_sys_openat")
+int on_openat(struct pt_regs *ctx) {
+  char buf[64] = {};
+  bpf_probe_read_user_str(buf, sizeof(buf), openat_filename(ctx));
+  if (!has_prefix(buf)) return 0;
+  u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  struct open_seen fresh = {}, *seen = bpf_map_lookup_elem(&entries, &tgid);
+  if (!seen) {
+    bpf_map_update_elem(&entries, &tgid, &fresh, BPF_NOEXIST);
+    seen = bpf_map_lookup_elem(&entries, &tgid);
+    if (!seen) return 0;
+  }
+  __sync_fetch_and_add(&seen->count, 1);
+  __builtin_memcpy(seen->name, buf, sizeof(buf));
+  return 0;
+}
+
+SEC("kretprobe/__x64_sys_openat")
+int on_openat_return(struct pt_regs *ctx) {
+  u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  s64 ret = ctx->ax;
+  struct ret_seen fresh = {}, *seen = bpf_map_lookup_elem(&returns, &tgid);
+  if (!seen) {
+    bpf_map_update_elem(&returns, &tgid, &fresh, BPF_NOEXIST);
+    seen = bpf_map_lookup_elem(&returns, &tgid);
+    if (!seen) return 0;
+  }
+  __sync_fetch_and_add(&seen->count, 1);
+  if (ret == -2) __sync_fetch_and_add(&seen->enoent, 1);
+  seen->last = ret;
+  return 0;
+}
+
+SEC("ksyscall/openat")
+int on_ksyscall(struct pt_regs *ctx) {
+  char buf[64] = {};
+  bpf_probe_read_user_str(buf, sizeof(buf), openat_filename(ctx));
+  if (!has_prefix(buf)) return 0;
+  u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  u64 one = 1, *n = bpf_map_lookup_elem(&ksyscall_hits, &tgid);
+  if (n) __sync_fetch_and_add(n, 1);
+  else bpf_map_update_elem(&ksyscall_hits, &tgid, &one, BPF_ANY);
+  return 0;
+}
+`;
+
+/** fentry and fexit on do_sys_openat2, for one process: calls, and the last return value. */
+export const FENTRY = `${HEADERS}
+const volatile u32 target_tgid = 0;
+u64 fentry_hits = 0, fexit_hits = 0;
+s64 fexit_last = 0;
+
+SEC("fentry/do_sys_openat2")
+int BPF_PROG(on_entry, int dfd, const char *filename) {
+  if ((bpf_get_current_pid_tgid() >> 32) == target_tgid) __sync_fetch_and_add(&fentry_hits, 1);
+  return 0;
+}
+
+SEC("fexit/do_sys_openat2")
+int BPF_PROG(on_exit, int dfd, const char *filename, struct open_how *how, long ret) {
+  if ((bpf_get_current_pid_tgid() >> 32) != target_tgid) return 0;
+  __sync_fetch_and_add(&fexit_hits, 1);
+  fexit_last = ret;
+  return 0;
+}
+`;
+
+/** Every object the guest tests need: file name (without .o) -> C source. */
+export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY };
