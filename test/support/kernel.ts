@@ -2,7 +2,7 @@
 // programs, so that each test can assert it left nothing behind.
 import { readdirSync } from "node:fs";
 import { BpfCmd } from "../../src/internal/sys/constants.ts";
-import { listIds } from "../../src/internal/sys/bpf.ts";
+import { fdById, linkInfo, listIds, progInfo } from "../../src/internal/sys/bpf.ts";
 import { compile } from "../../src/compile/index.ts";
 import { ObjectSpec } from "../../src/object/spec.ts";
 
@@ -31,3 +31,18 @@ export const HEADERS = `#include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 char LICENSE[] SEC("license") = "GPL";
 `;
+
+/** Links whose program has this name: what a tool left attached, whatever else runs meanwhile. */
+export function linksOfProgram(name: string): number[] {
+  const found: number[] = [];
+  for (const id of linkIds()) {
+    try {
+      using link = fdById(BpfCmd.LINK_GET_FD_BY_ID, id);
+      using prog = fdById(BpfCmd.PROG_GET_FD_BY_ID, linkInfo(link.value).progId);
+      if (progInfo(prog.value).name === name.slice(0, 15)) found.push(id);
+    } catch {
+      // Gone meanwhile: not left behind.
+    }
+  }
+  return found;
+}
