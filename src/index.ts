@@ -27,3 +27,6 @@ export { Spec as BtfSpec, codecFor, type Codec } from "./btf/index.ts";
 export { ElfFile } from "./elf/index.ts";
 export { SyscallError } from "./internal/sys/errors.ts";
 export { MapType, ProgType, AttachType, MapFlag } from "./internal/sys/constants.ts";
+// BCC's Python API and C dialect (src/bcc): BPF.load({ text }), tables, KeyboardInterrupt.
+export { BPF, Table, BccError, KeyboardInterrupt, sleep, translate as translateBcc } from "./bcc/index.ts";
+export type { BpfSource, BpfOptions, PerfCallback, RingCallback, TraceFields } from "./bcc/index.ts";

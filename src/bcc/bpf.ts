@@ -1,0 +1,746 @@
+// The BPF facade: BCC's Python API (`from bcc import BPF`) in TypeScript.
+// BPF.load() translates BCC's C dialect (dialect.ts), compiles and loads the
+// maps; programs are loaded when first attached, with the program type the
+// attach needs, as BCC's load_func does. On kernels without kprobes, kprobes on
+// syscall functions are placed on the syscalls:sys_enter_*/sys_exit_*
+// tracepoints instead, with the same arguments and return value.
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Type } from "../btf/types.ts";
+import { resolve as resolveType } from "../btf/types.ts";
+import { Collection } from "../collection.ts";
+import { compile, CompileError, defaultCacheDir, type Diagnostic } from "../compile/index.ts";
+import { sha256 } from "../compile/cache.ts";
+import { ElfFile } from "../elf/index.ts";
+import { STT_FUNC } from "../elf/constants.ts";
+import { ProgType } from "../internal/sys/constants.ts";
+import { AttachError } from "../link/errors.ts";
+import type { Link } from "../link/link.ts";
+import { probesAvailable } from "../link/probe.ts";
+import { resolveBinary } from "../link/uprobe.ts";
+import { syscallPrefix } from "../link/syscall.ts";
+import { ObjectSpec } from "../object/spec.ts";
+import { Program } from "../programs/program.ts";
+import { tracefsDir } from "../tracing/tracefs.ts";
+import { tracePipe, type TraceLine } from "../tracing/index.ts";
+import { EVENT_SECTION, EVENT_VAR_PREFIX, syscallOfEvent, translate, type Translation } from "./dialect.ts";
+import { holdInterrupts, interruptible } from "./interrupt.ts";
+import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
+import { EventBuffer, Table, type TableHost } from "./table.ts";
+import { readFormat } from "./tracepoint.ts";
+
+export type BpfSource = { text: string; name?: string } | { srcFile: string };
+
+export interface BpfOptions {
+  /** Extra clang flags (-DNAME=VALUE, -I...), as BCC's cflags. */
+  cflags?: string[];
+  /** Verifier log level for load failures (BCC's debug): 1 or 2. */
+  debug?: 0 | 1 | 2;
+  /**
+   * Whether to use kprobes. Default: when the kernel has them. Without them,
+   * kprobes on syscall functions use the syscall tracepoints.
+   */
+  kprobes?: boolean;
+}
+
+export interface KprobeAttach {
+  /** Kernel function, e.g. b.getSyscallFnname("openat"). */
+  event?: string;
+  /** Every kernel function matching this regular expression (from /proc/kallsyms). */
+  eventRe?: string | RegExp;
+  fnName: string;
+  /** Offset into the function (kprobes only). */
+  eventOff?: number;
+}
+
+export interface TracepointAttach {
+  /** "category:event", e.g. "sched:sched_switch". */
+  tp?: string;
+  /** Every "category:event" matching this regular expression. */
+  tpRe?: string | RegExp;
+  fnName: string;
+}
+
+export interface UprobeAttach {
+  /** The binary or library: a path, a name in PATH, or a library name ("c" is libc). */
+  name: string;
+  sym?: string;
+  symRe?: string | RegExp;
+  /** File offset in the binary (instead of sym), or offset from sym with it. */
+  addr?: number;
+  symOff?: number;
+  fnName: string;
+  /** Only this process (default: all). */
+  pid?: number;
+}
+
+/** BCC's trace_fields(): (task, pid, cpu, flags, ts, msg). */
+export type TraceFields = [task: string, pid: number, cpu: number, flags: string, ts: number, msg: string];
+
+let fallbackNoted = false;
+const live = new Set<BPF>();
+
+function onExit(): void {
+  for (const b of [...live]) b.cleanup();
+}
+
+function tracepointExists(category: string, event: string): boolean {
+  try {
+    return existsSync(join(tracefsDir(), "events", category, event, "id"));
+  } catch {
+    return false;
+  }
+}
+
+function toRegExp(re: string | RegExp): RegExp {
+  return typeof re === "string" ? new RegExp(re) : re;
+}
+
+/** BCC's library names: "c" -> libc.so.6, found with ldconfig's cache or in the library dirs. */
+function resolveLibrary(name: string): string {
+  if (name.includes("/") || name.includes(".so")) return resolveBinary(name);
+  try {
+    return resolveBinary(name);
+  } catch (err) {
+    const lib = `lib${name}.so`;
+    for (const dir of ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]) {
+      let entries: string[];
+      try {
+        entries = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      const found = entries.filter((e) => e === lib || e.startsWith(`${lib}.`)).sort((a, b) => a.length - b.length)[0];
+      if (found) return join(dir, found);
+    }
+    throw err;
+  }
+}
+
+export class BPF implements Disposable, TableHost {
+  static readonly SOCKET_FILTER = ProgType.SOCKET_FILTER;
+  static readonly KPROBE = ProgType.KPROBE;
+  static readonly TRACEPOINT = ProgType.TRACEPOINT;
+  static readonly XDP = ProgType.XDP;
+  static readonly PERF_EVENT = ProgType.PERF_EVENT;
+  static readonly RAW_TRACEPOINT = ProgType.RAW_TRACEPOINT;
+
+  /** The loaded object: maps (tables) and, as they are attached, programs. */
+  readonly collection: Collection;
+  /** What the BCC front end made of the text: tables, functions, the generated C. */
+  readonly translation: Translation;
+  /** The program's name in messages (the file, or the text's name). */
+  readonly source: string;
+  /** Whether kprobes are used (false: syscall probes go to the syscall tracepoints). */
+  readonly kprobes: boolean;
+
+  readonly #debug: number;
+  readonly #programs = new Map<string, Program>();
+  readonly #links = new Map<string, { fnName: string; link: Link }[]>();
+  readonly #tables = new Map<string, Table>();
+  readonly #buffers: EventBuffer[] = [];
+  readonly #eventTypes = new Map<string, Type>();
+  readonly #wakers = new Set<() => void>();
+  readonly #releaseInterrupts: () => void;
+  #pipe: AsyncIterator<TraceLine> | undefined;
+  #pipeAbort: AbortController | undefined;
+  #closed = false;
+
+  private constructor(collection: Collection, translation: Translation, source: string, kprobes: boolean, debug: number) {
+    this.collection = collection;
+    this.translation = translation;
+    this.source = source;
+    this.kprobes = kprobes;
+    this.#debug = debug;
+    const datasec = collection.spec.btf?.typesByName(EVENT_SECTION).find((t) => t.kind === "datasec");
+    if (datasec?.kind === "datasec") {
+      for (const v of datasec.vars) {
+        if (v.type.kind !== "var") continue;
+        const name = v.type.name.slice(v.type.name.lastIndexOf(".") + 1);
+        if (!name.startsWith(EVENT_VAR_PREFIX)) continue;
+        const table = name.slice(EVENT_VAR_PREFIX.length);
+        const ptr = resolveType(v.type.type);
+        if (ptr.kind === "pointer" && resolveType(ptr.type).kind !== "void" && !this.#eventTypes.has(table)) this.#eventTypes.set(table, ptr.type);
+      }
+    }
+    this.#releaseInterrupts = holdInterrupts();
+    if (live.size === 0) process.on("exit", onExit);
+    live.add(this);
+  }
+
+  /**
+   * BCC's BPF(text=...) / BPF(src_file=...): translates BCC's C, compiles it
+   * against the running kernel's BTF (no kernel headers), loads the tables, and
+   * attaches the kprobe__/kretprobe__/tracepoint__/raw_tracepoint__ functions.
+   */
+  static async load(source: BpfSource, opts: BpfOptions = {}): Promise<BPF> {
+    const kprobes = opts.kprobes ?? probesAvailable("kprobe");
+    const { translation, display, bytes } = await build(source, { ...opts, kprobes });
+    const spec = ObjectSpec.fromBytes(bytes, display);
+    const collection = Collection.load(spec, { programs: [] });
+    const b = new BPF(collection, translation, display, kprobes, opts.debug ?? 0);
+    try {
+      b.#autoAttach();
+    } catch (err) {
+      b.cleanup();
+      throw err;
+    }
+    return b;
+  }
+
+  #autoAttach(): void {
+    for (const fn of this.translation.functions.values()) {
+      const auto = fn.autoAttach;
+      if (!auto) continue;
+      switch (auto.type) {
+        case "kprobe":
+          this.attachKprobe({ event: auto.event, fnName: fn.name });
+          break;
+        case "kretprobe":
+          this.attachKretprobe({ event: auto.event, fnName: fn.name });
+          break;
+        case "tracepoint":
+          this.attachTracepoint({ tp: auto.tp, fnName: fn.name });
+          break;
+        case "raw_tracepoint":
+          this.attachRawTracepoint({ tp: auto.tp, fnName: fn.name });
+          break;
+      }
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error(`BPF(${this.source}) was cleaned up (cleanup() or dispose)`);
+  }
+
+  /** BCC's load_func: the function loaded as a program of `progType` (cached). */
+  loadFunc(fnName: string, progType: number): Program {
+    return this.#load(fnName, progType, fnName);
+  }
+
+  /** Loads function `objectName` of the object; the kernel knows the program as `name` (a twin as its original). */
+  #load(objectName: string, progType: number, name: string): Program {
+    this.#checkOpen();
+    const key = `${objectName}/${progType}`;
+    let program = this.#programs.get(key);
+    if (program) return program;
+    const spec = this.collection.spec.program(objectName);
+    program = Program.load(
+      { ...spec, name, type: progType, expectedAttachType: progType === spec.type ? spec.expectedAttachType : 0 },
+      {
+        mapFd: (map) => this.collection.map(map).fd.value,
+        btfFd: this.collection.btf,
+        logLevel: this.#debug >= 2 ? 2 : 1,
+      },
+    );
+    this.#programs.set(key, program);
+    return program;
+  }
+
+  #track(key: string, fnName: string, link: Link): void {
+    const list = this.#links.get(key) ?? [];
+    list.push({ fnName, link });
+    this.#links.set(key, list);
+  }
+
+  #detach(key: string, fnName: string | undefined, what: string): void {
+    const list = this.#links.get(key);
+    const matching = list?.filter((l) => fnName === undefined || l.fnName === fnName) ?? [];
+    if (matching.length === 0) throw new Error(`${what} is not attached`);
+    for (const l of matching) l.link.close();
+    const rest = list!.filter((l) => !matching.includes(l));
+    if (rest.length) this.#links.set(key, rest);
+    else this.#links.delete(key);
+  }
+
+  // ---- kprobes (tracepoint fallback for syscalls) ----
+
+  attachKprobe(opts: KprobeAttach): void {
+    this.#kprobe(opts, false);
+  }
+
+  attachKretprobe(opts: KprobeAttach): void {
+    this.#kprobe(opts, true);
+  }
+
+  detachKprobe(opts: { event: string; fnName?: string }): void {
+    this.#detach(`kprobe:${opts.event}`, opts.fnName, `kprobe ${opts.event}`);
+  }
+
+  detachKretprobe(opts: { event: string; fnName?: string }): void {
+    this.#detach(`kretprobe:${opts.event}`, opts.fnName, `kretprobe ${opts.event}`);
+  }
+
+  #kprobe(opts: KprobeAttach, ret: boolean): void {
+    this.#checkOpen();
+    const kind = ret ? "kretprobe" : "kprobe";
+    if (opts.eventRe !== undefined) {
+      const events = BPF.getKprobeFunctions(opts.eventRe);
+      if (events.length === 0) throw new AttachError(`no kernel function matches ${String(opts.eventRe)} for ${kind} ${opts.fnName}`);
+      for (const event of events) this.#kprobe({ event, fnName: opts.fnName, eventOff: opts.eventOff }, ret);
+      return;
+    }
+    const event = opts.event;
+    if (!event) throw new TypeError(`attach${ret ? "Kretprobe" : "Kprobe"}: give event or eventRe`);
+    if (this.kprobes) {
+      const link = this.loadFunc(opts.fnName, BPF.KPROBE).attachKprobe({ symbol: event, offset: opts.eventOff, retprobe: ret });
+      this.#track(`${kind}:${event}`, opts.fnName, link);
+      return;
+    }
+    const syscall = syscallOfEvent(event);
+    const tp = `${ret ? "sys_exit_" : "sys_enter_"}${syscall}`;
+    if (syscall === undefined || !tracepointExists("syscalls", tp)) {
+      throw new AttachError(
+        `cannot attach ${kind} ${opts.fnName} to ${event}: this kernel has no kprobes (CONFIG_KPROBES is not set), ` +
+          `and ${event} is not a syscall function, so the syscall tracepoints cannot stand in for it` +
+          (syscall !== undefined ? ` (there is no tracepoint syscalls:${tp})` : "") +
+          `. Use attachTracepoint or attachRawTracepoint, or a kernel with kprobes.`,
+      );
+    }
+    const fn = this.translation.functions.get(opts.fnName);
+    if (fn && fn.kind !== "kprobe") throw new AttachError(`${opts.fnName} is a ${fn.kind} function, not a kprobe function`);
+    const program = this.#load(fn?.tracepointVariant ?? opts.fnName, BPF.TRACEPOINT, opts.fnName);
+    const link = program.attachTracepoint("syscalls", tp);
+    if (!fallbackNoted) {
+      fallbackNoted = true;
+      process.stderr.write(
+        `tsbpf: this kernel has no kprobes (CONFIG_KPROBES is not set): ${kind} ${event} is attached to the tracepoint ` +
+          `syscalls:${tp} instead, which sees the same ${ret ? "return value" : "arguments"}; other syscall probes fall back the same way\n`,
+      );
+    }
+    this.#track(`${kind}:${event}`, opts.fnName, link);
+  }
+
+  // ---- tracepoints ----
+
+  attachTracepoint(opts: TracepointAttach): void {
+    this.#checkOpen();
+    if (opts.tpRe !== undefined) {
+      const re = toRegExp(opts.tpRe);
+      const tps = BPF.getTracepoints().filter((tp) => re.test(tp));
+      if (tps.length === 0) throw new AttachError(`no tracepoint matches ${String(opts.tpRe)}`);
+      for (const tp of tps) this.attachTracepoint({ tp, fnName: opts.fnName });
+      return;
+    }
+    if (!opts.tp) throw new TypeError("attachTracepoint: give tp or tpRe");
+    const [category, event] = opts.tp.split(":");
+    if (!category || !event) throw new AttachError(`"${opts.tp}" is not a tracepoint name; expected "category:event"`);
+    const link = this.loadFunc(opts.fnName, BPF.TRACEPOINT).attachTracepoint(category, event);
+    this.#track(`tracepoint:${opts.tp}`, opts.fnName, link);
+  }
+
+  detachTracepoint(opts: { tp: string; fnName?: string }): void {
+    this.#detach(`tracepoint:${opts.tp}`, opts.fnName, `tracepoint ${opts.tp}`);
+  }
+
+  attachRawTracepoint(opts: { tp: string; fnName: string }): void {
+    this.#checkOpen();
+    const link = this.loadFunc(opts.fnName, BPF.RAW_TRACEPOINT).attachRawTracepoint(opts.tp);
+    this.#track(`raw_tracepoint:${opts.tp}`, opts.fnName, link);
+  }
+
+  detachRawTracepoint(opts: { tp: string; fnName?: string }): void {
+    this.#detach(`raw_tracepoint:${opts.tp}`, opts.fnName, `raw tracepoint ${opts.tp}`);
+  }
+
+  // ---- uprobes ----
+
+  attachUprobe(opts: UprobeAttach): void {
+    this.#uprobe(opts, false);
+  }
+
+  attachUretprobe(opts: UprobeAttach): void {
+    this.#uprobe(opts, true);
+  }
+
+  detachUprobe(opts: { name: string; sym?: string; addr?: number; pid?: number; fnName?: string }): void {
+    this.#detach(this.#uprobeKey("uprobe", resolveLibrary(opts.name), opts), opts.fnName, `uprobe ${opts.name}:${opts.sym ?? opts.addr}`);
+  }
+
+  detachUretprobe(opts: { name: string; sym?: string; addr?: number; pid?: number; fnName?: string }): void {
+    this.#detach(this.#uprobeKey("uretprobe", resolveLibrary(opts.name), opts), opts.fnName, `uretprobe ${opts.name}:${opts.sym ?? opts.addr}`);
+  }
+
+  #uprobeKey(kind: string, path: string, opts: { sym?: string; addr?: number; pid?: number }): string {
+    return `${kind}:${path}:${opts.sym ?? `0x${(opts.addr ?? 0).toString(16)}`}:${opts.pid ?? -1}`;
+  }
+
+  #uprobe(opts: UprobeAttach, ret: boolean): void {
+    this.#checkOpen();
+    const path = resolveLibrary(opts.name);
+    if (opts.symRe !== undefined) {
+      const re = toRegExp(opts.symRe);
+      const elf = ElfFile.open(path);
+      const names = [...new Set([...elf.symbols(), ...elf.dynamicSymbols()].filter((s) => s.type === STT_FUNC && s.value !== 0 && re.test(s.name)).map((s) => s.name))];
+      if (names.length === 0) throw new AttachError(`no function of ${path} matches ${String(opts.symRe)}`);
+      for (const name of names) this.#uprobe({ ...opts, symRe: undefined, sym: name }, ret);
+      return;
+    }
+    const kind = ret ? "uretprobe" : "uprobe";
+    const link = this.loadFunc(opts.fnName, BPF.KPROBE).attachUprobe({
+      path,
+      symbol: opts.sym,
+      offset: opts.sym !== undefined ? opts.symOff ?? opts.addr : opts.addr,
+      pid: opts.pid !== undefined && opts.pid >= 0 ? opts.pid : undefined,
+      retprobe: ret,
+    });
+    this.#track(this.#uprobeKey(kind, path, opts), opts.fnName, link);
+  }
+
+  // ---- counts ----
+
+  #count(...prefixes: string[]): number {
+    let n = 0;
+    for (const [key, list] of this.#links) if (prefixes.some((p) => key.startsWith(p))) n += list.filter((l) => !l.link.closed).length;
+    return n;
+  }
+
+  /** Attached kprobes and kretprobes (including those placed on syscall tracepoints). */
+  numOpenKprobes(): number {
+    return this.#count("kprobe:", "kretprobe:");
+  }
+
+  numOpenUprobes(): number {
+    return this.#count("uprobe:", "uretprobe:");
+  }
+
+  numOpenTracepoints(): number {
+    return this.#count("tracepoint:", "raw_tracepoint:");
+  }
+
+  // ---- syscall names ----
+
+  /** "__x64_sys_" on x86_64 (BCC's get_syscall_prefix, as a string). */
+  getSyscallPrefix(): string {
+    return syscallPrefix();
+  }
+
+  /** The kernel function of syscall `name`: "__x64_sys_openat" for "openat". */
+  getSyscallFnname(name: string): string {
+    return syscallPrefix() + name;
+  }
+
+  static getSyscallPrefix(): string {
+    return syscallPrefix();
+  }
+
+  static getSyscallFnname(name: string): string {
+    return syscallPrefix() + name;
+  }
+
+  /** Kernel text symbols matching `re` (from /proc/kallsyms; available_filter_functions is often unreadable). */
+  static getKprobeFunctions(re: string | RegExp): string[] {
+    const regex = toRegExp(re);
+    const out = new Set<string>();
+    for (const line of readFileSync("/proc/kallsyms", "utf8").split("\n")) {
+      const m = /^[0-9a-f]+ [tTwW] (\S+)(\s|$)/.exec(line);
+      if (!m) continue;
+      const name = m[1]!;
+      if (name.startsWith("__bpf_trace") || name.startsWith("__traceiter") || name.includes(".")) continue;
+      if (regex.test(name)) out.add(name);
+    }
+    return [...out];
+  }
+
+  static getTracepoints(): string[] {
+    const root = join(tracefsDir(), "events");
+    const out: string[] = [];
+    for (const category of readdirSync(root, { withFileTypes: true })) {
+      if (!category.isDirectory()) continue;
+      for (const event of readdirSync(join(root, category.name), { withFileTypes: true })) {
+        if (event.isDirectory()) out.push(`${category.name}:${event.name}`);
+      }
+    }
+    return out;
+  }
+
+  static tracepointExists(category: string, event: string): boolean {
+    return tracepointExists(category, event);
+  }
+
+  static supportKprobes(): boolean {
+    return probesAvailable("kprobe");
+  }
+
+  // ---- tables ----
+
+  /** The table `name` (BCC's b["name"] / get_table). */
+  get<K = any, V = any>(name: string): Table<K, V> {
+    this.#checkOpen();
+    let table = this.#tables.get(name);
+    if (!table) {
+      const map = this.collection.maps.get(name);
+      if (!map || name.startsWith(".")) {
+        const names = this.tables();
+        throw new Error(`${this.source} has no table "${name}"${names.length ? ` (its tables: ${names.join(", ")})` : " (it declares none)"}`);
+      }
+      table = new Table(name, map, this.translation.tables.get(name), this);
+      this.#tables.set(name, table);
+    }
+    return table as Table<K, V>;
+  }
+
+  getTable<K = any, V = any>(name: string): Table<K, V> {
+    return this.get<K, V>(name);
+  }
+
+  /** Names of the program's tables, in the order the program declares them. */
+  tables(): string[] {
+    const declared = [...this.translation.tables.keys()].filter((n) => this.collection.maps.has(n));
+    const others = [...this.collection.maps.keys()].filter((n) => !n.startsWith(".") && !this.translation.tables.has(n));
+    return [...declared, ...others];
+  }
+
+  eventType(table: string): Type | undefined {
+    return this.#eventTypes.get(table);
+  }
+
+  addBuffer(buffer: EventBuffer): void {
+    this.#checkOpen();
+    this.#buffers.push(buffer);
+  }
+
+  notify(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  // ---- event buffers ----
+
+  #deliver(kind: "perf" | "ring"): number {
+    let n = 0;
+    for (const buffer of this.#buffers) if (buffer.kind === kind) n += buffer.deliver();
+    return n;
+  }
+
+  async #poll(kind: "perf" | "ring", timeoutMs: number): Promise<number> {
+    this.#checkOpen();
+    if (!this.#buffers.some((b) => b.kind === kind)) {
+      throw new Error(`${this.source}: no ${kind === "perf" ? "perf buffer is open (call openPerfBuffer first)" : "ring buffer is open (call openRingBuffer first)"}`);
+    }
+    return interruptible(async (signal) => {
+      const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+      for (;;) {
+        const n = this.#deliver(kind);
+        if (n > 0 || Date.now() >= deadline || this.#closed || signal.aborted) return n;
+        await new Promise<void>((resolveWait) => {
+          const timer = deadline === Infinity ? undefined : setTimeout(done, deadline - Date.now());
+          function done() {
+            clearTimeout(timer);
+            wakers.delete(done);
+            signal.removeEventListener("abort", done);
+            resolveWait();
+          }
+          const wakers = this.#wakers;
+          wakers.add(done);
+          signal.addEventListener("abort", done);
+        });
+      }
+    });
+  }
+
+  /** Waits up to `timeoutMs` (-1: until there are records) and calls the perf buffer callbacks; resolves to how many. */
+  perfBufferPoll(timeoutMs = -1): Promise<number> {
+    return this.#poll("perf", timeoutMs);
+  }
+
+  /** Calls the perf buffer callbacks for the records there are now. */
+  perfBufferConsume(): number {
+    this.#checkOpen();
+    return this.#deliver("perf");
+  }
+
+  ringBufferPoll(timeoutMs = -1): Promise<number> {
+    return this.#poll("ring", timeoutMs);
+  }
+
+  ringBufferConsume(): number {
+    this.#checkOpen();
+    return this.#deliver("ring");
+  }
+
+  // ---- trace_pipe ----
+
+  async #traceLine(): Promise<TraceLine | undefined> {
+    return interruptible(async (signal) => {
+      if (!this.#pipe) {
+        this.#pipeAbort = new AbortController();
+        this.#pipe = tracePipe({ signal: this.#pipeAbort.signal });
+      }
+      const pipe = this.#pipe;
+      const close = () => this.#closePipe();
+      signal.addEventListener("abort", close);
+      try {
+        const r = await pipe.next();
+        return r.done ? undefined : r.value;
+      } finally {
+        signal.removeEventListener("abort", close);
+      }
+    });
+  }
+
+  #closePipe(): void {
+    this.#pipeAbort?.abort();
+    this.#pipeAbort = undefined;
+    this.#pipe = undefined;
+  }
+
+  /**
+   * Prints trace_pipe lines (bpf_trace_printk output) until Ctrl-C (which
+   * rejects with KeyboardInterrupt) or cleanup(). `fmt` formats BCC's fields,
+   * as a "{1} {5}" template over (task, pid, cpu, flags, ts, msg) or a function.
+   */
+  async tracePrint(fmt?: string | ((fields: TraceFields) => string)): Promise<void> {
+    for (;;) {
+      const line = await this.#traceLine();
+      if (!line) return;
+      if (fmt === undefined) {
+        console.log(line.raw.trim());
+        continue;
+      }
+      const fields = fieldsOf(line);
+      console.log(typeof fmt === "function" ? fmt(fields) : fmt.replace(/\{(\d+)\}/g, (_, i: string) => String(fields[Number(i)] ?? "")));
+    }
+  }
+
+  /** The next trace_pipe line as BCC's (task, pid, cpu, flags, ts, msg). */
+  async traceFields(): Promise<TraceFields> {
+    const line = await this.#traceLine();
+    if (!line) throw new Error(`BPF(${this.source}): trace_pipe was closed`);
+    return fieldsOf(line);
+  }
+
+  /** The next trace_pipe line, whole (BCC's trace_readline). */
+  async traceReadline(): Promise<string> {
+    const line = await this.#traceLine();
+    if (!line) throw new Error(`BPF(${this.source}): trace_pipe was closed`);
+    return line.raw.trim();
+  }
+
+  // ---- symbols ----
+
+  static ksym(addr: bigint | number, opts?: SymbolOptions): string {
+    return ksym(addr, opts);
+  }
+
+  static ksymname(name: string): bigint {
+    return ksymname(name);
+  }
+
+  static sym(addr: bigint | number, pid: number, opts?: SymbolOptions): string {
+    return sym(addr, pid, opts);
+  }
+
+  ksym(addr: bigint | number, opts?: SymbolOptions): string {
+    return ksym(addr, opts);
+  }
+
+  ksymname(name: string): bigint {
+    return ksymname(name);
+  }
+
+  sym(addr: bigint | number, pid: number, opts?: SymbolOptions): string {
+    return sym(addr, pid, opts);
+  }
+
+  // ---- the end ----
+
+  /** Detaches everything and frees the programs and tables (also done on exit). Idempotent. */
+  cleanup(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    live.delete(this);
+    if (live.size === 0) process.off("exit", onExit);
+    this.#closePipe();
+    for (const wake of [...this.#wakers]) wake();
+    for (const buffer of this.#buffers.splice(0)) buffer.close();
+    for (const list of this.#links.values()) for (const { link } of list) link.close();
+    this.#links.clear();
+    for (const program of this.#programs.values()) program.close();
+    this.#programs.clear();
+    this.collection.close();
+    this.#releaseInterrupts();
+  }
+
+  close(): void {
+    this.cleanup();
+  }
+
+  [Symbol.dispose](): void {
+    this.cleanup();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+/**
+ * Translates and compiles a BCC program as BPF.load() does on a kernel with
+ * (or without) kprobes, for a machine that has no clang (a test VM): put the
+ * object in a directory as `${key}.o` and point $TSBPF_BCC_OBJECTS at it there;
+ * BPF.load() then uses it instead of compiling the same translation.
+ */
+export async function prebuildBcc(source: BpfSource, opts: BpfOptions & { kprobes: boolean }): Promise<{ key: string; bytes: Uint8Array }> {
+  const { key, bytes } = await build(source, opts, false);
+  return { key, bytes };
+}
+
+async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean }, usePrebuilt = true) {
+  let text: string;
+  let display: string;
+  let lineFile: string;
+  let includeDir: string;
+  if ("srcFile" in source) {
+    lineFile = resolve(source.srcFile);
+    text = readFileSync(lineFile, "utf8");
+    display = source.srcFile;
+    includeDir = dirname(lineFile);
+  } else {
+    text = source.text;
+    display = source.name ?? "bpf_program.c";
+    // The #line directives name a copy of the text, so BTF line info (and the
+    // verifier's messages) carry the user's source lines.
+    const dir = join(defaultCacheDir(), "bcc-src", sha256(text).slice(0, 24));
+    lineFile = join(dir, basename(display));
+    if (!existsSync(lineFile)) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(lineFile, text);
+    }
+    includeDir = process.cwd();
+  }
+  const prefix = syscallPrefix();
+  const translation = translate(text, {
+    file: lineFile,
+    displayName: display,
+    kprobes: opts.kprobes,
+    syscallWrappers: prefix !== "sys_",
+    syscallPrefix: prefix,
+    tracepointFormat: readFormat,
+  });
+  // Where the text's copy lives differs between machines; the translation does not.
+  const key = sha256(JSON.stringify([translation.code.split(lineFile).join("<source>"), opts.cflags ?? []])).slice(0, 32);
+  const prebuilt = process.env.TSBPF_BCC_OBJECTS ? join(process.env.TSBPF_BCC_OBJECTS, `${key}.o`) : undefined;
+  let bytes: Uint8Array;
+  if (usePrebuilt && prebuilt && existsSync(prebuilt)) {
+    bytes = new Uint8Array(readFileSync(prebuilt));
+  } else {
+    try {
+      const name = `${basename(display).replace(/\.c$/, "")}.bcc.c`;
+      bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir] })).bytes;
+    } catch (err) {
+      throw err instanceof CompileError ? renameInCompileError(err, lineFile, display) : err;
+    }
+  }
+  return { translation, display, key, bytes };
+}
+
+function fieldsOf(line: TraceLine): TraceFields {
+  return [line.task.trim(), line.pid, line.cpu, line.flags, line.timestamp, line.message];
+}
+
+/** clang's messages name the user's program as they know it. */
+function renameInCompileError(err: CompileError, from: string, to: string): CompileError {
+  const fix = (s: string) => s.split(from).join(to);
+  const diagnostics: Diagnostic[] = err.diagnostics.map((d) => ({ ...d, file: d.file === from ? to : d.file, message: fix(d.message) }));
+  return new CompileError({ source: to, stderr: fix(err.stderr), diagnostics, exitCode: err.exitCode });
+}

@@ -1,0 +1,918 @@
+// BCC's C dialect -> plain libbpf C. A front end, not a second loader: the
+// output is compiled by compile() and loaded by ObjectSpec/Collection like any
+// other object. What it rewrites:
+//   - BCC's kernel-header includes are dropped (types come from vmlinux.h) and
+//     a prelude (helpers, BCC macros, bpf_log2l...) goes first;
+//   - BPF_HASH(...) & co. become BTF-defined maps in SEC(".maps");
+//   - table.method(args) calls become helper calls;
+//   - functions become programs in their own sections: kprobe__/kretprobe__,
+//     tracepoint__CAT__EVENT, raw_tracepoint__EVENT, TRACEPOINT_PROBE and
+//     RAW_TRACEPOINT_PROBE, and every other non-static function;
+//   - extra parameters of kprobe functions are read from the registers (for
+//     syscall__ functions, from the syscall wrapper's inner pt_regs);
+//   - on kernels without kprobes each kprobe function also gets a twin
+//     compiled for the syscalls:sys_enter_* / sys_exit_* tracepoints.
+// Line numbers of the user's text are kept (rewrites are padded to the same
+// number of lines, and #line directives frame what is added), so clang's
+// diagnostics and the verifier's source lines point at the user's code.
+import { BccError } from "./errors.ts";
+import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
+import { prelude } from "./prelude.ts";
+import { parseFormat, tracepointStruct } from "./tracepoint.ts";
+
+export type TableKind =
+  | "hash"
+  | "array"
+  | "percpu_hash"
+  | "percpu_array"
+  | "lru_hash"
+  | "lru_percpu_hash"
+  | "histogram"
+  | "stacktrace"
+  | "perf_output"
+  | "ringbuf"
+  | "queue"
+  | "stack";
+
+export interface TableInfo {
+  name: string;
+  kind: TableKind;
+  /** C text of the key and leaf types ("" for tables without one). */
+  keyType: string;
+  leafType: string;
+  line: number;
+}
+
+export type AutoAttach =
+  | { type: "kprobe" | "kretprobe"; event: string }
+  | { type: "tracepoint"; tp: string }
+  | { type: "raw_tracepoint"; tp: string };
+
+export interface FunctionInfo {
+  name: string;
+  line: number;
+  /** How the function is compiled: for kprobes/uprobes (pt_regs context), a tracepoint, or a raw tracepoint. */
+  kind: "kprobe" | "tracepoint" | "raw_tracepoint";
+  /** Its arguments are the syscall's (syscall__NAME, or kprobe__ on a syscall function). */
+  syscall: boolean;
+  /** The twin compiled for the syscall tracepoints (kernels without kprobes). */
+  tracepointVariant?: string;
+  /** BCC attaches it when the program loads (kprobe__, kretprobe__, tracepoint__, raw_tracepoint__). */
+  autoAttach?: AutoAttach;
+}
+
+export interface TranslateOptions {
+  /** The file named in #line directives: it should hold the user's text, for BTF line info. */
+  file: string;
+  /** How errors name the program. Default: `file`. */
+  displayName?: string;
+  /** The kernel has kprobes. Without them kprobe functions get tracepoint twins. Default true. */
+  kprobes?: boolean;
+  /** The kernel's syscall functions are wrappers taking a pt_regs (x86_64 4.17+, arm64 4.19+). Default true. */
+  syscallWrappers?: boolean;
+  /** Prefix of syscall functions ("__x64_sys_"), for kprobe__ names. */
+  syscallPrefix?: string;
+  /** __TARGET_ARCH: "x86" or "arm64". Default from the running Node. */
+  arch?: string;
+  /** Page size, for BPF_RINGBUF_OUTPUT's page count. Default 4096. */
+  pageSize?: number;
+  /** The format file of a tracepoint, or undefined when it does not exist. */
+  tracepointFormat: (category: string, event: string) => string | undefined;
+}
+
+export interface Translation {
+  /** The libbpf-style C to compile. */
+  code: string;
+  tables: Map<string, TableInfo>;
+  /** Program functions by name (twins are not listed; see `tracepointVariant`). */
+  functions: Map<string, FunctionInfo>;
+}
+
+/** Name of the BTF section in which the struct submitted to each perf/ring table is recorded. */
+export const EVENT_SECTION = ".tsbpf.events";
+/** Prefix of the typed variable recording table T's event struct: `__tsbpf_event_T`. */
+export const EVENT_VAR_PREFIX = "__tsbpf_event_";
+/** Suffix of the tracepoint twin of kprobe function F: `F__tp`. */
+export const TRACEPOINT_VARIANT_SUFFIX = "__tp";
+
+const DROPPED_INCLUDE = /^(uapi\/|linux\/|net\/|asm\/|asm-generic\/|trace\/|generated\/|bcc\/helpers\.h$)/;
+
+const HASH_METHODS = ["lookup", "lookup_or_try_init", "lookup_or_init", "update", "insert", "delete", "increment", "atomic_increment"];
+const METHODS: Record<TableKind, string[]> = {
+  hash: HASH_METHODS,
+  array: HASH_METHODS,
+  percpu_hash: HASH_METHODS,
+  percpu_array: HASH_METHODS,
+  lru_hash: HASH_METHODS,
+  lru_percpu_hash: HASH_METHODS,
+  histogram: HASH_METHODS,
+  stacktrace: ["get_stackid"],
+  perf_output: ["perf_submit"],
+  ringbuf: ["ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard"],
+  queue: ["push", "pop", "peek"],
+  stack: ["push", "pop", "peek"],
+};
+
+const MAP_TYPES: Record<TableKind, string> = {
+  hash: "BPF_MAP_TYPE_HASH",
+  array: "BPF_MAP_TYPE_ARRAY",
+  percpu_hash: "BPF_MAP_TYPE_PERCPU_HASH",
+  percpu_array: "BPF_MAP_TYPE_PERCPU_ARRAY",
+  lru_hash: "BPF_MAP_TYPE_LRU_HASH",
+  lru_percpu_hash: "BPF_MAP_TYPE_LRU_PERCPU_HASH",
+  histogram: "BPF_MAP_TYPE_HASH",
+  stacktrace: "BPF_MAP_TYPE_STACK_TRACE",
+  perf_output: "BPF_MAP_TYPE_PERF_EVENT_ARRAY",
+  ringbuf: "BPF_MAP_TYPE_RINGBUF",
+  queue: "BPF_MAP_TYPE_QUEUE",
+  stack: "BPF_MAP_TYPE_STACK",
+};
+
+/** BPF_TABLE("type", ...) names. */
+const TABLE_TYPE_NAMES: Record<string, TableKind> = {
+  hash: "hash",
+  array: "array",
+  percpu_hash: "percpu_hash",
+  percpu_array: "percpu_array",
+  lru_hash: "lru_hash",
+  lru_percpu_hash: "lru_percpu_hash",
+  histogram: "histogram",
+  stacktrace: "stacktrace",
+  perf_output: "perf_output",
+  ringbuf: "ringbuf",
+  queue: "queue",
+  stack: "stack",
+};
+
+const TABLE_MACROS = new Set([
+  "BPF_HASH", "BPF_PERCPU_HASH", "BPF_ARRAY", "BPF_PERCPU_ARRAY", "BPF_HISTOGRAM", "BPF_STACK_TRACE",
+  "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT", "BPF_TABLE", "BPF_F_TABLE", "BPF_QUEUE", "BPF_STACK",
+]);
+
+/** BCC declarations tsbpf does not translate, and why (for the error). */
+const UNSUPPORTED_MACROS: Record<string, string> = {
+  BPF_PROG_ARRAY: "tail calls (prog arrays) are not translated",
+  BPF_PERF_ARRAY: "perf counter arrays are not translated",
+  BPF_PERCPU_CGROUP_STORAGE: "cgroup storage is not translated",
+  BPF_CGROUP_STORAGE: "cgroup storage is not translated",
+  BPF_CGROUP_ARRAY: "cgroup arrays are not translated",
+  BPF_DEVMAP: "XDP maps are not translated",
+  BPF_CPUMAP: "XDP maps are not translated",
+  BPF_XSKMAP: "XDP maps are not translated",
+  BPF_SOCKMAP: "socket maps are not translated",
+  BPF_SOCKHASH: "socket maps are not translated",
+  BPF_ARRAY_OF_MAPS: "map-in-map tables are not translated",
+  BPF_HASH_OF_MAPS: "map-in-map tables are not translated",
+  BPF_LPM_TRIE: "LPM tries are not translated",
+  BPF_SK_STORAGE: "socket local storage is not translated",
+  BPF_INODE_STORAGE: "inode local storage is not translated",
+  BPF_TASK_STORAGE: "task local storage is not translated",
+  BPF_TABLE_PINNED: "pinned tables are not translated",
+  BPF_TABLE_SHARED: "shared tables are not translated",
+  BPF_TABLE_PUBLIC: "public tables are not translated",
+  BPF_HASH_PINNED: "pinned tables are not translated",
+  KFUNC_PROBE: "fentry programs (kfuncs) are not translated",
+  KRETFUNC_PROBE: "fexit programs (kfuncs) are not translated",
+  KMOD_RET: "fmod_ret programs are not translated",
+  LSM_PROBE: "LSM programs are not translated",
+  BPF_ITER: "BPF iterators are not translated",
+  USDT_PROBE: "USDT probes are not translated",
+};
+
+const UNSUPPORTED_CALLS: Record<string, string> = {
+  bpf_usdt_readarg: "USDT arguments are not translated",
+  bpf_usdt_readarg_p: "USDT arguments are not translated",
+  bpf_dext_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
+  bpf_dins_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
+  load_byte: "BCC's packet helpers (bcc/proto.h) are not translated",
+  load_half: "BCC's packet helpers (bcc/proto.h) are not translated",
+  load_word: "BCC's packet helpers (bcc/proto.h) are not translated",
+};
+
+/** Syscall-function prefixes whose arguments are the syscall's (not ksys_/do_sys_ helpers). */
+const SYSCALL_FN_PREFIXES = ["__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_", "__se_sys_", "__do_sys_", "sys_"];
+
+/** "openat" for "__x64_sys_openat" and the other spellings of a syscall's own function, else undefined. */
+export function syscallOfEvent(event: string): string | undefined {
+  for (const prefix of SYSCALL_FN_PREFIXES) {
+    if (event.startsWith(prefix) && event.length > prefix.length) return event.slice(prefix.length);
+  }
+  return undefined;
+}
+
+const ATTRIBUTE_WORDS = new Set(["__attribute__", "__attribute", "SEC", "__section", "__always_inline", "__noinline", "__weak"]);
+
+interface FunctionSyntax {
+  /** First token of the declaration (return type...), or the TRACEPOINT_PROBE macro. */
+  declStart: number;
+  nameTok: number;
+  paramsOpen: number;
+  paramsClose: number;
+  bodyOpen: number;
+  bodyClose: number;
+  isStatic: boolean;
+  isInline: boolean;
+  hasSection: boolean;
+  /** TRACEPOINT_PROBE(cat, ev) / RAW_TRACEPOINT_PROBE(ev): the macro's arguments. */
+  probeMacro?: { kind: "tracepoint"; category: string; event: string } | { kind: "raw_tracepoint"; event: string };
+}
+
+type Item =
+  | { type: "replace"; from: number; to: number; text: string } // tokens [from, to]
+  | { type: "function"; fn: FunctionSyntax };
+
+interface Param {
+  type: string;
+  name: string;
+}
+
+/** Whether a C declaration text is "struct pt_regs *" (possibly const). */
+function isPtRegs(type: string): boolean {
+  return /^(const\s+)?struct\s+pt_regs\s*\*$/.test(type.trim());
+}
+
+export function translate(text: string, options: TranslateOptions): Translation {
+  return new Translator(text, options).run();
+}
+
+class Translator {
+  readonly text: string;
+  readonly opts: Required<Omit<TranslateOptions, "displayName">> & { displayName: string };
+  tokens: Token[] = [];
+  readonly tables = new Map<string, TableInfo>();
+  readonly functions = new Map<string, FunctionInfo>();
+  readonly tracepointStructs = new Map<string, string>();
+  readonly items: Item[] = [];
+
+  constructor(text: string, options: TranslateOptions) {
+    this.text = text;
+    this.opts = {
+      kprobes: true,
+      syscallWrappers: true,
+      syscallPrefix: "__x64_sys_",
+      arch: process.arch === "arm64" ? "arm64" : "x86",
+      pageSize: 4096,
+      ...options,
+      displayName: options.displayName ?? options.file,
+    };
+  }
+
+  fail(line: number, construct: string, detail: string): never {
+    throw new BccError(this.opts.displayName, line, construct, detail);
+  }
+
+  run(): Translation {
+    try {
+      this.tokens = tokenize(this.text);
+    } catch (err) {
+      if (err instanceof LexError) this.fail(err.line, "C text", err.message);
+      throw err;
+    }
+    this.scan();
+    const fns = this.items.filter((i): i is Extract<Item, { type: "function" }> => i.type === "function").map((i) => i.fn);
+    const called = this.calledNames(fns);
+    for (const fn of fns) this.classify(fn, called);
+    this.collectTracepointStructs();
+    const body = this.emit();
+    const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
+    const code =
+      prelude(this.opts.arch) +
+      [...this.tracepointStructs.values()].join("\n") +
+      `\n#line 1 "${this.opts.file}"\n` +
+      body +
+      license;
+    return { code, tables: this.tables, functions: this.functions };
+  }
+
+  // ---- pass 1: top-level structure ----
+
+  scan(): void {
+    const toks = this.tokens;
+    let i = 0;
+    while (i < toks.length) {
+      const t = toks[i]!;
+      if (t.kind === "directive") {
+        this.directive(i);
+        i++;
+        continue;
+      }
+      const next = toks[i + 1];
+      if (t.kind === "ident" && next?.text === "(") {
+        if (TABLE_MACROS.has(t.text)) {
+          i = this.tableMacro(i) + 1;
+          continue;
+        }
+        if (UNSUPPORTED_MACROS[t.text]) {
+          this.fail(t.line, t.text, `${UNSUPPORTED_MACROS[t.text]} by tsbpf's BCC front end (see the supported subset in src/bcc/README.md)`);
+        }
+        if (t.text === "TRACEPOINT_PROBE" || t.text === "RAW_TRACEPOINT_PROBE") {
+          i = this.probeMacro(i) + 1;
+          continue;
+        }
+      }
+      i = this.declaration(i);
+    }
+  }
+
+  directive(i: number): void {
+    const t = this.tokens[i]!;
+    const inc = /^#\s*include\s*([<"])([^>"]+)[>"]/.exec(t.text);
+    if (inc) {
+      const path = inc[2]!;
+      if (path === "bcc/proto.h") {
+        this.fail(t.line, "#include <bcc/proto.h>", "BCC's packet parsing structs and helpers are not translated by tsbpf's BCC front end");
+      }
+      if (inc[1] === "<" && DROPPED_INCLUDE.test(path)) {
+        const comment = t.text.replace(/\*\//g, "").replace(/\\?\n/g, " ");
+        this.items.push({ type: "replace", from: i, to: i, text: `/* ${comment}: types come from vmlinux.h */` + "\n".repeat(countNewlines(t.text)) });
+      }
+      return;
+    }
+    // Table method calls inside macro definitions are rewritten too.
+    if (/^#\s*define\b/.test(t.text) && /\.\s*[A-Za-z_]\w*\s*\(|bpf_trace_printk/.test(t.text)) {
+      const sub = new Translator(t.text, { ...this.opts, tracepointFormat: this.opts.tracepointFormat });
+      sub.tokens = tokenize(t.text).map((tok) => ({ ...tok, line: tok.line + t.line - 1 }));
+      for (const [name, info] of this.tables) sub.tables.set(name, info);
+      const rewritten = sub.rewrite(0, sub.tokens.length, { compact: false, start: 0, end: t.text.length, newline: "\\\n" }, undefined);
+      if (rewritten !== t.text) this.items.push({ type: "replace", from: i, to: i, text: rewritten });
+    }
+  }
+
+  /** BPF_HASH(...) & co.: records the table, queues its map definition. Returns the ")" index. */
+  tableMacro(i: number): number {
+    const toks = this.tokens;
+    const t = toks[i]!;
+    const close = matching(toks, i + 1);
+    if (close < 0) this.fail(t.line, t.text, "unbalanced parentheses");
+    const args = splitArgs(toks, i + 2, close).map(([a, b]) => this.compactText(a, b));
+    const macro = t.text;
+    const bad = (detail: string): never => this.fail(t.line, macro, detail);
+    const arg = (n: number, fallback?: string): string => {
+      const v = args[n];
+      if (v === undefined || v === "") {
+        if (fallback === undefined) bad(`missing argument ${n + 1}`);
+        return fallback!;
+      }
+      return v;
+    };
+    let kind: TableKind;
+    let name: string;
+    let key = "";
+    let leaf = "";
+    let size = "";
+    let flags = "";
+    switch (macro) {
+      case "BPF_HASH":
+      case "BPF_PERCPU_HASH":
+        kind = macro === "BPF_HASH" ? "hash" : "percpu_hash";
+        name = arg(0);
+        key = arg(1, "u64");
+        leaf = arg(2, "u64");
+        size = arg(3, "10240");
+        break;
+      case "BPF_ARRAY":
+      case "BPF_PERCPU_ARRAY":
+        kind = macro === "BPF_ARRAY" ? "array" : "percpu_array";
+        name = arg(0);
+        key = "int";
+        leaf = arg(1, "u64");
+        size = arg(2, "10240");
+        break;
+      case "BPF_HISTOGRAM":
+        kind = "histogram";
+        name = arg(0);
+        key = arg(1, "int");
+        leaf = "u64";
+        size = arg(2, "64");
+        break;
+      case "BPF_STACK_TRACE":
+        kind = "stacktrace";
+        name = arg(0);
+        key = "int";
+        leaf = "struct bpf_stacktrace";
+        size = arg(1);
+        break;
+      case "BPF_PERF_OUTPUT":
+        kind = "perf_output";
+        name = arg(0);
+        break;
+      case "BPF_RINGBUF_OUTPUT":
+        kind = "ringbuf";
+        name = arg(0);
+        size = `(${arg(1)}) * ${this.opts.pageSize}`;
+        break;
+      case "BPF_QUEUE":
+      case "BPF_STACK":
+        kind = macro === "BPF_QUEUE" ? "queue" : "stack";
+        name = arg(0);
+        leaf = arg(1);
+        size = arg(2);
+        flags = args[3] ?? "";
+        break;
+      case "BPF_TABLE":
+      case "BPF_F_TABLE": {
+        const typeName = /^"(.*)"$/.exec(arg(0))?.[1];
+        if (typeName === undefined) bad("the table type must be a string literal");
+        const k = TABLE_TYPE_NAMES[typeName!];
+        if (!k) bad(`table type "${typeName}" is not translated by tsbpf's BCC front end (supported: ${Object.keys(TABLE_TYPE_NAMES).join(", ")})`);
+        kind = k!;
+        key = arg(1);
+        leaf = arg(2);
+        name = arg(3);
+        size = arg(4);
+        if (macro === "BPF_F_TABLE") flags = arg(5);
+        break;
+      }
+      default:
+        bad("unknown table macro");
+    }
+    if (!/^[A-Za-z_]\w*$/.test(name!)) bad(`"${name!}" is not a table name`);
+    if (this.tables.has(name!)) bad(`table "${name!}" is declared twice`);
+    this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
+    const newlines = "\n".repeat(this.newlinesIn(i, close));
+    this.items.push({ type: "replace", from: i, to: close, text: this.mapDefinition(name!, kind!, key, leaf, size, flags) + newlines });
+    return close;
+  }
+
+  mapDefinition(name: string, kind: TableKind, key: string, leaf: string, size: string, flags: string): string {
+    const attrs: string[] = [];
+    let type = MAP_TYPES[kind];
+    if (kind === "histogram" && key.trim() === "int") type = "BPF_MAP_TYPE_ARRAY";
+    attrs.push(`__uint(type, ${type});`);
+    if (size) attrs.push(`__uint(max_entries, ${size});`);
+    switch (kind) {
+      case "perf_output":
+        attrs.push("__uint(key_size, sizeof(int));", "__uint(value_size, sizeof(u32));");
+        break;
+      case "ringbuf":
+        break;
+      case "stacktrace":
+        attrs.push("__uint(key_size, sizeof(u32));", "__uint(value_size, sizeof(struct bpf_stacktrace));");
+        break;
+      case "queue":
+      case "stack":
+        attrs.push(`__type(value, ${leaf});`);
+        break;
+      default:
+        attrs.push(`__type(key, ${key});`, `__type(value, ${leaf});`);
+    }
+    if (flags) attrs.push(`__uint(map_flags, ${flags});`);
+    return `struct { ${attrs.join(" ")} } ${name} SEC(".maps")`;
+  }
+
+  /** TRACEPOINT_PROBE(cat, ev) { ... } and RAW_TRACEPOINT_PROBE(ev) { ... }. Returns the body's "}" index. */
+  probeMacro(i: number): number {
+    const toks = this.tokens;
+    const t = toks[i]!;
+    const close = matching(toks, i + 1);
+    if (close < 0) this.fail(t.line, t.text, "unbalanced parentheses");
+    const args = splitArgs(toks, i + 2, close).map(([a, b]) => this.compactText(a, b));
+    const ident = (s: string | undefined) => s !== undefined && /^[A-Za-z_]\w*$/.test(s);
+    let probeMacro: FunctionSyntax["probeMacro"];
+    if (t.text === "TRACEPOINT_PROBE") {
+      if (args.length !== 2 || !ident(args[0]) || !ident(args[1])) this.fail(t.line, t.text, "expected TRACEPOINT_PROBE(category, event)");
+      probeMacro = { kind: "tracepoint", category: args[0]!, event: args[1]! };
+    } else {
+      if (args.length !== 1 || !ident(args[0])) this.fail(t.line, t.text, "expected RAW_TRACEPOINT_PROBE(event)");
+      probeMacro = { kind: "raw_tracepoint", event: args[0]! };
+    }
+    if (toks[close + 1]?.text !== "{") this.fail(t.line, t.text, "expected a function body { ... } after it");
+    const bodyClose = matching(toks, close + 1);
+    if (bodyClose < 0) this.fail(t.line, t.text, "unbalanced braces in its body");
+    this.items.push({
+      type: "function",
+      fn: { declStart: i, nameTok: i, paramsOpen: i + 1, paramsClose: close, bodyOpen: close + 1, bodyClose, isStatic: false, isInline: false, hasSection: false, probeMacro },
+    });
+    return bodyClose;
+  }
+
+  /** A declaration or a function definition starting at token i; returns the index after it. */
+  declaration(i: number): number {
+    const toks = this.tokens;
+    let lastGroup: { open: number; close: number } | undefined;
+    let j = i;
+    while (j < toks.length) {
+      const t = toks[j]!;
+      if (t.kind === "directive") return j; // let the top level handle it
+      if (t.kind === "punct" && (t.text === "(" || t.text === "[")) {
+        const close = matching(toks, j);
+        if (close < 0) this.fail(t.line, "C text", `unbalanced "${t.text}"`);
+        const prev = toks[j - 1];
+        if (t.text === "(" && prev?.kind === "ident" && !ATTRIBUTE_WORDS.has(prev.text)) lastGroup = { open: j, close };
+        j = close + 1;
+        continue;
+      }
+      if (t.kind === "punct" && t.text === "{") {
+        const close = matching(toks, j);
+        if (close < 0) this.fail(t.line, "C text", 'unbalanced "{"');
+        if (toks[j - 1]?.text === ")" && lastGroup && !this.hasToken(i, lastGroup.open, "=")) {
+          const words = toks.slice(i, lastGroup.open).map((x) => x.text);
+          this.items.push({
+            type: "function",
+            fn: {
+              declStart: i,
+              nameTok: lastGroup.open - 1,
+              paramsOpen: lastGroup.open,
+              paramsClose: lastGroup.close,
+              bodyOpen: j,
+              bodyClose: close,
+              isStatic: words.includes("static"),
+              isInline: words.some((w) => w === "inline" || w === "__inline" || w === "__inline__" || w === "__always_inline"),
+              hasSection: toks.slice(i, j).some((x) => x.text === "SEC" || x.text === "section" || x.text === "__section"),
+            },
+          });
+          return close + 1;
+        }
+        j = close + 1; // a struct body or an initializer
+        continue;
+      }
+      j++;
+      if (t.kind === "punct" && t.text === ";") return j;
+    }
+    return j;
+  }
+
+  hasToken(from: number, to: number, text: string): boolean {
+    for (let k = from; k < to; k++) if (this.tokens[k]!.text === text && this.tokens[k]!.kind === "punct") return true;
+    return false;
+  }
+
+  /** Names of functions called from some function body: those are helpers, not programs. */
+  calledNames(fns: FunctionSyntax[]): Set<string> {
+    const names = new Set(fns.filter((f) => !f.probeMacro).map((f) => this.tokens[f.nameTok]!.text));
+    const called = new Set<string>();
+    for (const f of fns) {
+      for (let k = f.bodyOpen + 1; k < f.bodyClose; k++) {
+        const t = this.tokens[k]!;
+        if (t.kind === "ident" && names.has(t.text) && this.tokens[k + 1]?.text === "(") called.add(t.text);
+      }
+    }
+    return called;
+  }
+
+  // ---- functions ----
+
+  readonly programs = new Map<FunctionSyntax, { section: string; params: Param[]; ctx: string; info: FunctionInfo }>();
+
+  classify(fn: FunctionSyntax, called: Set<string>): void {
+    const toks = this.tokens;
+    const line = toks[fn.declStart]!.line;
+    if (fn.probeMacro) {
+      const pm = fn.probeMacro;
+      if (pm.kind === "tracepoint") {
+        const name = `tracepoint__${pm.category}__${pm.event}`;
+        this.needTracepointStruct(name, line);
+        this.addProgram(fn, `tracepoint/${pm.category}/${pm.event}`, [], "args", {
+          name, line, kind: "tracepoint", syscall: false, autoAttach: { type: "tracepoint", tp: `${pm.category}:${pm.event}` },
+        });
+      } else {
+        const name = `raw_tracepoint__${pm.event}`;
+        this.addProgram(fn, `raw_tp/${pm.event}`, [], "ctx", {
+          name, line, kind: "raw_tracepoint", syscall: false, autoAttach: { type: "raw_tracepoint", tp: pm.event },
+        });
+      }
+      return;
+    }
+    const name = toks[fn.nameTok]!.text;
+    if (fn.isStatic || fn.isInline || fn.hasSection || called.has(name)) return; // a helper, or already libbpf-style
+    for (const prefix of ["kfunc__", "kretfunc__", "kmod_ret__", "lsm__"]) {
+      if (name.startsWith(prefix)) this.fail(line, `${prefix}${name.slice(prefix.length)}`, `${prefix.slice(0, -2)} programs are not translated by tsbpf's BCC front end`);
+    }
+    const params = this.params(fn, name);
+    const ctxParam = params[0];
+    const ctx = ctxParam?.name ?? "ctx";
+    const extra = params.slice(1);
+    const ptRegs = ctxParam !== undefined && isPtRegs(ctxParam.type);
+    if (extra.length > 0 && !ptRegs) {
+      this.fail(line, `${name}(...)`, "only kprobe functions (first parameter struct pt_regs *ctx) may declare the probed function's arguments as parameters");
+    }
+    if (extra.length > 6) this.fail(line, `${name}(...)`, "at most 6 arguments can be read from registers");
+
+    if (name.startsWith("tracepoint__")) {
+      const rest = name.slice("tracepoint__".length);
+      const cut = rest.indexOf("__");
+      if (cut <= 0) this.fail(line, name, "expected tracepoint__CATEGORY__EVENT");
+      const category = rest.slice(0, cut);
+      const event = rest.slice(cut + 2);
+      this.addProgram(fn, `tracepoint/${category}/${event}`, params, ctx, {
+        name, line, kind: "tracepoint", syscall: false, autoAttach: { type: "tracepoint", tp: `${category}:${event}` },
+      });
+      return;
+    }
+    if (name.startsWith("raw_tracepoint__")) {
+      const event = name.slice("raw_tracepoint__".length);
+      this.addProgram(fn, `raw_tp/${event}`, params, ctx, { name, line, kind: "raw_tracepoint", syscall: false, autoAttach: { type: "raw_tracepoint", tp: event } });
+      return;
+    }
+    let autoAttach: AutoAttach | undefined;
+    let syscall = name.startsWith("syscall__");
+    for (const type of ["kprobe", "kretprobe"] as const) {
+      if (!name.startsWith(`${type}__`)) continue;
+      let event = name.slice(type.length + 2);
+      // BCC's fix_syscall_fnname: kprobe__sys_clone means the syscall function of this kernel.
+      if (event.startsWith("sys_") && !event.startsWith(this.opts.syscallPrefix)) event = this.opts.syscallPrefix + event.slice(4);
+      autoAttach = { type, event };
+      if (syscallOfEvent(event) !== undefined) syscall = true;
+    }
+    const info: FunctionInfo = { name, line, kind: "kprobe", syscall, autoAttach };
+    if (!this.opts.kprobes && (ptRegs || params.length === 0)) info.tracepointVariant = name + TRACEPOINT_VARIANT_SUFFIX;
+    this.addProgram(fn, "kprobe", params, ctx, info);
+  }
+
+  addProgram(fn: FunctionSyntax, section: string, params: Param[], ctx: string, info: FunctionInfo): void {
+    if (this.functions.has(info.name)) this.fail(info.line, info.name, "a program of this name is defined twice");
+    this.functions.set(info.name, info);
+    this.programs.set(fn, { section, params, ctx, info });
+  }
+
+  params(fn: FunctionSyntax, name: string): Param[] {
+    const toks = this.tokens;
+    const ranges = splitArgs(toks, fn.paramsOpen + 1, fn.paramsClose);
+    if (ranges.length === 1 && (ranges[0]![0] === ranges[0]![1] || this.compactText(...ranges[0]!) === "void")) return [];
+    return ranges.map(([a, b]) => {
+      const line = toks[a]?.line ?? toks[fn.paramsOpen]!.line;
+      let nameAt = -1;
+      for (let k = b - 1; k >= a; k--) {
+        const t = toks[k]!;
+        if (t.kind === "punct" && (t.text === "[" || t.text === "(" || t.text === "]" || t.text === ")")) {
+          this.fail(line, `${name}(...)`, `parameter "${this.compactText(a, b)}": array and function parameters are not supported`);
+        }
+        if (t.kind === "ident") {
+          nameAt = k;
+          break;
+        }
+      }
+      if (nameAt <= a) this.fail(line, `${name}(...)`, `parameter "${this.compactText(a, b)}" needs a type and a name`);
+      const type = this.compactText(a, nameAt);
+      if (/^(const\s+)?(struct|union)\b/.test(type) && !type.includes("*")) {
+        this.fail(line, `${name}(...)`, `parameter "${this.compactText(a, b)}": structs cannot be passed by value in registers`);
+      }
+      return { type, name: toks[nameAt]!.text };
+    });
+  }
+
+  needTracepointStruct(structName: string, line: number): void {
+    if (this.tracepointStructs.has(structName)) return;
+    const rest = structName.slice("tracepoint__".length);
+    const cut = rest.indexOf("__");
+    if (cut <= 0) this.fail(line, `struct ${structName}`, "expected struct tracepoint__CATEGORY__EVENT");
+    const category = rest.slice(0, cut);
+    const event = rest.slice(cut + 2);
+    const format = this.opts.tracepointFormat(category, event);
+    if (format === undefined) {
+      this.fail(line, `${category}:${event}`, `this kernel has no tracepoint ${category}:${event} (see /sys/kernel/tracing/events/${category}/)`);
+    }
+    this.tracepointStructs.set(structName, tracepointStruct(structName, parseFormat(format!)));
+  }
+
+  /** `struct tracepoint__CAT__EVENT` anywhere in the text gets its struct generated. */
+  collectTracepointStructs(): void {
+    const toks = this.tokens;
+    for (let k = 0; k + 1 < toks.length; k++) {
+      if (toks[k]!.text === "struct" && toks[k + 1]!.kind === "ident" && toks[k + 1]!.text.startsWith("tracepoint__")) {
+        this.needTracepointStruct(toks[k + 1]!.text, toks[k + 1]!.line);
+      }
+    }
+  }
+
+  // ---- pass 2: output ----
+
+  emit(): string {
+    const toks = this.tokens;
+    let out = "";
+    let cursor = 0;
+    const items = [...this.items].sort((a, b) => this.itemStart(a) - this.itemStart(b));
+    for (const item of items) {
+      if (item.type === "replace") {
+        out += this.text.slice(cursor, toks[item.from]!.start) + item.text;
+        cursor = toks[item.to]!.end;
+        continue;
+      }
+      const fn = item.fn;
+      out += this.text.slice(cursor, toks[fn.declStart]!.start);
+      const program = this.programs.get(fn);
+      out += this.functionText(fn, program, "main");
+      cursor = toks[fn.bodyClose]!.end;
+      if (program?.info.tracepointVariant) {
+        out += `\n#line ${toks[fn.declStart]!.line} "${this.opts.file}"\n`;
+        out += this.functionText(fn, program, "tracepoint");
+        out += `\n#line ${toks[fn.bodyClose]!.line} "${this.opts.file}"\n`;
+      }
+    }
+    return out + this.text.slice(cursor);
+  }
+
+  itemStart(item: Item): number {
+    return item.type === "replace" ? this.tokens[item.from]!.start : this.tokens[item.fn.declStart]!.start;
+  }
+
+  functionText(
+    fn: FunctionSyntax,
+    program: { section: string; params: Param[]; ctx: string; info: FunctionInfo } | undefined,
+    variant: "main" | "tracepoint",
+  ): string {
+    const toks = this.tokens;
+    const text = this.text;
+    const rewriteBody = () =>
+      this.rewrite(fn.bodyOpen + 1, fn.bodyClose, { compact: false, start: toks[fn.bodyOpen]!.end, end: toks[fn.bodyClose]!.start, newline: "\n" }, variant);
+    if (!program) {
+      // A helper or a libbpf-style function: only its body is rewritten.
+      return text.slice(toks[fn.declStart]!.start, toks[fn.bodyOpen]!.end) + rewriteBody() + "}";
+    }
+    const { info, params, ctx } = program;
+    const section = variant === "tracepoint" ? "tracepoint" : program.section;
+    const name = variant === "tracepoint" ? info.tracepointVariant! : info.name;
+    // The header keeps its line count: newlines of the dropped parameters follow it.
+    const headerLines = countNewlines(text.slice(toks[fn.declStart]!.start, toks[fn.paramsClose]!.end));
+    let header: string;
+    if (fn.probeMacro?.kind === "tracepoint") {
+      header = `SEC("${section}") int ${name}(struct ${name} *args)` + "\n".repeat(headerLines);
+    } else if (fn.probeMacro?.kind === "raw_tracepoint") {
+      header = `SEC("${section}") int ${name}(struct bpf_raw_tracepoint_args *ctx)` + "\n".repeat(headerLines);
+    } else {
+      const first = params[0] ? `${params[0].type} ${params[0].name}` : "";
+      const before = text.slice(toks[fn.declStart]!.start, toks[fn.nameTok]!.start);
+      const between = text.slice(toks[fn.nameTok]!.end, toks[fn.paramsOpen]!.start);
+      header = `SEC("${section}") ${before}${name}${between}(${first})` + "\n".repeat(headerLines - countNewlines(before + between));
+    }
+    const afterParams = text.slice(toks[fn.paramsClose]!.end, toks[fn.bodyOpen]!.end);
+    const decls = params
+      .slice(1)
+      .map((p, k) => `${p.type} ${p.name} = (${p.type})(unsigned long)(${this.argExpr(info, ctx, k + 1, variant)});`)
+      .join(" ");
+    return header + afterParams + (decls ? ` ${decls}` : "") + rewriteBody() + "}";
+  }
+
+  argExpr(info: FunctionInfo, ctx: string, n: number, variant: "main" | "tracepoint"): string {
+    if (variant === "tracepoint") return `__TSBPF_TP_ARG(${ctx}, ${n})`;
+    if (info.syscall && this.opts.syscallWrappers) return `__TSBPF_SYSCALL_ARG(${ctx}, ${n})`;
+    return `PT_REGS_PARM${n}(${ctx})`;
+  }
+
+  // ---- bodies ----
+
+  compactText(from: number, to: number): string {
+    return this.tokens
+      .slice(from, to)
+      .map((t) => t.text)
+      .join(" ");
+  }
+
+  newlinesIn(from: number, to: number): number {
+    return countNewlines(this.text.slice(this.tokens[from]!.start, this.tokens[to]!.end));
+  }
+
+  /**
+   * Tokens [from, to) with BCC constructs rewritten. Verbatim mode keeps the
+   * text between tokens (comments, newlines) from `start` to `end`; compact
+   * mode joins tokens with spaces (for arguments a rewrite repeats).
+   */
+  rewrite(
+    from: number,
+    to: number,
+    mode: { compact: boolean; start: number; end: number; newline: string },
+    variant: "main" | "tracepoint" | undefined,
+  ): string {
+    const toks = this.tokens;
+    const parts: string[] = [];
+    let prevEnd = mode.start;
+    const emit = (tokIndex: number, text: string, endOffset: number) => {
+      if (mode.compact) parts.push(text);
+      else parts.push(this.text.slice(prevEnd, toks[tokIndex]!.start) + text);
+      prevEnd = endOffset;
+    };
+    for (let i = from; i < to; i++) {
+      const t = toks[i]!;
+      if (t.kind === "ident") {
+        const prev = toks[i - 1];
+        const memberOf = prev?.kind === "punct" && (prev.text === "." || prev.text === "->");
+        const table = !memberOf ? this.tables.get(t.text) : undefined;
+        if (table && toks[i + 1]?.text === "." && toks[i + 2]?.kind === "ident") {
+          const member = toks[i + 2]!;
+          if (toks[i + 3]?.text === "(") {
+            const close = matching(toks, i + 3);
+            if (close < 0 || close >= to) this.fail(t.line, `${t.text}.${member.text}()`, "unbalanced parentheses");
+            const args = splitArgs(toks, i + 4, close).map(([a, b]) =>
+              this.rewrite(a, b, { compact: true, start: 0, end: 0, newline: mode.newline }, variant),
+            );
+            let replacement = this.methodCall(table, member.text, args, t.line);
+            if (!mode.compact) replacement += mode.newline.repeat(this.newlinesIn(i, close));
+            emit(i, replacement, toks[close]!.end);
+            i = close;
+            continue;
+          }
+          if (member.text === "key" || member.text === "leaf") {
+            const type = member.text === "key" ? table.keyType : table.leafType;
+            emit(i, `(*(__typeof__(${type}) *)0)`, member.end);
+            i += 2;
+            continue;
+          }
+        }
+        if (toks[i + 1]?.text === "(" && !memberOf) {
+          if (t.text === "bpf_get_current_task" && toks[i + 2]?.text === ")") {
+            // A BTF pointer: BCC programs dereference the task directly (task->real_parent->tgid).
+            emit(i, "(u64)bpf_get_current_task_btf", t.end);
+            continue;
+          }
+          if (t.text === "bpf_trace_printk") {
+            emit(i, "__tsbpf_trace_printk", t.end);
+            continue;
+          }
+          if (UNSUPPORTED_CALLS[t.text]) this.fail(t.line, `${t.text}()`, `${UNSUPPORTED_CALLS[t.text]} by tsbpf's BCC front end`);
+        }
+        if (variant === "tracepoint") {
+          const m = /^PT_REGS_(PARM[1-6]|RC)(?:_CORE)?$/.exec(t.text);
+          if (m) {
+            emit(i, `__TSBPF_TP_${m[1]}`, t.end);
+            continue;
+          }
+        }
+      }
+      emit(i, t.text, t.end);
+    }
+    if (!mode.compact) parts.push(this.text.slice(prevEnd, mode.end));
+    return mode.compact ? parts.join(" ") : parts.join("");
+  }
+
+  methodCall(table: TableInfo, method: string, args: string[], line: number): string {
+    const construct = `${table.name}.${method}()`;
+    const allowed = METHODS[table.kind];
+    if (!allowed.includes(method)) {
+      this.fail(
+        line,
+        construct,
+        `.${method}() on a ${table.kind} table is not part of tsbpf's BCC subset (${table.kind} tables have: ${allowed.map((m) => `.${m}()`).join(", ")})`,
+      );
+    }
+    const arity: Record<string, [number, number]> = {
+      lookup: [1, 1], lookup_or_try_init: [2, 2], lookup_or_init: [2, 2], update: [2, 2], insert: [2, 2], delete: [1, 1],
+      increment: [1, 2], atomic_increment: [1, 2], get_stackid: [2, 2], perf_submit: [3, 3],
+      ringbuf_output: [3, 3], ringbuf_reserve: [1, 1], ringbuf_submit: [2, 2], ringbuf_discard: [2, 2],
+      push: [1, 2], pop: [1, 1], peek: [1, 1],
+    };
+    const [min, max] = arity[method]!;
+    if (args.length < min || args.length > max || args.some((a) => a === "")) {
+      this.fail(line, construct, `expects ${min === max ? min : `${min} or ${max}`} arguments, got ${args.length}`);
+    }
+    const m = `&${table.name}`;
+    const leaf = `__typeof__(${table.leafType})`;
+    const [a0, a1, a2] = args;
+    const record = (ptr: string) =>
+      `static __typeof__(*(${ptr})) *${EVENT_VAR_PREFIX}${table.name} __attribute__((used, section("${EVENT_SECTION}")));`;
+    const isHash = table.kind !== "array" && table.kind !== "percpu_array" && !(table.kind === "histogram" && table.keyType.trim() === "int");
+    switch (method) {
+      case "lookup":
+        return `((${leaf} *)bpf_map_lookup_elem(${m}, ${a0}))`;
+      case "lookup_or_try_init":
+      case "lookup_or_init":
+        return (
+          `({ ${leaf} *__tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); ` +
+          `if (!__tsbpf_leaf) { bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_NOEXIST); __tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); } ` +
+          `__tsbpf_leaf; })`
+        );
+      case "update":
+        return `bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_ANY)`;
+      case "insert":
+        return `bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_NOEXIST)`;
+      case "delete":
+        return `bpf_map_delete_elem(${m}, ${a0})`;
+      case "increment":
+      case "atomic_increment": {
+        const inc = a1 ?? "1";
+        const add = (ptr: string) => (method === "atomic_increment" ? `__sync_fetch_and_add(${ptr}, ${inc});` : `*(${ptr}) += ${inc};`);
+        let s = `({ __typeof__(${table.keyType}) __tsbpf_key = (${a0}); ${leaf} *__tsbpf_leaf = bpf_map_lookup_elem(${m}, &__tsbpf_key); `;
+        s += `if (__tsbpf_leaf) ${add("__tsbpf_leaf")}`;
+        if (isHash) {
+          s += ` else { ${leaf} __tsbpf_zero; __builtin_memset(&__tsbpf_zero, 0, sizeof(__tsbpf_zero)); __tsbpf_zero += ${inc}; `;
+          s += `bpf_map_update_elem(${m}, &__tsbpf_key, &__tsbpf_zero, BPF_NOEXIST); }`;
+        }
+        return s + " })";
+      }
+      case "get_stackid":
+        return `bpf_get_stackid(${a0}, ${m}, ${a1})`;
+      case "perf_submit":
+        return `({ ${record(a1!)} bpf_perf_event_output(${a0}, ${m}, BPF_F_CURRENT_CPU, ${a1}, ${a2}); })`;
+      case "ringbuf_output":
+        return `({ ${record(a0!)} bpf_ringbuf_output(${m}, ${a0}, ${a1}, ${a2}); })`;
+      case "ringbuf_reserve":
+        return `bpf_ringbuf_reserve(${m}, ${a0}, 0)`;
+      case "ringbuf_submit":
+        return `({ ${record(a0!)} bpf_ringbuf_submit(${a0}, ${a1}); })`;
+      case "ringbuf_discard":
+        return `({ ${record(a0!)} bpf_ringbuf_discard(${a0}, ${a1}); })`;
+      case "push":
+        return `bpf_map_push_elem(${m}, ${a0}, ${a1 ?? "BPF_ANY"})`;
+      case "pop":
+        return `bpf_map_pop_elem(${m}, ${a0})`;
+      case "peek":
+        return `bpf_map_peek_elem(${m}, ${a0})`;
+    }
+    return this.fail(line, construct, "not translated");
+  }
+}
+
+function countNewlines(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) n++;
+  return n;
+}

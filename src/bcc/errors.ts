@@ -1,0 +1,32 @@
+// Errors of the BCC layer.
+
+/**
+ * A construct of BCC's C dialect that tsbpf does not translate (or that is
+ * malformed), with the line of the user's program it is on.
+ */
+export class BccError extends Error {
+  override name = "BccError";
+  readonly file: string;
+  readonly line: number;
+  /** The construct, as written: "BPF_PROG_ARRAY", "prog_array.call()", ... */
+  readonly construct: string;
+
+  constructor(file: string, line: number, construct: string, detail: string) {
+    super(`${file}:${line}: ${construct}: ${detail}`);
+    this.file = file;
+    this.line = line;
+    this.construct = construct;
+  }
+}
+
+/**
+ * Thrown by the blocking calls of the BPF facade (`tracePrint`, `perfBufferPoll`,
+ * `sleep`, ...) when the process gets SIGINT: BCC's Python programs catch
+ * KeyboardInterrupt, their TypeScript ports catch this.
+ */
+export class KeyboardInterrupt extends Error {
+  override name = "KeyboardInterrupt";
+  constructor() {
+    super("interrupted (SIGINT)");
+  }
+}
