@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, posix, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { chooseAccel, cacheDir, findQemu, VmError, type Accel, type Log } from "./host.ts";
-import { GuestTree, hostNode, layerFile, projectRoot, projectTree, systemLayer } from "./initramfs.ts";
+import { GuestTree, hostNode, layerFile, projectRoot, projectTree, systemLayer } from "./guest-image.ts";
 import { resolveKernel, type Kernel } from "./kernels.ts";
 
 export interface VmFile {
