@@ -37,4 +37,33 @@ static __always_inline long tsbpf_ringbuf_output_batched(void *ringbuf, void *da
 #define tsbpf_ringbuf_submit_batched(record, ringbuf, size, wakeup_bytes) \
 	bpf_ringbuf_submit((record), tsbpf__ringbuf_wakeup_flag((ringbuf), (size), (wakeup_bytes)))
 
+/*
+ * An event channel that is a ring buffer where the kernel has one (5.8+) and a
+ * perf buffer otherwise, as libbpf-tools' compat.bpf.h does, decided at load:
+ *
+ *     TSBPF_EVENTS(events, 256 * 1024);
+ *     ...
+ *     tsbpf_events_output(ctx, events, &event, sizeof(event));
+ *
+ * The loader (`openEvents()` in src/events) turns the map into a perf event
+ * array and sets `events_is_ringbuf` to false when it must; the verifier then
+ * never walks the branch that would call a ring buffer helper on it.
+ */
+#define TSBPF_EVENTS(name, ringbuf_bytes) \
+	const volatile bool name##_is_ringbuf = true; \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_RINGBUF); \
+		__uint(max_entries, ringbuf_bytes); \
+	} name SEC(".maps")
+
+static __always_inline long tsbpf__events_output(void *ctx, void *map, bool ringbuf, void *data, __u64 size)
+{
+	if (ringbuf)
+		return bpf_ringbuf_output(map, data, size, 0);
+	return bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
+}
+
+#define tsbpf_events_output(ctx, name, data, size) \
+	tsbpf__events_output((ctx), &name, name##_is_ringbuf, (data), (size))
+
 #endif /* __TSBPF_H */

@@ -1,6 +1,8 @@
 // The tsbpf command line: one subcommand per tool, each in its own module,
 // loaded only when run.
 
+import { UsageError } from "./tool.ts";
+
 interface Command {
   summary: string;
   /** Runs the command; resolves to the process exit code. */
@@ -33,5 +35,23 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const module = await cmd.load();
-  return module.run(args);
+  try {
+    return await module.run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`tsbpf ${name}: ${err.message}\nRun "tsbpf ${name} --help" for its options.`);
+      return 2;
+    }
+    // Errors tsbpf raises on purpose say what went wrong and what to do: print
+    // just that. Anything else is a bug, and keeps its stack trace.
+    if (err instanceof Error && userFacing.has(err.name)) {
+      console.error(`tsbpf ${name}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
 }
+
+const userFacing = new Set([
+  "SyscallError", "VerifierError", "AttachError", "ObjectError", "BtfError", "CompileError", "ToolNotFoundError", "BccError",
+]);

@@ -7,6 +7,11 @@ import { tracefsDir } from "../tracing/tracefs.ts";
 import { AttachError } from "./errors.ts";
 import { attachPerfEvent, Link, type AttachableProgram } from "./link.ts";
 
+/** Whether the kernel has the trace event CATEGORY:NAME (e.g. syscalls:sys_enter_open is x86-only). */
+export function tracepointExists(category: string, name: string): boolean {
+  return existsSync(join(tracefsDir(), "events", category, name, "id"));
+}
+
 /** The id of a trace event (events/CATEGORY/NAME/id in tracefs). */
 export function traceEventId(category: string, name: string): number {
   const dir = join(tracefsDir(), "events", category, name);

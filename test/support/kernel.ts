@@ -46,3 +46,15 @@ export function linksOfProgram(name: string): number[] {
   }
   return found;
 }
+
+/** Ids of the loaded programs with this name (the kernel keeps 15 characters of it). */
+export function programsNamed(name: string): number[] {
+  return progIds().filter((id) => {
+    try {
+      using prog = fdById(BpfCmd.PROG_GET_FD_BY_ID, id);
+      return progInfo(prog.value).name === name.slice(0, 15);
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,0 +1,157 @@
+// tsbpf opensnoop: every open(), openat() and openat2() on the system, with the
+// options and columns of BCC's opensnoop. The filters run in the kernel.
+import { constants as osConstants } from "node:os";
+import { Collection } from "../collection.ts";
+import { ObjectSpec } from "../object/spec.ts";
+import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
+import { tracepointExists } from "../link/tracepoint.ts";
+import { havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
+
+const HELP = `usage: tsbpf opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] [-e] [--json]
+
+Trace open() family syscalls: one line per open, until Ctrl-C.
+
+options:
+  -T, --timestamp        include a timestamp column (seconds since the first event)
+  -U, --print-uid        include a UID column
+  -x, --failed           only show failed opens
+  -p, --pid PID          only trace this process
+  -t, --tid TID          only trace this thread
+  -u, --uid UID          only trace this user id
+  -d, --duration SECS    stop after this many seconds
+  -n, --name NAME        only processes whose name contains NAME
+  -e, --extended-fields  include the open flags (O_* names)
+      --json             one JSON object per line instead of columns
+      --perf-buffer      read events through a perf buffer even where a ring buffer works
+
+examples:
+  tsbpf opensnoop              # trace all opens
+  tsbpf opensnoop -T -x        # failed opens, with timestamps
+  tsbpf opensnoop -p 181 -e    # opens of PID 181, with flags
+  tsbpf opensnoop -n main      # processes whose name contains "main"
+`;
+
+const OPTIONS = {
+  timestamp: { type: "boolean", short: "T" },
+  "print-uid": { type: "boolean", short: "U" },
+  failed: { type: "boolean", short: "x" },
+  pid: { type: "string", short: "p" },
+  tid: { type: "string", short: "t" },
+  uid: { type: "string", short: "u" },
+  duration: { type: "string", short: "d" },
+  name: { type: "string", short: "n" },
+  "extended-fields": { type: "boolean", short: "e" },
+  json: { type: "boolean" },
+  "perf-buffer": { type: "boolean" },
+} as const;
+
+/** struct event in bpf/opensnoop.bpf.c, as its codec decodes it. */
+interface OpenEvent {
+  ts: bigint;
+  pid: number;
+  tid: number;
+  uid: number;
+  ret: number;
+  flags: number;
+  mode: number;
+  comm: string;
+  fname: string;
+}
+
+const SYSCALLS = ["open", "openat", "openat2"];
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  if (!parsed) return 0;
+  const { values: o, positionals } = parsed;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const pid = intOption(o.pid, "-p/--pid", 1);
+  const tid = intOption(o.tid, "-t/--tid", 1);
+  const uid = intOption(o.uid, "-u/--uid");
+  const duration = intOption(o.duration, "-d/--duration", 1);
+  if (o.name !== undefined && Buffer.byteLength(o.name) > 15) throw new UsageError("-n/--name: a command name has at most 15 bytes");
+  if (!havePrivileges("opensnoop")) return 1;
+
+  const spec = ObjectSpec.fromBytes((await toolObject("opensnoop")).bytes);
+  const transport: EventTransport | undefined = o["perf-buffer"] ? "perf" : undefined;
+  chooseEventTransport(spec, "events", transport);
+  const programs = SYSCALLS.filter((s) => tracepointExists("syscalls", `sys_enter_${s}`)).flatMap((s) => [`enter_${s}`, `exit_${s}`]);
+  using coll = Collection.load(spec, {
+    programs,
+    constants: {
+      targ_pid: pid ?? 0,
+      targ_tid: tid ?? 0,
+      targ_uid: uid ?? 0xffffffff,
+      targ_failed: o.failed ?? false,
+      targ_comm: o.name ?? "",
+    },
+  });
+  using run = new ToolRun({ durationSec: duration });
+  coll.attachAll();
+  using reader = openEvents<OpenEvent>(coll, "events", { decode: coll.type("event"), signal: run.signal });
+
+  const out = run.out;
+  let firstTs: bigint | undefined;
+  if (!o.json) {
+    out.line(
+      (o.timestamp ? "TIME(s)".padEnd(14) : "") +
+        (o["print-uid"] ? "UID".padEnd(6) : "") +
+        `${(tid ? "TID" : "PID").padEnd(6)} ${"COMM".padEnd(16)} ${"FD".padStart(4)} ${"ERR".padStart(3)} ` +
+        (o["extended-fields"] ? `${"FLAGS".padEnd(9)}` : "") +
+        "PATH",
+    );
+  }
+  reader.onEvent((e) => {
+    firstTs ??= e.ts;
+    const seconds = Number(e.ts - firstTs) / 1e9;
+    const fd = e.ret >= 0 ? e.ret : -1;
+    const err = e.ret >= 0 ? 0 : -e.ret;
+    if (o.json) {
+      out.json({
+        time: seconds, uid: e.uid, pid: e.pid, tid: e.tid, comm: e.comm, fd, err, errno: err ? errnoName(err) : undefined,
+        flags: e.flags, flag_names: openFlags(e.flags), mode: e.mode, path: e.fname,
+      });
+      return;
+    }
+    out.line(
+      (o.timestamp ? seconds.toFixed(9).padEnd(14) : "") +
+        (o["print-uid"] ? String(e.uid).padEnd(6) : "") +
+        `${String(tid ? e.tid : e.pid).padEnd(6)} ${e.comm.padEnd(16)} ${String(fd).padStart(4)} ${String(err).padStart(3)} ` +
+        (o["extended-fields"] ? `${openFlags(e.flags).join("|").padEnd(8)} ` : "") +
+        e.fname,
+    );
+  });
+  await run.stopped;
+  if (reader.lost) process.stderr.write(`tsbpf opensnoop: ${reader.lost} events lost (the perf buffer was full)\n`);
+  return 0;
+}
+
+// The open flags, by value (asm-generic, as on x86_64; arm64 moves four of them).
+const arm64 = process.arch === "arm64";
+const OPEN_FLAGS: [string, number][] = [
+  ["O_CREAT", 0o100], ["O_EXCL", 0o200], ["O_NOCTTY", 0o400], ["O_TRUNC", 0o1000], ["O_APPEND", 0o2000],
+  ["O_NONBLOCK", 0o4000], ["O_DSYNC", 0o10000], ["O_ASYNC", 0o20000],
+  ["O_DIRECT", arm64 ? 0o200000 : 0o40000], ["O_LARGEFILE", arm64 ? 0o400000 : 0o100000],
+  ["O_DIRECTORY", arm64 ? 0o40000 : 0o200000], ["O_NOFOLLOW", arm64 ? 0o100000 : 0o400000],
+  ["O_NOATIME", 0o1000000], ["O_CLOEXEC", 0o2000000], ["O_SYNC", 0o4000000], ["O_PATH", 0o10000000], ["O_TMPFILE", 0o20000000],
+];
+
+/** open(2) flags as names: the access mode first, then each flag set, then any bits left as octal. */
+export function openFlags(flags: number): string[] {
+  const names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][flags & 3]];
+  let rest = flags & ~3;
+  for (const [name, bit] of OPEN_FLAGS) {
+    if (rest & bit) {
+      names.push(name);
+      rest &= ~bit;
+    }
+  }
+  if (rest) names.push(`0${(rest >>> 0).toString(8)}`);
+  return names;
+}
+
+const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}

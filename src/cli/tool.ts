@@ -1,0 +1,158 @@
+// What every tracing tool of the CLI shares: option parsing with --help, the
+// privilege check, finding the tool's BPF object, buffered output that notices
+// a closed pipe, and one stop signal for Ctrl-C, SIGTERM, `| head` and -d.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
+import { compile } from "../compile/index.ts";
+import { privilegeHint } from "../internal/sys/errors.ts";
+
+/** Thrown for bad command-line input: main prints the message and the usage, exit code 2. */
+export class UsageError extends Error {}
+
+type Parsed<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
+/**
+ * Parses a tool's arguments (node's parseArgs, strict). Returns undefined after
+ * printing `help` for -h/--help; throws UsageError for unknown or malformed options.
+ */
+export function parseToolArgs<const O extends ParseArgsOptionsConfig>(args: string[], options: O, help: string): Parsed<O> | undefined {
+  if (args.includes("-h") || args.includes("--help")) {
+    process.stdout.write(help.endsWith("\n") ? help : `${help}\n`);
+    return undefined;
+  }
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** An integer option value (PID, UID, seconds...), or a UsageError naming the option. */
+export function intOption(value: string | undefined, option: string, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${option} expects an integer${min > 0 ? ` >= ${min}` : ""}, got "${value}"`);
+  return n;
+}
+
+/** Without root (or CAP_BPF + CAP_PERFMON), says so in one sentence and returns false. */
+export function havePrivileges(tool: string): boolean {
+  const hint = privilegeHint();
+  if (!hint) return true;
+  process.stderr.write(`tsbpf ${tool}: ${hint}.\n`);
+  return false;
+}
+
+/** Where tools' C sources live, and where `npm run build:bpf` puts their pre-compiled objects. */
+export const toolSourceDir = join(import.meta.dirname, "bpf");
+
+/**
+ * A tool's BPF object: the pre-compiled CO-RE object shipped next to its source
+ * (`npm run build:bpf`, run at package time), or else compiled now by clang
+ * against this kernel's BTF (cached after the first run).
+ */
+export async function toolObject(name: string): Promise<{ bytes: Uint8Array; origin: "shipped" | "cached" | "compiled" }> {
+  const source = join(toolSourceDir, `${name}.bpf.c`);
+  const shipped = join(toolSourceDir, `${name}.bpf.o`);
+  // A shipped object older than its source is a stale build from a working tree.
+  if (existsSync(shipped) && (!existsSync(source) || statSync(shipped).mtimeMs >= statSync(source).mtimeMs)) {
+    return { bytes: readFileSync(shipped), origin: "shipped" };
+  }
+  const object = await compile({ file: source });
+  return { bytes: object.bytes, origin: object.cached ? "cached" : "compiled" };
+}
+
+/**
+ * Buffered stdout for a stream of lines: written once per batch of events, not
+ * per line. A closed pipe (`tool | head`) stops the tool instead of crashing it.
+ */
+export class Output {
+  #lines: string[] = [];
+  #scheduled = false;
+  #closed = false;
+  readonly #onClosed: () => void;
+
+  constructor(onClosed: () => void) {
+    this.#onClosed = onClosed;
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      this.#close();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  line(text: string): void {
+    if (this.#closed) return;
+    this.#lines.push(text);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  json(value: unknown): void {
+    this.line(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? Number(v) : v)));
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#closed || this.#lines.length === 0) return;
+    const text = `${this.#lines.join("\n")}\n`;
+    this.#lines = [];
+    try {
+      process.stdout.write(text);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPIPE") throw err;
+      this.#close();
+    }
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#lines = [];
+    this.#onClosed();
+  }
+}
+
+/**
+ * One run of a tool: `signal` aborts on Ctrl-C, SIGTERM, a closed stdout or
+ * after `durationSec`; `stopped` resolves then. Dispose to remove the handlers.
+ */
+export class ToolRun implements Disposable {
+  readonly #controller = new AbortController();
+  readonly out = new Output(() => this.stop("stdout closed"));
+  readonly stopped: Promise<string>;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onSignal = (sig: NodeJS.Signals) => this.stop(sig);
+
+  constructor(opts: { durationSec?: number } = {}) {
+    this.stopped = new Promise((resolve) =>
+      this.#controller.signal.addEventListener("abort", () => resolve(String(this.#controller.signal.reason)), { once: true }),
+    );
+    process.on("SIGINT", this.#onSignal);
+    process.on("SIGTERM", this.#onSignal);
+    if (opts.durationSec) this.#timer = setTimeout(() => this.stop("duration"), opts.durationSec * 1000);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  stop(reason: string): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  [Symbol.dispose](): void {
+    this.out.flush();
+    clearTimeout(this.#timer);
+    process.off("SIGINT", this.#onSignal);
+    process.off("SIGTERM", this.#onSignal);
+  }
+}
