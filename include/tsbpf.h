@@ -66,4 +66,37 @@ static __always_inline long tsbpf__events_output(void *ctx, void *map, bool ring
 #define tsbpf_events_output(ctx, name, data, size) \
 	tsbpf__events_output((ctx), &name, name##_is_ringbuf, (data), (size))
 
+/*
+ * Whether the current task's command name contains `needle` (a NUL-terminated
+ * constant, usually a `const volatile char[16]` set before load); an empty
+ * needle matches every task. For tools' -n NAME filters.
+ */
+static __always_inline bool tsbpf_comm_contains(const volatile char *needle)
+{
+	char comm[16];
+
+	if (!needle[0])
+		return true;
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < 16; i++) {
+		bool match = true;
+
+		for (int j = 0; j < 16; j++) {
+			char want = needle[j];
+
+			if (!want)
+				break;
+			if (i + j >= 16 || comm[i + j] != want) {
+				match = false;
+				break;
+			}
+		}
+		if (match)
+			return true;
+		if (!comm[i])
+			break;
+	}
+	return false;
+}
+
 #endif /* __TSBPF_H */

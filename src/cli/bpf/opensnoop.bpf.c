@@ -47,34 +47,6 @@ struct {
 	__type(value, struct args);
 } start SEC(".maps");
 
-static __always_inline bool comm_matches(void)
-{
-	char comm[TASK_COMM_LEN];
-
-	if (!targ_comm[0])
-		return true;
-	bpf_get_current_comm(comm, sizeof(comm));
-	for (int i = 0; i < TASK_COMM_LEN; i++) {
-		bool match = true;
-
-		for (int j = 0; j < TASK_COMM_LEN; j++) {
-			char want = targ_comm[j];
-
-			if (!want)
-				break;
-			if (i + j >= TASK_COMM_LEN || comm[i + j] != want) {
-				match = false;
-				break;
-			}
-		}
-		if (match)
-			return true;
-		if (!comm[i])
-			break;
-	}
-	return false;
-}
-
 static __always_inline int enter(const char *fname, s32 flags, u32 mode)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -87,7 +59,7 @@ static __always_inline int enter(const char *fname, s32 flags, u32 mode)
 		return 0;
 	if (targ_uid != NO_UID && targ_uid != (u32)bpf_get_current_uid_gid())
 		return 0;
-	if (!comm_matches())
+	if (!tsbpf_comm_contains(targ_comm))
 		return 0;
 	bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
 	return 0;
