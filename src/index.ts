@@ -22,6 +22,8 @@ export { syscallPrefix } from "./link/syscall.ts";
 export { RingBufReader } from "./ringbuf/reader.ts";
 export { PerfReader, type PerfReaderOptions } from "./perf/reader.ts";
 export { EventReader, type RawHandler, type ReaderOptions } from "./events/reader.ts";
+export { chooseEventTransport, openEvents, type EventTransport } from "./events/channel.ts";
+export { haveMapType, haveRingBuf } from "./features/index.ts";
 export { tracePipe, parseTraceLine, tracefsDir, type TraceLine } from "./tracing/index.ts";
 export { Spec as BtfSpec, codecFor, type Codec } from "./btf/index.ts";
 export { ElfFile } from "./elf/index.ts";

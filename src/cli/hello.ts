@@ -3,6 +3,12 @@
 import { Collection } from "../collection.ts";
 import { compile } from "../compile/index.ts";
 import { tracePipe } from "../tracing/index.ts";
+import { havePrivileges, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
+
+const HELP = `usage: tsbpf hello [-h]
+
+Prints a trace_pipe line with "Hello, World!" each time a process calls clone(),
+until Ctrl-C.`;
 
 const PROGRAM = `
 #include "vmlinux.h"
@@ -16,19 +22,17 @@ char LICENSE[] SEC("license") = "GPL";
 `;
 
 export async function run(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log("usage: tsbpf hello\n\nPrints a trace_pipe line with \"Hello, World!\" each time a process calls clone(). Ctrl-C stops.");
-    return 0;
-  }
+  const parsed = parseToolArgs(args, {}, HELP);
+  if (!parsed) return 0;
+  if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+  if (!havePrivileges("hello")) return 1;
   const object = await compile({ text: PROGRAM, name: "hello.bpf.c" });
   using collection = Collection.load(object.bytes);
+  using run = new ToolRun();
   collection.attachAll();
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  console.log("Attached to syscalls:sys_enter_clone... Press Ctrl+C to exit.");
-  for await (const line of tracePipe({ signal: stop.signal })) {
-    if (line.message.includes("Hello, World!")) console.log(line.raw.trim());
+  run.out.line("Attached to syscalls:sys_enter_clone... Press Ctrl+C to exit.");
+  for await (const line of tracePipe({ signal: run.signal })) {
+    if (line.message.includes("Hello, World!")) run.out.line(line.raw.trim());
   }
   return 0;
 }
