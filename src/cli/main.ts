@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     // Errors tsbpf raises on purpose say what went wrong and what to do: print
     // just that. Anything else is a bug, and keeps its stack trace.
     if (err instanceof Error && userFacing.has(err.name)) {
-      console.error(`tsbpf ${name}: ${err.message}`);
+      console.error(`tsbpf ${name}: ${err.message.replace(/^tsbpf: /, "")}`);
       return 1;
     }
     throw err;

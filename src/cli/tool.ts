@@ -1,12 +1,12 @@
 // What every tracing tool of the CLI shares: option parsing with --help, the
 // privilege check, finding the tool's BPF object, buffered output that notices
 // a closed pipe, and one stop signal for Ctrl-C, SIGTERM, `| head` and -d.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
-import { compile } from "../compile/index.ts";
+import { compile, ToolNotFoundError } from "../compile/index.ts";
 import { privilegeHint } from "../internal/sys/errors.ts";
 
 /** Thrown for bad command-line input: main prints the message and the usage, exit code 2. */
@@ -46,23 +46,61 @@ export function havePrivileges(tool: string): boolean {
   return false;
 }
 
-/** Where tools' C sources live, and where `npm run build:bpf` puts their pre-compiled objects. */
+/** Where tools' C sources live. */
 export const toolSourceDir = join(import.meta.dirname, "bpf");
 
 /**
- * A tool's BPF object: the pre-compiled CO-RE object shipped next to its source
- * (`npm run build:bpf`, run at package time), or else compiled now by clang
- * against this kernel's BTF (cached after the first run).
+ * Where pre-compiled tool objects are looked for: $TSBPF_TOOL_OBJECTS, else the
+ * package's dist/bpf (written by `npm run build:bpf`, which `npm pack` runs).
  */
-export async function toolObject(name: string): Promise<{ bytes: Uint8Array; origin: "shipped" | "cached" | "compiled" }> {
-  const source = join(toolSourceDir, `${name}.bpf.c`);
-  const shipped = join(toolSourceDir, `${name}.bpf.o`);
-  // A shipped object older than its source is a stale build from a working tree.
-  if (existsSync(shipped) && (!existsSync(source) || statSync(shipped).mtimeMs >= statSync(source).mtimeMs)) {
-    return { bytes: readFileSync(shipped), origin: "shipped" };
+export function toolObjectsDir(): string {
+  return process.env.TSBPF_TOOL_OBJECTS || join(import.meta.dirname, "..", "..", "dist", "bpf");
+}
+
+/** The tools that have BPF C of their own. */
+export function toolNames(): string[] {
+  return readdirSync(toolSourceDir)
+    .filter((f) => f.endsWith(".bpf.c"))
+    .map((f) => f.slice(0, -".bpf.c".length));
+}
+
+/**
+ * Compiles every tool's C into `outDir` as NAME.bpf.o: CO-RE objects that load on
+ * other kernels (the loader relocates them against each kernel's BTF) with no clang there.
+ */
+export async function buildToolObjects(outDir = toolObjectsDir()): Promise<string[]> {
+  mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const name of toolNames()) {
+    const object = await compile({ file: join(toolSourceDir, `${name}.bpf.c`) });
+    const path = join(outDir, `${name}.bpf.o`);
+    writeFileSync(path, object.bytes);
+    written.push(path);
   }
-  const object = await compile({ file: source });
-  return { bytes: object.bytes, origin: object.cached ? "cached" : "compiled" };
+  return written;
+}
+
+/**
+ * A tool's BPF object: a pre-compiled CO-RE object (see toolObjectsDir), or else
+ * compiled now by clang against this kernel's BTF (cached after the first run).
+ */
+export async function toolObject(name: string): Promise<{ bytes: Uint8Array; origin: "pre-compiled" | "cached" | "compiled" }> {
+  const source = join(toolSourceDir, `${name}.bpf.c`);
+  const prebuilt = join(toolObjectsDir(), `${name}.bpf.o`);
+  // In a working tree, an object older than its source is a stale build.
+  if (existsSync(prebuilt) && (!existsSync(source) || statSync(prebuilt).mtimeMs >= statSync(source).mtimeMs)) {
+    return { bytes: readFileSync(prebuilt), origin: "pre-compiled" };
+  }
+  try {
+    const object = await compile({ file: source });
+    return { bytes: object.bytes, origin: object.cached ? "cached" : "compiled" };
+  } catch (err) {
+    if (!(err instanceof ToolNotFoundError)) throw err;
+    err.message +=
+      ` Or run the tool from pre-compiled objects: "npm run build:bpf -- DIR" on a machine with clang, ` +
+      `then TSBPF_TOOL_OBJECTS=DIR here (no ${toolObjectsDir()}/${name}.bpf.o was found).`;
+    throw err;
+  }
 }
 
 /**
