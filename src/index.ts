@@ -32,3 +32,4 @@ export { MapType, ProgType, AttachType, MapFlag } from "./internal/sys/constants
 // BCC's Python API and C dialect (src/bcc): BPF.load({ text }), tables, KeyboardInterrupt.
 export { BPF, Table, BccError, KeyboardInterrupt, sleep, translate as translateBcc } from "./bcc/index.ts";
 export type { BpfSource, BpfOptions, PerfCallback, RingCallback, TraceFields } from "./bcc/index.ts";
+export { generateSkeleton, generateTypes, SkeletonObject, type SkeletonOptions, type TypesOptions, type SkeletonLoadOptions, type LoadedSkeleton, type TypedMap, type PerCpuMap, type Encodable } from "./gen/index.ts";

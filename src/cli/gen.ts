@@ -1,0 +1,133 @@
+// tsbpf gen: TypeScript from a BPF object's BTF (typed skeletons, interfaces).
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, relative, resolve, sep } from "node:path";
+import { parseArgs } from "node:util";
+import { compile, CompileError } from "../compile/index.ts";
+import { generateSkeleton, generateTypes } from "../gen/index.ts";
+import { ObjectError } from "../object/errors.ts";
+import { ObjectSpec } from "../object/spec.ts";
+
+const USAGE = `usage: tsbpf gen skeleton INPUT [-o FILE] [--embed] [--import SPECIFIER] [--type NAME]... [--cflags FLAGS]
+       tsbpf gen types INPUT [-o FILE] [--type NAME]... [--cflags FLAGS]
+
+INPUT is a BPF object (prog.bpf.o, built with -g) or C source (prog.bpf.c, compiled with
+tsbpf's compile(): clang, vmlinux.h, libbpf's headers).
+
+skeleton  A TypeScript module whose load(options) loads the object and returns typed
+          programs, maps (TypedMap<Key, Value> as the BTF codecs decode them), rodata, data
+          and bss variables, and codecs of its structs for RingBufReader/PerfReader:
+            import { load, codecs } from "./prog.skel.ts";
+            using skel = load({ rodata: { target_pid: 1234 } });
+            skel.attach();
+            new RingBufReader(skel.maps.rb, { decode: codecs.Event }).onEvent((e) => ...);
+          The module refers to the object by its path relative to the module (checked by
+          sha256 at load); a C INPUT is compiled to the .o next to it. --embed carries the
+          object inside the module (base64) instead, so the module ships alone.
+types     Interfaces (and enum const objects) for the object's named structs, unions and
+          enums: struct event -> interface Event, with the C declaration of each member.
+
+options:
+  -o, --output FILE     write here (default: stdout; the object path is then relative to
+                        the current directory)
+      --embed           skeleton: embed the object instead of referring to it
+      --import SPEC     skeleton: where the module imports tsbpf from (default "tsbpf")
+      --type NAME       only this type (and what it uses) besides maps' and variables' types;
+                        repeatable; "event", "struct event", "enum kind" or "Event"
+      --cflags FLAGS    extra clang flags for a C INPUT ("-DDEBUG -O1")
+  -h, --help            this text
+
+Types follow the codecs: u8..u32, int, float -> number; u64, s64, pointers -> bigint;
+bool -> boolean; char[N] -> string; other arrays -> T[]; named enums -> a union of their
+values with a const object of the names.`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        output: { type: "string", short: "o" },
+        embed: { type: "boolean" },
+        import: { type: "string" },
+        type: { type: "string", multiple: true },
+        cflags: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    console.error(`tsbpf gen: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [what, input, ...more] = positionals;
+  if (what !== "skeleton" && what !== "types") {
+    console.error(what ? `tsbpf gen: unknown kind "${what}" (skeleton or types)\n\n${USAGE}` : USAGE);
+    return 2;
+  }
+  if (!input || more.length) {
+    console.error(`tsbpf gen ${what}: ${input ? `one INPUT, got ${positionals.length - 1}` : "no INPUT"}\n\n${USAGE}`);
+    return 2;
+  }
+  if (what === "types" && (values.embed || values.import)) {
+    console.error(`tsbpf gen types: --embed and --import are for skeletons`);
+    return 2;
+  }
+  try {
+    const { bytes, objectPath } = await objectOf(input, values.cflags, what === "skeleton" && !values.embed);
+    const name = objectPath ? baseName(objectPath) : baseName(input);
+    const spec = ObjectSpec.fromBytes(bytes, name);
+    let text: string;
+    if (what === "types") {
+      text = generateTypes(spec, { types: values.type, source: baseName(input) });
+    } else {
+      const from = values.output ? dirname(resolve(values.output)) : process.cwd();
+      text = generateSkeleton(spec, {
+        bytes,
+        embed: values.embed,
+        objectPath: objectPath ? relativeSpecifier(from, resolve(objectPath)) : undefined,
+        importFrom: values.import,
+        types: values.type,
+        source: name,
+      });
+    }
+    if (values.output) {
+      mkdirSync(dirname(resolve(values.output)), { recursive: true });
+      writeFileSync(values.output, text);
+    } else {
+      process.stdout.write(text);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof CompileError || err instanceof ObjectError || (err as NodeJS.ErrnoException).code === "ENOENT") {
+      console.error(`tsbpf gen ${what}: ${(err as Error).message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** The object's bytes; `objectPath` is where the skeleton finds it (a C input's .o is written next to it). */
+async function objectOf(input: string, cflags: string | undefined, wantPath: boolean): Promise<{ bytes: Uint8Array; objectPath?: string }> {
+  if (!/\.c$/.test(input)) return { bytes: new Uint8Array(readFileSync(input)), objectPath: input };
+  const compiled = await compile({ file: input }, { cflags: cflags?.split(/\s+/).filter((f) => f !== "") });
+  if (!wantPath) return { bytes: compiled.bytes };
+  const objectPath = input.replace(/\.c$/, ".o");
+  writeFileSync(objectPath, compiled.bytes);
+  return { bytes: compiled.bytes, objectPath };
+}
+
+function baseName(path: string): string {
+  return path.split(/[\\/]/).pop() ?? path;
+}
+
+/** "./prog.bpf.o", "../bpf/prog.bpf.o": a URL path relative to the module's directory. */
+function relativeSpecifier(fromDir: string, to: string): string {
+  const rel = relative(fromDir, to).split(sep).join("/");
+  return rel.startsWith("../") ? rel : `./${rel}`;
+}
