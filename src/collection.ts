@@ -13,6 +13,9 @@ import type { VariableSpec } from "./object/variables.ts";
 import { notFound, ObjectError } from "./object/errors.ts";
 import type { Link } from "./link/link.ts";
 import type { Type } from "./btf/types.ts";
+import { CORE_POISON, type CoreFixup } from "./btf/core.ts";
+import { applyCoreRelocations, type TargetBtf } from "./object/core.ts";
+import { VerifierError } from "./programs/verifier.ts";
 
 export interface CollectionOptions {
   /** Only load these programs (default: all). Maps are always all created. */
@@ -23,6 +26,12 @@ export interface CollectionOptions {
   logLevel?: 1 | 2;
   /** Values for global variables, set before load (same as `spec.variable(name).set(v)`). */
   constants?: Record<string, unknown>;
+  /**
+   * The BTF that CO-RE relocations are resolved against: a parsed Spec or the path
+   * of a raw BTF file (another kernel's, for testing). Default: the running kernel's
+   * (/sys/kernel/btf/vmlinux), read only when a program has CO-RE relocations.
+   */
+  kernelBtf?: TargetBtf;
 }
 
 export class Collection implements Disposable {
@@ -33,10 +42,20 @@ export class Collection implements Disposable {
   readonly btf: FD | undefined;
   /** Why the kernel refused the object's BTF, when it did; the programs load without it. */
   readonly btfError: Error | undefined;
+  /**
+   * CO-RE relocations the target BTF could not satisfy: each poisoned instruction,
+   * named (the program loaded because the instruction cannot run, e.g. after a
+   * failed bpf_core_field_exists()).
+   */
+  readonly coreWarnings: readonly string[];
   #closed = false;
 
-  private constructor(spec: ObjectSpec, btf: FD | undefined, btfError: Error | undefined, maps: Map<string, BpfMap>, programs: Map<string, Program>) {
+  private constructor(
+    spec: ObjectSpec, btf: FD | undefined, btfError: Error | undefined, maps: Map<string, BpfMap>, programs: Map<string, Program>,
+    coreWarnings: string[],
+  ) {
     this.spec = spec;
+    this.coreWarnings = coreWarnings;
     this.btf = btf;
     this.btfError = btfError;
     this.maps = maps;
@@ -50,6 +69,8 @@ export class Collection implements Disposable {
     for (const [name, value] of Object.entries(opts.constants ?? {})) spec.variable(name).set(value);
     const wanted = opts.programs ?? [...spec.programs.keys()];
     for (const name of wanted) spec.program(name); // fail on a bad name before creating anything
+    // CO-RE before any kernel object exists: a relocation error leaves nothing behind.
+    const core = applyCoreRelocations(spec, opts.kernelBtf, { programs: wanted });
 
     const owned: Disposable[] = [];
     try {
@@ -72,15 +93,20 @@ export class Collection implements Disposable {
       }
       const programs = new Map<string, Program>();
       for (const name of wanted) {
-        const program = Program.load(spec.program(name), {
-          mapFd: (m) => (maps.get(m) ?? notFound("map", m, maps.keys(), spec.source)).fd.value,
-          btfFd: btf,
-          logLevel: opts.logLevel,
-        });
+        let program: Program;
+        try {
+          program = Program.load(core.programs.get(name)!, {
+            mapFd: (m) => (maps.get(m) ?? notFound("map", m, maps.keys(), spec.source)).fd.value,
+            btfFd: btf,
+            logLevel: opts.logLevel,
+          });
+        } catch (err) {
+          throw explainPoison(err, core.fixups.get(name));
+        }
         owned.push(program);
         programs.set(name, program);
       }
-      return new Collection(spec, btf, btfError, maps, programs);
+      return new Collection(spec, btf, btfError, maps, programs, core.warnings);
     } catch (err) {
       for (const o of owned.reverse()) o[Symbol.dispose]();
       throw err;
@@ -132,6 +158,18 @@ export class Collection implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** A verifier rejection at a poisoned instruction: say which CO-RE relocation failed, first. */
+function explainPoison(err: unknown, fixups: CoreFixup[] | undefined): unknown {
+  if (!(err instanceof VerifierError) || !fixups?.some((f) => f.poisoned)) return err;
+  const marker = `unknown#${CORE_POISON}`;
+  if (!err.log.includes(marker)) return err;
+  const at = new Set([...err.log.matchAll(new RegExp(`^(\\d+): \\(85\\) call ${marker}`, "gm"))].map((m) => Number(m[1])));
+  const hit = fixups.filter((f) => f.poisoned && (at.has(f.insn) || at.has(f.insn + 1)));
+  const named = (hit.length ? hit : fixups.filter((f) => f.poisoned)).map((f) => f.warning).join("\n");
+  err.message = `${hit.length ? "a poisoned CO-RE relocation can run" : "a poisoned CO-RE relocation may run"}:\n${named}\n${err.message}`;
+  return err;
 }
 
 function createMap(spec: MapSpec, btf: FD | undefined, pinPath = "/sys/fs/bpf"): BpfMap {

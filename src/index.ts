@@ -13,6 +13,8 @@ export type { ProgramSpec, MapReference } from "./object/programs.ts";
 export type { MapSpec } from "./object/maps.ts";
 export { VariableSpec } from "./object/variables.ts";
 export { Collection, Variable, type CollectionOptions } from "./collection.ts";
+export { applyCoreRelocations, type CoreRelocations, type CoreOptions, type TargetBtf } from "./object/core.ts";
+export { CoreError, type CoreFixup } from "./btf/core.ts";
 export { BpfMap, type MapDefinition, type UpdateMode } from "./maps/map.ts";
 export { Program } from "./programs/program.ts";
 export { VerifierError } from "./programs/verifier.ts";

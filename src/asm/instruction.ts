@@ -52,6 +52,14 @@ export class Instructions {
     return this.#view.getInt16(i * INSN_SIZE + 2, true);
   }
 
+  setCode(i: number, code: number): void {
+    this.bytes[i * INSN_SIZE] = code;
+  }
+
+  setOff(i: number, off: number): void {
+    this.#view.setInt16(i * INSN_SIZE + 2, off, true);
+  }
+
   imm(i: number): number {
     return this.#view.getInt32(i * INSN_SIZE + 4, true);
   }

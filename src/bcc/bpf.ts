@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Type } from "../btf/types.ts";
 import { resolve as resolveType } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
+import { applyCoreRelocations } from "../object/core.ts";
 import { compile, CompileError, defaultCacheDir, type Diagnostic } from "../compile/index.ts";
 import { sha256 } from "../compile/cache.ts";
 import { ElfFile } from "../elf/index.ts";
@@ -224,7 +225,8 @@ export class BPF implements Disposable, TableHost {
     const key = `${objectName}/${progType}`;
     let program = this.#programs.get(key);
     if (program) return program;
-    const spec = this.collection.spec.program(objectName);
+    // CO-RE relocated for the running kernel, as Collection.load does for the programs it loads.
+    const spec = applyCoreRelocations(this.collection.spec, undefined, { programs: [objectName] }).programs.get(objectName)!;
     program = Program.load(
       { ...spec, name, type: progType, expectedAttachType: progType === spec.type ? spec.expectedAttachType : 0 },
       {

@@ -6,6 +6,7 @@ import type { ElfFile, ElfRelocation, ElfSection, ElfSymbol } from "../elf/index
 import { R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STT_FUNC, STT_SECTION } from "../elf/index.ts";
 import { sectionDef, commonSectionNames, type AttachKind } from "./sections.ts";
 import { ObjectError } from "./errors.ts";
+import type { ProgramCoreRelo } from "../btf/core.ts";
 
 /** An instruction that needs a map's fd (or the address of a value in it) at load time. */
 export interface MapReference {
@@ -51,6 +52,8 @@ export interface ProgramSpec {
   references: MapReference[];
   funcInfo: FuncInfoRecord[];
   lineInfo: LineInfoRecord[];
+  /** CO-RE relocations (from .BTF.ext), by instruction of the linked program; applied at load. */
+  coreRelos: ProgramCoreRelo[];
   license: string;
   kernelVersion: number;
 }
@@ -69,6 +72,7 @@ interface FunctionSym {
 export interface SectionExt {
   funcInfo: { insnOff: number; typeId: number }[];
   lineInfo: { insnOff: number; fileNameOff: number; lineOff: number; lineCol: number; line: string }[];
+  coreRelos: { insnOff: number; typeId: number; accessStr: string; kind: number }[];
 }
 
 export interface LinkContext {
@@ -153,7 +157,7 @@ function link(
   functions: Map<number, FunctionSym[]>,
   relocations: Map<number, Map<number, ElfRelocation>>,
   ctx: LinkContext,
-): Pick<ProgramSpec, "instructions" | "references" | "funcInfo" | "lineInfo"> {
+): Pick<ProgramSpec, "instructions" | "references" | "funcInfo" | "lineInfo" | "coreRelos"> {
   const placed = new Map<FunctionSym, number>([[entry, 0]]);
   const order: FunctionSym[] = [entry];
   let total = entry.count;
@@ -161,6 +165,7 @@ function link(
   const references: MapReference[] = [];
   const funcInfo: FuncInfoRecord[] = [];
   const lineInfo: LineInfoRecord[] = [];
+  const coreRelos: ProgramCoreRelo[] = [];
 
   for (let f = 0; f < order.length; f++) {
     const fn = order[f];
@@ -247,6 +252,14 @@ function link(
           lineInfo.push({ ...r, insnOff: base + (r.insnOff - lo) / INSN_SIZE });
         }
       }
+      // Each copy of a subprogram brings its relocations along.
+      for (const r of ext.coreRelos) {
+        if (r.insnOff < lo || r.insnOff >= hi) continue;
+        if (r.insnOff % INSN_SIZE !== 0) {
+          throw new ObjectError(`${fn.name} (${fn.section.name}): CO-RE relocation at byte ${r.insnOff} is not on an instruction boundary`);
+        }
+        coreRelos.push({ insn: base + (r.insnOff - lo) / INSN_SIZE, typeId: r.typeId, accessStr: r.accessStr, kind: r.kind });
+      }
     }
   }
 
@@ -256,7 +269,8 @@ function link(
     instructions.set(chunk, at);
     at += chunk.byteLength;
   }
-  return { instructions, references, funcInfo, lineInfo };
+  coreRelos.sort((a, b) => a.insn - b.insn);
+  return { instructions, references, funcInfo, lineInfo, coreRelos };
 }
 
 function isCodeSym(sym: ElfSymbol, functions: Map<number, FunctionSym[]>): boolean {

@@ -109,6 +109,7 @@ export class ObjectSpec {
             lineCol: ((l.lineNumber << 10) | (l.column & 0x3ff)) >>> 0, // a u32, even past line 2^21
             line: l.line,
           })),
+          coreRelos: ext.coreRelos.get(section) ?? [],
         },
     });
   }

@@ -284,36 +284,43 @@ const DECOMPRESSORS: { magic: number[]; tool?: [string, string, string[]] }[] = 
 ];
 
 /**
- * Writes the bzImage's decompressed payload (the ELF vmlinux) to `out` if it has
- * a PVH entry note. Returns false (and says why with `log`) when it cannot.
+ * The ELF vmlinux inside a bzImage: its payload, decompressed (with the system's
+ * zstd/xz/lz4/bzip2, or node's zlib for gzip). Throws saying why it cannot.
  */
-export function makePvh(vmlinuz: string, out: string, log: Log): boolean {
+export function vmlinuxOf(vmlinuz: string, log: Log): Buffer {
   const image = readFileSync(vmlinuz);
   const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (image.length < 0x250 || image.toString("latin1", 0x202, 0x206) !== "HdrS" || v.getUint16(0x206, true) < 0x208) {
-    log(`${vmlinuz}: not a bzImage with a payload header; booting it through the BIOS`);
-    return false;
+    throw new VmError(`${vmlinuz}: not a bzImage with a payload header`);
   }
   const setupSects = image[0x1f1] || 4;
   const start = (setupSects + 1) * 512 + v.getUint32(0x248, true);
   const payload = image.subarray(start, start + v.getUint32(0x24c, true));
   const d = DECOMPRESSORS.find((x) => x.magic.every((b, i) => payload[i] === b));
-  let elf: Buffer | undefined;
+  if (!d) throw new VmError(`${vmlinuz}: unknown compression (magic ${payload.subarray(0, 4).toString("hex")})`);
+  if (!d.tool) return gunzipSync(payload);
+  const [name, pkg, args] = d.tool;
+  const tool = optionalTool(name, pkg, log);
+  if (!tool) throw new VmError(`${vmlinuz}: ${name} is missing`);
+  const r = spawnSync(tool, args, { input: payload.subarray(0, payload.length - 4), maxBuffer: 1 << 30 });
+  if (r.error || r.status !== 0 || r.stdout.length === 0) {
+    throw new VmError(`${vmlinuz}: ${name} ${args.join(" ")} failed: ${r.error?.message ?? r.stderr.toString().trim()}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * Writes the bzImage's decompressed payload (the ELF vmlinux) to `out` if it has
+ * a PVH entry note. Returns false (and says why with `log`) when it cannot.
+ */
+export function makePvh(vmlinuz: string, out: string, log: Log): boolean {
+  let elf: Buffer;
   try {
-    if (!d) throw new Error(`unknown compression (magic ${payload.subarray(0, 4).toString("hex")})`);
-    if (!d.tool) {
-      elf = gunzipSync(payload);
-    } else {
-      const [name, pkg, args] = d.tool;
-      const tool = optionalTool(name, pkg, log);
-      if (!tool) throw new Error(`${name} is missing`);
-      const r = spawnSync(tool, args, { input: payload.subarray(0, payload.length - 4), maxBuffer: 1 << 30 });
-      if (r.error || r.status !== 0 || r.stdout.length === 0) throw new Error(`${name} ${args.join(" ")} failed: ${r.error?.message ?? r.stderr.toString().trim()}`);
-      elf = r.stdout;
-    }
+    elf = vmlinuxOf(vmlinuz, log);
     if (!hasPvhNote(elf)) throw new Error("the kernel has no PVH entry note (CONFIG_PVH)");
   } catch (err) {
-    log(`${vmlinuz}: no PVH image (${(err as Error).message}); booting it through the BIOS (slower)`);
+    const why = (err as Error).message.replace(`${vmlinuz}: `, "");
+    log(`${vmlinuz}: no PVH image (${why}); booting it through the BIOS (slower)`);
     return false;
   }
   const tmp = `${out}.tmp-${process.pid}`;
