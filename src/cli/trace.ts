@@ -1,0 +1,300 @@
+// tsbpf trace: BCC's trace. Each probe (a tracepoint, or a uprobe/uretprobe on a
+// function of a binary; kprobes where the kernel has them) prints a line per
+// hit, with an optional C filter and a printf-style message. All probes become
+// one generated BPF program (src/cli/trace/generate.ts); the messages are
+// formatted here, from the raw values each event carries.
+import { availableParallelism, endianness } from "node:os";
+import { Collection } from "../collection.ts";
+import { compile } from "../compile/index.ts";
+import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
+import { ObjectSpec } from "../object/spec.ts";
+import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
+import { AttachError } from "../link/errors.ts";
+import { syscallOfFunction } from "../link/syscall.ts";
+import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
+import { ksym, sym } from "../bcc/symbols.ts";
+import { havePrivileges, intOption, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
+import { formatMessage, type Value } from "./trace/format.ts";
+import { generateProgram, HEADER, type EventLayout } from "./trace/generate.ts";
+import { resolveProbe, type Probe } from "./trace/probe.ts";
+
+const HELP = `usage: tsbpf trace [-h] [-p PID] [-L TID] [--uid UID] [-v] [-Z STRING_SIZE] [-S] [-M MAX_EVENTS]
+                   [-t] [-u] [-T] [-C] [-n NAME] [-f MSG_FILTER] [-b PAGES] [-d SECS] [--json]
+                   PROBE [PROBE ...]
+
+Attach to tracepoints and functions and print a trace message for each hit, until Ctrl-C.
+
+PROBE:
+  t:CATEGORY:EVENT [(FILTER)] ["FORMAT"[, ARG...]]       a tracepoint (also tracepoint:..., or just CATEGORY:EVENT)
+  p:LIBRARY:FUNCTION[+OFF] [(FILTER)] ["FORMAT"[, ARG...]]  entry of a user function (uprobe:LIBRARY:FUNCTION)
+  r:LIBRARY:FUNCTION [(FILTER)] ["FORMAT"[, ARG...]]       return of a user function (uretprobe:LIBRARY:FUNCTION)
+  p::FUNCTION, r::FUNCTION, FUNCTION                       a kernel function (kprobe/kretprobe; not on kernels without kprobes)
+  LIBRARY is a path (/bin/bash), a library name as BCC takes it (c for libc, found with ldconfig -p) or a program on PATH.
+  LIBRARY:FUNCTION(TYPE NAME, ...) names and types a function's arguments, for the filter and the arguments.
+
+  Values, in the filter and the arguments (C expressions):
+    args->FIELD        a tracepoint's field (cat /sys/kernel/tracing/events/CATEGORY/EVENT/format)
+    arg1 ... arg6      a function's arguments (arg2@user: a kernel function's pointer to user memory)
+    retval             the return value (r: probes)
+    $pid $tgid $uid $gid $cpu $task   thread id, process id, user id, group id, CPU, current task_struct
+  FORMAT: printf conversions %d %i %u %x %X %o %c %s %p, with flags -0+ #, widths and h hh l ll;
+    %s reads a string (user memory for uprobes and syscalls tracepoints); %K and %U print a kernel or
+    user symbol. arg1...arg6 and retval are unsigned 64-bit: cast them in filters, e.g. ((int)retval < 0).
+
+options:
+  -p, --pid PID          only this process
+  -L, --tid TID          only this thread
+      --uid UID          only this user id
+  -v, --verbose          print the generated BPF C before running it
+  -Z, --string-size N    bytes read of each %s string (default 80)
+  -S, --include-self     do not exclude tsbpf trace's own process
+  -M, --max-events N     stop after printing N events
+  -t, --timestamp        a TIME column: seconds since the trace started
+  -u, --unix-timestamp   with -t, the UNIX time instead
+  -T, --time             a TIME column: HH:MM:SS
+  -C, --print_cpu        a CPU column
+  -n, --name NAME        only processes whose name contains NAME
+  -f, --msg-filter TEXT  only events whose message contains TEXT
+  -b, --buffer-pages N   pages per CPU of the perf buffer (default 64; the ring buffer gets as many bytes in all)
+  -d, --duration SECS    stop after this many seconds
+      --json             one JSON object per event instead of columns
+      --perf-buffer      read events through a perf buffer even where a ring buffer works
+
+examples:
+  tsbpf trace 't:syscalls:sys_enter_openat "%s", args->filename'
+        every file opened, with the process that opened it
+  tsbpf trace 't:syscalls:sys_enter_openat (args->flags & 0100) "created %s", args->filename'
+        only opens with O_CREAT
+  tsbpf trace 't:syscalls:sys_exit_read (args->ret > 20000) "read %d bytes", args->ret'
+        large reads
+  tsbpf trace 'r:bash:readline "%s", retval'
+        every line typed in bash
+  tsbpf trace 'c:malloc "size = %d", arg1' -p 181 -M 10
+        ten malloc() calls of process 181
+  tsbpf trace 'r:c:open ((int)retval < 0) "open failed: %d", retval' -T
+        failed open() calls of libc, with the time
+  tsbpf trace -t 't:sched:sched_process_exec "%s", args->filename' 't:sched:sched_process_exit'
+        programs started and processes exiting, with timestamps
+`;
+
+const OPTIONS = {
+  pid: { type: "string", short: "p" },
+  tid: { type: "string", short: "L" },
+  uid: { type: "string" },
+  verbose: { type: "boolean", short: "v" },
+  "string-size": { type: "string", short: "Z" },
+  "include-self": { type: "boolean", short: "S" },
+  "max-events": { type: "string", short: "M" },
+  timestamp: { type: "boolean", short: "t" },
+  "unix-timestamp": { type: "boolean", short: "u" },
+  time: { type: "boolean", short: "T" },
+  print_cpu: { type: "boolean", short: "C" },
+  name: { type: "string", short: "n" },
+  "msg-filter": { type: "string", short: "f" },
+  "buffer-pages": { type: "string", short: "b" },
+  duration: { type: "string", short: "d" },
+  json: { type: "boolean" },
+  "perf-buffer": { type: "boolean" },
+  // BCC's options that tsbpf trace does not have: known, so that the answer says so.
+  "kernel-stack": { type: "boolean", short: "K" },
+  "user-stack": { type: "boolean", short: "U" },
+  address: { type: "boolean", short: "a" },
+  include: { type: "string", short: "I", multiple: true },
+  "cgroup-path": { type: "string", short: "c" },
+  sym_file_list: { type: "string", short: "s" },
+  aggregate: { type: "boolean", short: "A" },
+  bin_cmp: { type: "boolean", short: "B" },
+} as const;
+
+const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
+  ["kernel-stack", "-K/--kernel-stack (kernel stack traces)"],
+  ["user-stack", "-U/--user-stack (user stack traces)"],
+  ["address", "-a/--address (addresses in stack traces)"],
+  ["include", "-I/--include (extra headers: the program is built against vmlinux.h, which has every kernel type)"],
+  ["cgroup-path", "-c/--cgroup-path (cgroup filter)"],
+  ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
+  ["aggregate", "-A/--aggregate"],
+  ["bin_cmp", "-B/--bin_cmp (STRCMP)"],
+];
+
+const STRING_MAX = 4096;
+const EVENT_MAX = 32 * 1024;
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseToolArgs(argv, OPTIONS, HELP);
+  if (!parsed) return 0;
+  const { values: o, positionals } = parsed;
+  for (const [key, what] of UNSUPPORTED) {
+    if (o[key] !== undefined) throw new UsageError(`${what} is not supported by tsbpf trace`);
+  }
+  if (positionals.length === 0) throw new UsageError(`give at least one probe, e.g. 't:syscalls:sys_enter_openat "%s", args->filename'`);
+  const tgid = intOption(o.pid, "-p/--pid", 1);
+  const tid = intOption(o.tid, "-L/--tid", 1);
+  if (tgid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");
+  const uid = intOption(o.uid, "--uid");
+  const stringSize = intOption(o["string-size"], "-Z/--string-size", 1) ?? 80;
+  if (stringSize > STRING_MAX) throw new UsageError(`-Z/--string-size: at most ${STRING_MAX}`);
+  const maxEvents = intOption(o["max-events"], "-M/--max-events", 1);
+  const duration = intOption(o.duration, "-d/--duration", 1);
+  const pages = intOption(o["buffer-pages"], "-b/--buffer-pages", 1) ?? 64;
+  if ((pages & (pages - 1)) !== 0) throw new UsageError(`-b/--buffer-pages expects a power of two, got ${pages}`);
+  if (o["unix-timestamp"] && !o.timestamp) throw new UsageError("-u/--unix-timestamp goes with -t/--timestamp");
+
+  // Every probe is read and checked (names, fields, binaries) before anything is compiled.
+  const probes = positionals.map((text, i) => resolveProbe(text, i));
+  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages) });
+  if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
+  if (o.verbose) process.stderr.write(`${text}\n`);
+  if (!havePrivileges("trace")) return 1;
+
+  let object;
+  try {
+    object = await compile({ text, name: "trace.bpf.c" });
+  } catch (err) {
+    throw err instanceof CompileError ? explainCompileError(err) : err;
+  }
+  const spec = ObjectSpec.fromBytes(object.bytes, "trace.bpf.c");
+  const transport: EventTransport | undefined = o["perf-buffer"] ? "perf" : undefined;
+  chooseEventTransport(spec, "events", transport);
+  using coll = Collection.load(spec, {
+    constants: {
+      trace_targ_tgid: tgid ?? 0,
+      trace_targ_pid: tid ?? 0,
+      trace_targ_uid: uid ?? 0xffffffff,
+      trace_self_tgid: o["include-self"] ? 0 : process.pid,
+    },
+  });
+  using run = new ToolRun({ durationSec: duration });
+  for (const p of probes) attach(coll, p, tgid);
+
+  const start = process.hrtime.bigint();
+  const startReal = Date.now() / 1000;
+  const out = run.out;
+  const showTime = o.timestamp || o.time;
+  if (!o.json) {
+    const trivial = probes.every((p) => p.format === undefined);
+    out.line(
+      (showTime ? (o["unix-timestamp"] ? "TIME".padEnd(17) : "TIME".padEnd(8)) + " " : "") +
+        (o.print_cpu ? `${"CPU".padEnd(3)} ` : "") +
+        `${"PID".padEnd(7)} ${"TID".padEnd(7)} ${"COMM".padEnd(15)} ${"FUNC".padEnd(16)} ${trivial ? "" : "-"}`.trimEnd(),
+    );
+  }
+
+  const le = endianness() === "LE";
+  const decoder = new TextDecoder();
+  const cString = (view: DataView, offset: number, size: number) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, size);
+    const end = bytes.indexOf(0);
+    return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+  };
+  let printed = 0;
+  using reader = openEvents(coll, "events", { signal: run.signal, pageCount: pages });
+  reader.onRaw((view, offset, size) => {
+    if (run.signal.aborted) return;
+    const index = view.getUint32(offset + HEADER.probe, le);
+    const probe = probes[index];
+    const layout: EventLayout | undefined = layouts[index];
+    if (!probe || !layout || size < layout.size) return;
+    const tgidOf = view.getUint32(offset + HEADER.tgid, le);
+    const comm = cString(view, offset + HEADER.comm, HEADER.commSize);
+    if (o.name !== undefined && !comm.includes(o.name)) return;
+    const values: Value[] = layout.values.map((slot) => {
+      const at = offset + slot.offset;
+      switch (slot.conversion.storage) {
+        case "string":
+          return cString(view, at, slot.size);
+        case "signed":
+          return view.getBigInt64(at, le);
+        default:
+          return view.getBigUint64(at, le);
+      }
+    });
+    const message = probe.format
+      ? formatMessage(probe.format, values, {
+          ksym: (a) => ksym(a, { showOffset: true }),
+          usym: (a) => sym(a, tgidOf, { showModule: true, showOffset: true }),
+        })
+      : "";
+    if (o["msg-filter"] !== undefined && !message.includes(o["msg-filter"])) return;
+    const pid = view.getUint32(offset + HEADER.pid, le);
+    const ts = view.getBigUint64(offset + HEADER.ts, le);
+    const cpu = view.getUint32(offset + HEADER.cpu, le);
+    const seconds = Number(ts - start) / 1e9;
+    if (o.json) {
+      out.json({
+        ...(showTime ? { time: o.timestamp ? (o["unix-timestamp"] ? startReal + seconds : seconds) : clock() } : {}),
+        cpu, pid: tgidOf, tid: pid, uid: view.getUint32(offset + HEADER.uid, le), comm, func: probe.display, probe: index + 1,
+        message, values: values.map((v) => (typeof v === "bigint" && BigInt.asIntN(53, v) !== v ? v.toString() : v)),
+      });
+    } else {
+      let time = "";
+      if (showTime) {
+        time = o.timestamp ? (o["unix-timestamp"] ? (startReal + seconds).toFixed(6).slice(0, 17).padEnd(17) : seconds.toFixed(6).slice(0, 8).padEnd(8)) : clock();
+        time += " ";
+      }
+      out.line(
+        time + (o.print_cpu ? `${String(cpu).padEnd(3)} ` : "") +
+          `${String(tgidOf).padEnd(7)} ${String(pid).padEnd(7)} ${comm.padEnd(15)} ${probe.display.padEnd(16)} ${message}`,
+      );
+    }
+    if (maxEvents !== undefined && ++printed >= maxEvents) run.stop("max events");
+  });
+  await run.stopped;
+  if (reader.lost) process.stderr.write(`tsbpf trace: ${reader.lost} events lost (the perf buffer was full; raise -b)\n`);
+  return 0;
+}
+
+/** HH:MM:SS, local time (BCC's -T). */
+function clock(): string {
+  const d = new Date();
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}
+
+/** The ring buffer's size for -b PAGES: as many bytes as the perf buffers of all CPUs would have, a power of two. */
+function ringBytes(pages: number): number {
+  let bytes = 4096;
+  while (bytes < pages * 4096 * availableParallelism()) bytes *= 2;
+  return Math.min(bytes, 1 << 28);
+}
+
+function attach(coll: Collection, p: Probe, tgid: number | undefined): void {
+  const program = coll.program(p.programName);
+  try {
+    switch (p.kind) {
+      case "tracepoint":
+        program.attachTracepoint(p.category!, p.event!);
+        break;
+      case "kprobe":
+      case "kretprobe":
+        program.attachKprobe({ symbol: p.symbol!, offset: p.offset, retprobe: p.kind === "kretprobe" });
+        break;
+      case "uprobe":
+      case "uretprobe":
+        program.attachUprobe({ path: p.path!, symbol: p.symbol!, offset: p.offset || undefined, retprobe: p.kind === "uretprobe", pid: tgid });
+        break;
+    }
+  } catch (err) {
+    if (!(err instanceof AttachError)) throw err;
+    throw new AttachError(`probe '${p.raw}': ${traceHint(err.message, p)}`, { cause: err });
+  }
+}
+
+/** The library's advice, in tsbpf trace's terms: a syscall's kprobe becomes its tracepoint, with its fields. */
+function traceHint(message: string, p: Probe): string {
+  const syscall = p.symbol ? syscallOfFunction(p.symbol) : undefined;
+  const text = message.replace(/ \(SEC\("[^"]*"\)\)/, "");
+  if (!p.kind.startsWith("k") || !syscall) return text;
+  const event = `${p.kind === "kretprobe" ? "sys_exit_" : "sys_enter_"}${syscall}`;
+  const format = readFormat("syscalls", event);
+  if (!format || !text.includes(`syscalls:${event}`)) return text;
+  const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_")).map((f) => `args->${f.name}`);
+  return `${text} In tsbpf trace: 't:syscalls:${event}', whose values are ${fields.join(", ")}.`;
+}
+
+/** clang's complaints about the user's C (lines marked "probe N ...") as a usage error naming the probe. */
+function explainCompileError(err: CompileError): Error {
+  const errors = err.diagnostics.filter((d) => d.severity === "error" || d.severity === "fatal error");
+  if (errors.length === 0 || !errors.every((d) => d.file.startsWith("probe "))) return err;
+  const lines = errors.slice(0, 5).map((d) => `  ${formatDiagnostic(d)}`);
+  return new UsageError(`the C of the probes does not compile:\n${lines.join("\n")}\n(-v prints the generated program)`);
+}
