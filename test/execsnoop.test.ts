@@ -1,11 +1,10 @@
 // tsbpf execsnoop against workloads that exec commands only they run.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { linksOfProgram, programsNamed } from "./support/kernel.ts";
-import { root, runTool, tempDir, tsbpf, Workload } from "./support/tools.ts";
+import { runTool, runToolIntoHead, tempDir, Workload } from "./support/tools.ts";
 
 const dir = tempDir("tsbpf-execsnoop-");
 const cmdA = join(dir.path, "tsbpfexeca");
@@ -85,13 +84,7 @@ test("execsnoop -l matches arguments, and reads through a perf buffer too", asyn
 });
 
 test("execsnoop | head -n 2 ends the tool, leaving nothing attached", async () => {
-  const shell = spawn("sh", ["-c", `${JSON.stringify(process.execPath)} ${JSON.stringify(tsbpf)} execsnoop | head -n 2`], { cwd: root });
-  let out = "";
-  shell.stdout.on("data", (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => shell.kill("SIGKILL"), 60_000);
-    shell.on("exit", (c) => (clearTimeout(timer), resolve(c)));
-  });
+  const { code, out } = await runToolIntoHead(["execsnoop"], 2);
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PCOMM\s+PID\s+PPID\s+RET ARGS\n/);

@@ -1,11 +1,10 @@
 // tsbpf opensnoop against workloads that open paths only they use.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { programsNamed, linksOfProgram } from "./support/kernel.ts";
-import { root, runTool, tempDir, tsbpf, Workload } from "./support/tools.ts";
+import { runTool, runToolIntoHead, tempDir, Workload } from "./support/tools.ts";
 import { openFlags } from "../src/cli/opensnoop.ts";
 
 const dir = tempDir("tsbpf-opensnoop-");
@@ -97,13 +96,7 @@ test("opensnoop reads through a perf buffer too, and stops after -d seconds", as
 });
 
 test("opensnoop | head -n 2 ends the tool, leaving nothing attached", async () => {
-  const shell = spawn("sh", ["-c", `${JSON.stringify(process.execPath)} ${JSON.stringify(tsbpf)} opensnoop | head -n 2`], { cwd: root });
-  let out = "";
-  shell.stdout.on("data", (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => shell.kill("SIGKILL"), 60_000);
-    shell.on("exit", (c) => (clearTimeout(timer), resolve(c)));
-  });
+  const { code, out } = await runToolIntoHead(["opensnoop"], 2);
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PID\s+COMM\s+FD\s+ERR\s+PATH\n/);

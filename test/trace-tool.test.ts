@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { linksOfProgram, programsNamed } from "./support/kernel.ts";
-import { root, runTool, tempDir, tsbpf, Workload, type ToolResult } from "./support/tools.ts";
+import { runTool, runToolIntoHead, tempDir, Workload, type ToolResult } from "./support/tools.ts";
 import { probesAvailable } from "../src/link/probe.ts";
 import { which } from "../src/internal/which.ts";
 import { formatMessage, formatValue, parseFormat } from "../src/cli/trace/format.ts";
@@ -137,14 +137,7 @@ test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s
 });
 
 test("tsbpf trace | head -n 2 ends the tool, leaving nothing attached", async () => {
-  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(tsbpf)} trace ${JSON.stringify(OPENAT).replace(/\$/g, "\\$")} | head -n 2`;
-  const shell = spawn("sh", ["-c", cmd], { cwd: root });
-  let out = "";
-  shell.stdout.on("data", (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => shell.kill("SIGKILL"), 30_000);
-    shell.on("exit", (c) => (clearTimeout(timer), resolve(c)));
-  });
+  const { code, out } = await runToolIntoHead(["trace", OPENAT], 2, 30_000);
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PID\s+TID\s+COMM\s+FUNC\s+-\n\d+\s+\d+\s+\S.*sys_enter_openat /);

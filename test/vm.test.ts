@@ -114,7 +114,11 @@ describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => 
     assert.equal(r.stdout, "started\n");
     assert.match(r.stderr, /stopped before the command finished/, show(r));
     assert.match(r.stderr, /sysrq|Kernel panic/i, show(r));
-    assert.doesNotMatch(r.stderr, /booting again/, show(r));
+    // A boot that dies before the command (a TCG flake under load) is retried by design;
+    // once the command has started, a dead guest must not be booted again.
+    const afterStart = r.stderr.slice(r.stderr.indexOf("command started"));
+    assert.match(r.stderr, /command started/, show(r));
+    assert.doesNotMatch(afterStart, /booting again/, show(r));
   });
 
   test("a hanging command is stopped at --timeout: exit status 124", { timeout: 300_000 }, async () => {

@@ -1,7 +1,7 @@
 // Running a CLI tool as a user does (a subprocess, stopped with Ctrl-C) next to
 // workloads whose every action the test knows.
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -77,4 +77,24 @@ export class Workload implements Disposable {
   [Symbol.dispose](): void {
     this.child.kill("SIGKILL");
   }
+}
+
+/**
+ * Runs `tsbpf ARGS | head -n LINES` in a shell, as a user pipes a tool into head:
+ * the tool must notice the closed pipe and exit. Resolves to the shell's status
+ * (null if it had to be killed after `timeoutMs`) and what head printed.
+ */
+export function runToolIntoHead(args: string[], lines: number, timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const cmd = `${[process.execPath, tsbpf, ...args].map(quote).join(" ")} | head -n ${lines}`;
+  const shell = spawn("sh", ["-c", cmd], { cwd: root });
+  let out = "";
+  shell.stdout!.on("data", (d) => (out += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => shell.kill("SIGKILL"), timeoutMs);
+    shell.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
 }
