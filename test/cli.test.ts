@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { linksOfProgram } from "./support/kernel.ts";
 
@@ -48,4 +49,25 @@ test("tsbpf with an unknown command or none prints the commands", () => {
   const help = spawnSync(process.execPath, [join(root, "bin", "tsbpf.js"), "hello", "--help"], { encoding: "utf8" });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /usage: tsbpf hello/);
+});
+
+test("the compiled CLI (dist/js, built by npm test's set-up) is complete and answers as the TypeScript sources do", () => {
+  const built = statSync(join(root, "dist", "js", ".built")).mtimeMs;
+  const sources = readdirSync(join(root, "src"), { recursive: true }).filter((f): f is string => typeof f === "string" && f.endsWith(".ts"));
+  assert.ok(sources.length > 50, `${sources.length} sources`);
+  for (const f of sources) {
+    assert.ok(statSync(join(root, "src", f)).mtimeMs <= built, `src/${f} is newer than the build`);
+    assert.ok(statSync(join(root, "dist", "js", f.replace(/\.ts$/, ".js"))).isFile(), `dist/js has no ${f}`);
+  }
+  for (const args of [[], ["opensnoop", "--help"], ["execsnoop", "--help"], ["trace", "--help"], ["gen", "--help"], ["vm", "--help"], ["opensnoop", "-p", "x"]]) {
+    const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [join(root, "bin", "tsbpf.js"), ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+    const compiled = run({});
+    const fromSource = run({ TSBPF_CLI_FROM_SOURCE: "1" });
+    assert.ok(compiled.stdout.length + compiled.stderr.length > 20, `tsbpf ${args.join(" ")}: no output`);
+    assert.deepEqual(
+      { status: compiled.status, stdout: compiled.stdout, stderr: compiled.stderr },
+      { status: fromSource.status, stdout: fromSource.stdout, stderr: fromSource.stderr },
+      `tsbpf ${args.join(" ")}`,
+    );
+  }
 });

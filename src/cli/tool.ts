@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 import { compile, ToolNotFoundError } from "../compile/index.ts";
+import { packageRoot } from "../internal/package.ts";
 import { privilegeHint } from "../internal/sys/errors.ts";
 
 /** Thrown for bad command-line input: main prints the message and the usage, exit code 2. */
@@ -47,14 +48,14 @@ export function havePrivileges(tool: string): boolean {
 }
 
 /** Where tools' C sources live. */
-export const toolSourceDir = join(import.meta.dirname, "bpf");
+export const toolSourceDir = join(packageRoot, "src", "cli", "bpf");
 
 /**
  * Where pre-compiled tool objects are looked for: $TSBPF_TOOL_OBJECTS, else the
  * package's dist/bpf (written by `npm run build:bpf`, which `npm pack` runs).
  */
 export function toolObjectsDir(): string {
-  return process.env.TSBPF_TOOL_OBJECTS || join(import.meta.dirname, "..", "..", "dist", "bpf");
+  return process.env.TSBPF_TOOL_OBJECTS || join(packageRoot, "dist", "bpf");
 }
 
 /** The tools that have BPF C of their own. */

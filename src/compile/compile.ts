@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../internal/package.ts";
 import { defaultCacheDir, parseDepfile, sha256, sha256File, writeFileAtomic } from "./cache.ts";
 import { CompileError, parseDiagnostics } from "./diagnostics.ts";
 import { clangVersion, findClang } from "./tools.ts";
@@ -37,7 +37,7 @@ export interface CompiledObject {
 const CACHE_FORMAT = 2;
 
 /** tsbpf's own headers (include/tsbpf.h). */
-const TSBPF_INCLUDE = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "include");
+const TSBPF_INCLUDE = join(packageRoot, "include");
 
 const TARGET_ARCH: Partial<Record<NodeJS.Architecture, string>> = {
   x64: "x86",

@@ -368,7 +368,3 @@ export function projectTree(root: string): GuestTree {
   return t;
 }
 
-/** The tsbpf package root (where package.json, src/ and node_modules/ are). */
-export function projectRoot(): string {
-  return resolve(dirname(new URL(import.meta.url).pathname), "..", "..");
-}

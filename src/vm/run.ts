@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join, posix, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { chooseAccel, cacheDir, findQemu, VmError, type Accel, type Log } from "./host.ts";
-import { GuestTree, hostNode, layerFile, projectRoot, projectTree, systemLayer } from "./guest-image.ts";
+import { GuestTree, hostNode, layerFile, projectTree, systemLayer } from "./guest-image.ts";
+import { packageRoot } from "../internal/package.ts";
 import { resolveKernel, type Kernel } from "./kernels.ts";
 
 export interface VmFile {
@@ -357,7 +358,7 @@ export async function runVm(o: VmRunOptions): Promise<VmRunResult> {
   const t1 = Date.now();
   log(`kernel ${kernel.name}${kernel.pvh ? " (PVH)" : ""}, ${accel}, ready in ${t1 - t0} ms`);
 
-  const root = projectRoot();
+  const root = packageRoot;
   const project = projectTree(root);
   const system = systemLayer(project, log);
   const proj = layerFile("project", project, log);

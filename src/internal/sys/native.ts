@@ -6,8 +6,8 @@
 // ("EPERM", "E2BIG", ...) set, and `syscall` naming the call.
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package.ts";
 
 export interface FdWatcher {
   /**
@@ -70,7 +70,7 @@ export interface Native {
 
 function loadNative(): Native {
   const require = createRequire(import.meta.url);
-  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+  const root = packageRoot;
   for (const candidate of ["build/Release/tsbpf_native.node", "build/Debug/tsbpf_native.node"]) {
     const path = join(root, candidate);
     if (existsSync(path)) return require(path) as Native;
