@@ -9,6 +9,7 @@ import {
   alignof, BtfError, CoreReloKind, fixupDatasecs, parseExt, resolve, sectionLayouts, sizeof, Spec,
 } from "../src/btf/index.ts";
 import type { Datasec, Struct, Type } from "../src/btf/index.ts";
+import { StringTable } from "../src/elf/strings.ts";
 import { buildBpfObject, buildExecutable } from "./support/clang.ts";
 
 const STRUCTS = `
@@ -332,6 +333,53 @@ test("malformed BTF types throw BtfError naming the type", () => {
   expectBtfError(patchedBtf((_v, raw) => raw.fill(1, hdrLen + spec.header.strOff, hdrLen + spec.header.strOff + 1)), /string section must start/, "strings");
 });
 
+test("string tables find whole strings, repeats and UTF-8 included, and strings containing a part", () => {
+  const bytes = Buffer.from("\0abc\0x___y\0abcd\0abc\0caf\u00e9\0zz___\0", "utf8");
+  const table = new StringTable(bytes);
+  assert.deepEqual(table.offsetsOf("abc"), [1, 16], "both copies, not the prefix of abcd");
+  assert.deepEqual(table.offsetsOf("bc"), [], "a suffix is not a string");
+  assert.deepEqual(table.offsetsOf("abcd"), [11]);
+  assert.deepEqual(table.offsetsOf("caf\u00e9"), [20]);
+  assert.equal(table.get(20), "caf\u00e9");
+  assert.deepEqual(table.offsetsOf(""), [0]);
+  assert.deepEqual(table.offsetsOf("nothing"), []);
+  assert.deepEqual(table.offsetsContaining("___"), [5, 26]);
+  assert.deepEqual(table.offsetsContaining("q"), []);
+  assert.deepEqual(new StringTable(Buffer.from("\0ab___")).offsetsContaining("___"), [], "not terminated: no string");
+});
+
+test("a lazy Spec gives the eager one's types, read when asked for", () => {
+  const lazy = new Spec(btfBytes, { lazy: true });
+  assert.equal(lazy.typeCount, spec.types.length);
+  const value = spec.typeByName("value", "struct");
+  assert.equal(lazy.kindOf(value.id), "struct");
+  const v = lazy.typeByName("value", "struct");
+  assert.equal(v.id, value.id);
+  assert.equal(lazy.typeById(value.id), v, "one object per type");
+  assert.deepEqual(v.members.map((m) => [m.name, m.offset, m.type.id, sizeof(m.type)]), value.members.map((m) => [m.name, m.offset, m.type.id, sizeof(m.type)]));
+  assert.equal(v.members[0].type, lazy.typeById(value.members[0].type.id), "references resolve to the Spec's objects");
+  for (const t of spec.types) {
+    const l = lazy.typeById(t.id);
+    assert.equal(l.kind, t.kind);
+    assert.equal(l.name, t.name);
+    if ("type" in t) assert.equal((l as typeof t).type.id, t.type.id, `type ${t.id}`);
+    assert.deepEqual(lazy.typeIdsByName(t.name), t.name ? spec.types.filter((x) => x.name === t.name).map((x) => x.id) : []);
+  }
+  assert.deepEqual(lazy.types.map((t) => t.id), spec.types.map((t) => t.id));
+});
+
+test("a lazy Spec of malformed BTF: bad records are a BtfError where they are read", () => {
+  const value = spec.typeByName("value", "struct");
+  const valueAt = spec.typeOffset(value.id);
+  const badMember = new Spec(patchedBtf((v) => v.setUint32(valueAt + 12 + 4, 9999, true)), { lazy: true });
+  assert.throws(() => badMember.typeById(value.id), new RegExp(`type ${value.id} references type 9999`));
+  const badName = new Spec(patchedBtf((v) => v.setUint32(valueAt, 0x5000, true)), { lazy: true });
+  assert.throws(() => badName.typeById(value.id), (e) => e instanceof BtfError && /string offset 0x5000/.test(e.message));
+  assert.equal(badName.typeById(1).id, 1, "other types still read");
+  assert.throws(() => new Spec(patchedBtf((v) => v.setUint32(valueAt + 4, (25 << 24) | 1, true)), { lazy: true }), /unknown kind 25/, "kinds are checked at once");
+  assert.throws(() => badName.typeById(spec.types.length), /no type with id/);
+});
+
 test("random corruption of BTF only ever throws BtfError", () => {
   let seed = 99;
   const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
@@ -342,7 +390,7 @@ test("random corruption of BTF only ever throws BtfError", () => {
       copy[Math.floor(random() * copy.length)] = Math.floor(random() * 256);
     }
     try {
-      const s = new Spec(copy);
+      const s = new Spec(copy, { lazy: i % 2 === 1 });
       for (const t of s.types) {
         try {
           sizeof(t);

@@ -23,7 +23,7 @@
 import type { Instructions } from "../asm/instruction.ts";
 import { CoreReloKind, type CoreRelo } from "./ext.ts";
 import type { Spec } from "./spec.ts";
-import { describe, resolve, sizeof, type Member, type Type } from "./types.ts";
+import { describe, resolve, sizeof, type Kind, type Member, type Type } from "./types.ts";
 
 /** The imm of a poisoned instruction: the verifier says "invalid func unknown#195896080". */
 export const CORE_POISON = 0xbad2310;
@@ -83,41 +83,56 @@ export function essentialName(name: string): string {
   return name;
 }
 
-const candidateIndexes = new WeakMap<Spec, Map<string, Type[]>>();
+const flavoredIndexes = new WeakMap<Spec, Map<string, number[]>>();
 
 /**
- * Every named type of `target` by essential name, built once per Spec (about
- * 10-40 ms for a kernel's 126k types) and kept as long as the Spec is.
+ * The target's types whose name has a flavor (`x___y`), by essential name: built once
+ * per Spec, and small (a kernel has almost none).
  */
-export function candidateIndex(target: Spec): Map<string, Type[]> {
-  let index = candidateIndexes.get(target);
+function flavoredIndex(target: Spec): Map<string, number[]> {
+  let index = flavoredIndexes.get(target);
   if (!index) {
     index = new Map();
-    for (const t of target.types) {
-      // Functions, variables and tags are never the root of a relocation: half of a kernel's names.
-      if (t.name === "" || t.kind === "func" || t.kind === "var" || t.kind === "datasec" || t.kind === "decl_tag") continue;
-      const key = essentialName(t.name);
+    for (const [name, ids] of target.namesContaining("___")) {
+      const key = essentialName(name);
+      if (key === name) continue;
       const list = index.get(key);
-      if (list) list.push(t);
-      else index.set(key, [t]);
+      if (list) list.push(...ids);
+      else index.set(key, [...ids]);
     }
-    candidateIndexes.set(target, index);
+    flavoredIndexes.set(target, index);
   }
   return index;
 }
 
+// Functions, variables and tags are never the root of a relocation.
+const NEVER_CANDIDATES = new Set<Kind>(["func", "var", "datasec", "decl_tag"]);
+
+/**
+ * The ids of every type of `target` whose essential name is `essential` (types named
+ * so, and flavors of it), in id order; without reading any type.
+ */
+export function candidateIds(target: Spec, essential: string): number[] {
+  const exact = target.typeIdsByName(essential);
+  const flavored = flavoredIndex(target).get(essential);
+  const ids = flavored ? [...exact, ...flavored].sort((a, b) => a - b) : exact;
+  return ids.filter((id) => !NEVER_CANDIDATES.has(target.kindOf(id)));
+}
+
 const isAnyEnum = (t: Type) => t.kind === "enum" || t.kind === "enum64";
 const isComposite = (t: Type) => t.kind === "struct" || t.kind === "union";
+const isEnumKind = (k: Kind) => k === "enum" || k === "enum64";
 
 /** libbpf's btf_kind_core_compat: the same kind, or both enums of either width. */
-function kindsCompatible(a: Type, b: Type): boolean {
-  return a.kind === b.kind || (isAnyEnum(a) && isAnyEnum(b));
+function kindsCompatible(a: Kind, b: Kind): boolean {
+  return a === b || (isEnumKind(a) && isEnumKind(b));
 }
 
 /** Target types that may stand for `local` (not yet checked structurally). */
 export function coreCandidates(local: Type, target: Spec): Type[] {
-  const list = candidateIndex(target).get(essentialName(local.name)) ?? [];
-  return list.filter((t) => kindsCompatible(t, local));
+  return candidateIds(target, essentialName(local.name))
+    .filter((id) => kindsCompatible(target.kindOf(id), local.kind))
+    .map((id) => target.typeById(id));
 }
 
 // ---- specs: what an access string means in one BTF ----
@@ -225,7 +240,7 @@ function fieldsCompatible(localType: Type, targetType: Type): boolean {
     const l = resolve(localType);
     const t = resolve(targetType);
     if (isComposite(l) && isComposite(t)) return true;
-    if (!kindsCompatible(l, t)) return false;
+    if (!kindsCompatible(l.kind, t.kind)) return false;
     switch (l.kind) {
       case "pointer": case "float":
         return true;
@@ -249,11 +264,11 @@ function fieldsCompatible(localType: Type, targetType: Type): boolean {
 
 /** libbpf's bpf_core_types_are_compat (TYPE_EXISTS, TYPE_SIZE, TYPE_ID_TARGET). */
 export function coreTypesCompatible(localType: Type, targetType: Type, level = 32): boolean {
-  if (!kindsCompatible(localType, targetType)) return false;
+  if (!kindsCompatible(localType.kind, targetType.kind)) return false;
   for (let depth = 0; depth < 32; depth++) {
     const l = resolve(localType);
     const t = resolve(targetType);
-    if (!kindsCompatible(l, t)) return false;
+    if (!kindsCompatible(l.kind, t.kind)) return false;
     switch (l.kind) {
       case "void": case "struct": case "union": case "enum": case "enum64": case "fwd":
         return true;

@@ -120,7 +120,7 @@ export function parseExt(raw: Uint8Array, spec: Spec): BtfExt {
     }
     return len === 0 ? { what, start: 0, end: 0, minRecSize } : { what, start, end: start + len, minRecSize };
   };
-  const typeCount = spec.types.length;
+  const typeCount = spec.typeCount;
   const typeId = (id: number, what: string, at: number) => {
     if (id >= typeCount) throw new BtfError(`BTF.ext: ${what} at ${hex(at)} references type ${id}, but there are only ${typeCount} types`);
     return id;

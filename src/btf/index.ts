@@ -11,7 +11,7 @@ export type { SectionLayout } from "./fixup.ts";
 export { codecFor } from "./codec.ts";
 export type { Codec } from "./codec.ts";
 export {
-  calculateCoreRelocation, candidateIndex, coreCandidates, coreKindName, coreRelocate, coreTypesCompatible,
+  calculateCoreRelocation, candidateIds, coreCandidates, coreKindName, coreRelocate, coreTypesCompatible,
   coreTypesMatch, CoreError, CORE_POISON, essentialName, parseCoreSpec,
 } from "./core.ts";
 export type { CoreFixup, CoreResult, CoreSpec, CoreRelocateOptions, ProgramCoreRelo, CandidateCache } from "./core.ts";

@@ -23,12 +23,25 @@ export interface BtfHeader {
 }
 
 export interface ParsedBtf {
-  header: BtfHeader;
+  index: BtfIndex;
   types: Type[];
+}
+
+/** Where each type's record is, found in one pass over the type section; no type objects yet. */
+export interface BtfIndex {
+  header: BtfHeader;
+  view: DataView;
+  strings: StringTable;
   /** Byte offset in the raw data of each type's record (index = id; 0 for void). */
   offsets: Uint32Array;
-  strings: StringTable;
+  /** BTF_KIND_* number of each type (index = id; 0 for void). */
+  kinds: Uint8Array;
+  /** String offset of each type's name (0: anonymous). */
+  names: Uint32Array;
 }
+
+/** Sets `owner[key]` to the type with id `id` (already checked to exist). */
+export type Bind = (owner: object, key: string, id: number) => void;
 
 // BTF_KIND_* numbers, index = kind number.
 export const KIND_NAMES = [
@@ -87,7 +100,11 @@ export function parseHeader(raw: Uint8Array): BtfHeader {
   return header;
 }
 
-export function parseBtf(raw: Uint8Array): ParsedBtf {
+/**
+ * Checks the header and string section and finds every type record (sizes and
+ * kinds checked; names, encodings and references are checked when a record is read).
+ */
+export function indexBtf(raw: Uint8Array): BtfIndex {
   const header = parseHeader(raw);
   const strStart = header.hdrLen + header.strOff;
   if (header.strLen === 0 || raw[strStart] !== 0) {
@@ -97,177 +114,190 @@ export function parseBtf(raw: Uint8Array): ParsedBtf {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const start = header.hdrLen + header.typeOff;
   const end = start + header.typeLen;
-
-  const voidType: Void = { id: 0, kind: "void", name: "" };
-  const types: Type[] = [voidType];
-  const offsets: number[] = [0];
-  const name = (off: number, what: () => string): string => {
-    const s = strings.get(off);
-    if (s === undefined) {
-      throw new BtfError(`BTF: string offset ${hex(off)} outside string section (${hex(strings.size)} bytes) in ${what()}`);
-    }
-    return s;
-  };
-
-  // Pass 1: one object per record, references pointing at void for now.
-  for (let pos = start; pos < end;) {
-    const id = types.length;
+  // Every record has at least a 12-byte header: this bounds the count.
+  const offsets = new Uint32Array(Math.floor(header.typeLen / TYPE_HEADER_SIZE) + 1);
+  const kinds = new Uint8Array(offsets.length);
+  const names = new Uint32Array(offsets.length);
+  let id = 1;
+  for (let pos = start; pos < end; id++) {
     if (pos + TYPE_HEADER_SIZE > end) throw new BtfError(`BTF: truncated type ${id} at ${hex(pos)}`);
     const info = view.getUint32(pos + 4, true);
-    const vlen = info & 0xffff;
     const kindNum = (info >>> 24) & 0x1f;
-    const kindFlag = info >>> 31 === 1;
-    const kind = KIND_NAMES[kindNum];
-    if (kindNum === 0 || kind === undefined) {
+    if (kindNum === 0 || kindNum >= KIND_NAMES.length) {
       throw new BtfError(`BTF: type ${id} at ${hex(pos)} has unknown kind ${kindNum}`);
     }
-    const recordEnd = pos + TYPE_HEADER_SIZE + extraSize(kindNum, vlen);
-    if (recordEnd > end) throw new BtfError(`BTF: truncated type ${id} (kind ${kind}) at ${hex(pos)}`);
-    const typeName = name(view.getUint32(pos, true), () => `name of type ${id}`);
-    const sizeOrType = view.getUint32(pos + 8, true);
-    const x = pos + TYPE_HEADER_SIZE; // kind-specific data
-    let t: Type;
-    switch (kindNum) {
-      case 1: { // int
-        const data = view.getUint32(x, true);
-        const encoding = INT_ENCODINGS[(data >>> 24) & 0xf];
-        if (encoding === undefined) throw new BtfError(`BTF: type ${id} (int ${typeName}) has invalid encoding ${hex((data >>> 24) & 0xf)}`);
-        t = { id, kind: "int", name: typeName, size: sizeOrType, encoding, bits: data & 0xff, offset: (data >>> 16) & 0xff };
-        break;
-      }
-      case 2: t = { id, kind: "pointer", name: typeName, type: voidType }; break;
-      case 3:
-        t = { id, kind: "array", name: typeName, type: voidType, indexType: voidType, nelems: view.getUint32(x + 8, true) };
-        break;
-      case 4: case 5: {
-        const members: Member[] = new Array(vlen);
-        for (let i = 0; i < vlen; i++) {
-          const m = x + i * 12;
-          const raw = view.getUint32(m + 8, true);
-          members[i] = {
-            name: name(view.getUint32(m, true), () => `member ${i} of type ${id}`),
-            type: voidType,
-            offset: kindFlag ? raw & 0xffffff : raw,
-            bitfieldSize: kindFlag ? raw >>> 24 : 0,
-          };
-        }
-        t = { id, kind: kindNum === 4 ? "struct" : "union", name: typeName, size: sizeOrType, members };
-        break;
-      }
-      case 6: {
-        const values: Enum["values"] = new Array(vlen);
-        for (let i = 0; i < vlen; i++) {
-          const e = x + i * 8;
-          values[i] = {
-            name: name(view.getUint32(e, true), () => `enumerator ${i} of type ${id}`),
-            value: kindFlag ? view.getInt32(e + 4, true) : view.getUint32(e + 4, true),
-          };
-        }
-        t = { id, kind: "enum", name: typeName, size: sizeOrType, signed: kindFlag, values };
-        break;
-      }
-      case 7: t = { id, kind: "fwd", name: typeName, fwdKind: kindFlag ? "union" : "struct" }; break;
-      case 8: t = { id, kind: "typedef", name: typeName, type: voidType }; break;
-      case 9: t = { id, kind: "volatile", name: typeName, type: voidType }; break;
-      case 10: t = { id, kind: "const", name: typeName, type: voidType }; break;
-      case 11: t = { id, kind: "restrict", name: typeName, type: voidType }; break;
-      case 12: {
-        const linkage = FUNC_LINKAGES[vlen];
-        if (!linkage) throw new BtfError(`BTF: type ${id} (func ${typeName}) has invalid linkage ${vlen}`);
-        t = { id, kind: "func", name: typeName, linkage, proto: voidType as unknown as FuncProto };
-        break;
-      }
-      case 13: {
-        const params: FuncProto["params"] = new Array(vlen);
-        for (let i = 0; i < vlen; i++) {
-          params[i] = { name: name(view.getUint32(x + i * 8, true), () => `parameter ${i} of type ${id}`), type: voidType };
-        }
-        t = { id, kind: "func_proto", name: typeName, return: voidType, params };
-        break;
-      }
-      case 14: {
-        const linkage = VAR_LINKAGES[view.getUint32(x, true)];
-        if (!linkage) throw new BtfError(`BTF: type ${id} (var ${typeName}) has invalid linkage ${view.getUint32(x, true)}`);
-        t = { id, kind: "var", name: typeName, type: voidType, linkage };
-        break;
-      }
-      case 15: {
-        const vars: Datasec["vars"] = new Array(vlen);
-        for (let i = 0; i < vlen; i++) {
-          const s = x + i * 12;
-          vars[i] = { type: voidType as never, offset: view.getUint32(s + 4, true), size: view.getUint32(s + 8, true) };
-        }
-        t = { id, kind: "datasec", name: typeName, size: sizeOrType, vars };
-        break;
-      }
-      case 16: t = { id, kind: "float", name: typeName, size: sizeOrType }; break;
-      case 17: t = { id, kind: "decl_tag", name: typeName, type: voidType, componentIdx: view.getInt32(x, true) }; break;
-      case 18: t = { id, kind: "type_tag", name: typeName, type: voidType }; break;
-      default: { // 19: enum64
-        const values: Enum64["values"] = new Array(vlen);
-        for (let i = 0; i < vlen; i++) {
-          const e = x + i * 12;
-          const bits = (BigInt(view.getUint32(e + 8, true)) << 32n) | BigInt(view.getUint32(e + 4, true));
-          values[i] = {
-            name: name(view.getUint32(e, true), () => `enumerator ${i} of type ${id}`),
-            value: kindFlag ? BigInt.asIntN(64, bits) : bits,
-          };
-        }
-        t = { id, kind: "enum64", name: typeName, size: sizeOrType, signed: kindFlag, values };
-      }
-    }
-    types.push(t);
-    offsets.push(pos);
+    const recordEnd = pos + TYPE_HEADER_SIZE + extraSize(kindNum, info & 0xffff);
+    if (recordEnd > end) throw new BtfError(`BTF: truncated type ${id} (kind ${KIND_NAMES[kindNum]}) at ${hex(pos)}`);
+    offsets[id] = pos;
+    kinds[id] = kindNum;
+    names[id] = view.getUint32(pos, true);
     pos = recordEnd;
   }
-
-  linkTypes(view, types, offsets);
-  return { header, types, offsets: Uint32Array.from(offsets), strings };
+  return { header, view, strings, offsets: offsets.subarray(0, id), kinds: kinds.subarray(0, id), names: names.subarray(0, id) };
 }
 
-// Pass 2: replace the void placeholders with the referenced types.
-function linkTypes(view: DataView, types: Type[], offsets: number[]): void {
-  const count = types.length;
-  const ref = (from: number, id: number): Type => {
-    if (id >= count) throw new BtfError(`BTF: type ${from} references type ${id}, but there are only ${count} types`);
-    return types[id];
-  };
-  for (let id = 1; id < count; id++) {
-    const t = types[id];
-    const pos = offsets[id];
-    const sizeOrType = view.getUint32(pos + 8, true);
-    const x = pos + TYPE_HEADER_SIZE;
-    switch (t.kind) {
-      case "pointer": case "typedef": case "volatile": case "const": case "restrict":
-      case "type_tag": case "var": case "decl_tag":
-        t.type = ref(id, sizeOrType);
-        break;
-      case "array":
-        t.type = ref(id, view.getUint32(x, true));
-        t.indexType = ref(id, view.getUint32(x + 4, true));
-        break;
-      case "struct": case "union":
-        for (let i = 0; i < t.members.length; i++) t.members[i].type = ref(id, view.getUint32(x + i * 12 + 4, true));
-        break;
-      case "func_proto":
-        t.return = ref(id, sizeOrType);
-        for (let i = 0; i < t.params.length; i++) t.params[i].type = ref(id, view.getUint32(x + i * 8 + 4, true));
-        break;
-      case "func": {
-        const proto = ref(id, sizeOrType);
-        if (proto.kind !== "func_proto") throw new BtfError(`BTF: func ${t.name} (type ${id}) has prototype type ${proto.id} of kind ${proto.kind}`);
-        t.proto = proto;
-        break;
+/** The void type of a Spec (id 0). */
+export function voidType(): Void {
+  return { id: 0, kind: "void", name: "" };
+}
+
+/** The name at a string offset, or a BtfError saying whose it was. */
+function stringAt(ix: BtfIndex, off: number, what: () => string): string {
+  const s = ix.strings.get(off);
+  if (s === undefined) {
+    throw new BtfError(`BTF: string offset ${hex(off)} outside string section (${hex(ix.strings.size)} bytes) in ${what()}`);
+  }
+  return s;
+}
+
+/** Type `id` as an object, its references all pointing at `placeholder` until linkType binds them. */
+export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
+  const { view } = ix;
+  const pos = ix.offsets[id];
+  const info = view.getUint32(pos + 4, true);
+  const vlen = info & 0xffff;
+  const kindNum = ix.kinds[id];
+  const kindFlag = info >>> 31 === 1;
+  const name = (off: number, what: () => string) => stringAt(ix, off, what);
+  const typeName = name(view.getUint32(pos, true), () => `name of type ${id}`);
+  const sizeOrType = view.getUint32(pos + 8, true);
+  const x = pos + TYPE_HEADER_SIZE; // kind-specific data
+  switch (kindNum) {
+    case 1: { // int
+      const data = view.getUint32(x, true);
+      const encoding = INT_ENCODINGS[(data >>> 24) & 0xf];
+      if (encoding === undefined) throw new BtfError(`BTF: type ${id} (int ${typeName}) has invalid encoding ${hex((data >>> 24) & 0xf)}`);
+      return { id, kind: "int", name: typeName, size: sizeOrType, encoding, bits: data & 0xff, offset: (data >>> 16) & 0xff };
+    }
+    case 2: return { id, kind: "pointer", name: typeName, type: placeholder };
+    case 3: return { id, kind: "array", name: typeName, type: placeholder, indexType: placeholder, nelems: view.getUint32(x + 8, true) };
+    case 4: case 5: {
+      const members: Member[] = new Array(vlen);
+      for (let i = 0; i < vlen; i++) {
+        const m = x + i * 12;
+        const raw = view.getUint32(m + 8, true);
+        members[i] = {
+          name: name(view.getUint32(m, true), () => `member ${i} of type ${id}`),
+          type: placeholder,
+          offset: kindFlag ? raw & 0xffffff : raw,
+          bitfieldSize: kindFlag ? raw >>> 24 : 0,
+        };
       }
-      case "datasec":
-        for (let i = 0; i < t.vars.length; i++) {
-          const v = ref(id, view.getUint32(x + i * 12, true));
-          if (v.kind !== "var" && v.kind !== "func") {
-            throw new BtfError(`BTF: datasec ${t.name} (type ${id}) entry ${i} is type ${v.id} of kind ${v.kind}, expected var`);
-          }
-          t.vars[i].type = v;
-        }
-        break;
+      return { id, kind: kindNum === 4 ? "struct" : "union", name: typeName, size: sizeOrType, members };
+    }
+    case 6: {
+      const values: Enum["values"] = new Array(vlen);
+      for (let i = 0; i < vlen; i++) {
+        const e = x + i * 8;
+        values[i] = {
+          name: name(view.getUint32(e, true), () => `enumerator ${i} of type ${id}`),
+          value: kindFlag ? view.getInt32(e + 4, true) : view.getUint32(e + 4, true),
+        };
+      }
+      return { id, kind: "enum", name: typeName, size: sizeOrType, signed: kindFlag, values };
+    }
+    case 7: return { id, kind: "fwd", name: typeName, fwdKind: kindFlag ? "union" : "struct" };
+    case 8: return { id, kind: "typedef", name: typeName, type: placeholder };
+    case 9: return { id, kind: "volatile", name: typeName, type: placeholder };
+    case 10: return { id, kind: "const", name: typeName, type: placeholder };
+    case 11: return { id, kind: "restrict", name: typeName, type: placeholder };
+    case 12: {
+      const linkage = FUNC_LINKAGES[vlen];
+      if (!linkage) throw new BtfError(`BTF: type ${id} (func ${typeName}) has invalid linkage ${vlen}`);
+      return { id, kind: "func", name: typeName, linkage, proto: placeholder as unknown as FuncProto };
+    }
+    case 13: {
+      const params: FuncProto["params"] = new Array(vlen);
+      for (let i = 0; i < vlen; i++) {
+        params[i] = { name: name(view.getUint32(x + i * 8, true), () => `parameter ${i} of type ${id}`), type: placeholder };
+      }
+      return { id, kind: "func_proto", name: typeName, return: placeholder, params };
+    }
+    case 14: {
+      const linkage = VAR_LINKAGES[view.getUint32(x, true)];
+      if (!linkage) throw new BtfError(`BTF: type ${id} (var ${typeName}) has invalid linkage ${view.getUint32(x, true)}`);
+      return { id, kind: "var", name: typeName, type: placeholder, linkage };
+    }
+    case 15: {
+      const vars: Datasec["vars"] = new Array(vlen);
+      for (let i = 0; i < vlen; i++) {
+        const s = x + i * 12;
+        vars[i] = { type: placeholder as never, offset: view.getUint32(s + 4, true), size: view.getUint32(s + 8, true) };
+      }
+      return { id, kind: "datasec", name: typeName, size: sizeOrType, vars };
+    }
+    case 16: return { id, kind: "float", name: typeName, size: sizeOrType };
+    case 17: return { id, kind: "decl_tag", name: typeName, type: placeholder, componentIdx: view.getInt32(x, true) };
+    case 18: return { id, kind: "type_tag", name: typeName, type: placeholder };
+    default: { // 19: enum64
+      const values: Enum64["values"] = new Array(vlen);
+      for (let i = 0; i < vlen; i++) {
+        const e = x + i * 12;
+        const bits = (BigInt(view.getUint32(e + 8, true)) << 32n) | BigInt(view.getUint32(e + 4, true));
+        values[i] = {
+          name: name(view.getUint32(e, true), () => `enumerator ${i} of type ${id}`),
+          value: kindFlag ? BigInt.asIntN(64, bits) : bits,
+        };
+      }
+      return { id, kind: "enum64", name: typeName, size: sizeOrType, signed: kindFlag, values };
     }
   }
+}
+
+/** Binds every reference of `t` (read by readType) through `bind`, after checking each id. */
+export function linkType(ix: BtfIndex, t: Type, bind: Bind): void {
+  const { view, kinds } = ix;
+  const id = t.id;
+  const count = kinds.length;
+  const pos = ix.offsets[id];
+  const sizeOrType = view.getUint32(pos + 8, true);
+  const x = pos + TYPE_HEADER_SIZE;
+  const ref = (owner: object, key: string, to: number): void => {
+    if (to >= count) throw new BtfError(`BTF: type ${id} references type ${to}, but there are only ${count} types`);
+    bind(owner, key, to);
+  };
+  switch (t.kind) {
+    case "pointer": case "typedef": case "volatile": case "const": case "restrict":
+    case "type_tag": case "var": case "decl_tag":
+      ref(t, "type", sizeOrType);
+      break;
+    case "array":
+      ref(t, "type", view.getUint32(x, true));
+      ref(t, "indexType", view.getUint32(x + 4, true));
+      break;
+    case "struct": case "union":
+      for (let i = 0; i < t.members.length; i++) ref(t.members[i], "type", view.getUint32(x + i * 12 + 4, true));
+      break;
+    case "func_proto":
+      ref(t, "return", sizeOrType);
+      for (let i = 0; i < t.params.length; i++) ref(t.params[i], "type", view.getUint32(x + i * 8 + 4, true));
+      break;
+    case "func":
+      if (sizeOrType < count && kinds[sizeOrType] !== 13) {
+        throw new BtfError(`BTF: func ${t.name} (type ${id}) has prototype type ${sizeOrType} of kind ${KIND_NAMES[kinds[sizeOrType]]}`);
+      }
+      ref(t, "proto", sizeOrType);
+      break;
+    case "datasec":
+      for (let i = 0; i < t.vars.length; i++) {
+        const v = view.getUint32(x + i * 12, true);
+        if (v < count && kinds[v] !== 14 && kinds[v] !== 12) {
+          throw new BtfError(`BTF: datasec ${t.name} (type ${id}) entry ${i} is type ${v} of kind ${KIND_NAMES[kinds[v]]}, expected var`);
+        }
+        ref(t.vars[i], "type", v);
+      }
+      break;
+  }
+}
+
+/** Every type as an object, linked: for BTF that must be checked whole (objects', maps'). */
+export function parseBtf(raw: Uint8Array): ParsedBtf {
+  const ix = indexBtf(raw);
+  const count = ix.kinds.length;
+  const types: Type[] = new Array(count);
+  types[0] = voidType();
+  for (let id = 1; id < count; id++) types[id] = readType(ix, id, types[0] as Void);
+  const bind: Bind = (owner, key, to) => ((owner as Record<string, Type>)[key] = types[to]);
+  for (let id = 1; id < count; id++) linkType(ix, types[id], bind);
+  return { index: ix, types };
 }

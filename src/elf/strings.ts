@@ -33,6 +33,30 @@ export class StringTable {
     return s;
   }
 
+  /** Every offset at which the whole string `s` starts (more than one when the table repeats it). */
+  offsetsOf(s: string): number[] {
+    if (s === "") return [0];
+    const text = this.decoded();
+    const needle = `\0${this.hasHighBytes ? Buffer.from(s, "utf8").toString("latin1") : s}\0`;
+    const out: number[] = [];
+    for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) out.push(i + 1);
+    return out;
+  }
+
+  /** The start offset of every string that contains `part` (not empty). */
+  offsetsContaining(part: string): number[] {
+    const text = this.decoded();
+    const out: number[] = [];
+    for (let i = text.indexOf(part); i >= 0; ) {
+      const start = text.lastIndexOf("\0", i) + 1;
+      const end = text.indexOf("\0", i);
+      if (end < 0) break;
+      out.push(start);
+      i = text.indexOf(part, end);
+    }
+    return out;
+  }
+
   private decoded(): string {
     if (this.text === undefined) {
       const b = this.bytes;
