@@ -373,6 +373,7 @@ test("a lazy Spec of malformed BTF: bad records are a BtfError where they are re
   const valueAt = spec.typeOffset(value.id);
   const badMember = new Spec(patchedBtf((v) => v.setUint32(valueAt + 12 + 4, 9999, true)), { lazy: true });
   assert.throws(() => badMember.typeById(value.id), new RegExp(`type ${value.id} references type 9999`));
+  assert.throws(() => badMember.typeById(value.id), /references type 9999/, "and again: no half-read type is kept");
   const badName = new Spec(patchedBtf((v) => v.setUint32(valueAt, 0x5000, true)), { lazy: true });
   assert.throws(() => badName.typeById(value.id), (e) => e instanceof BtfError && /string offset 0x5000/.test(e.message));
   assert.equal(badName.typeById(1).id, 1, "other types still read");

@@ -173,7 +173,6 @@ export class Spec {
   /** Reads type `id` (lazy Specs only) and binds its references to be read when first followed. */
   private materialize(id: number): Type {
     const t = readType(this.index, id, this.objects[0] as Void);
-    this.objects[id] = t;
     const bind: Bind = (owner, key, to) =>
       Object.defineProperty(owner, key, {
         configurable: true,
@@ -185,7 +184,8 @@ export class Spec {
         },
         set: (value: Type) => Object.defineProperty(owner, key, { value, writable: true, enumerable: true, configurable: true }),
       });
-    linkType(this.index, t, bind);
+    linkType(this.index, t, bind); // binds getters only: no other type is read here
+    this.objects[id] = t; // after linking, so a record that fails to link fails every time
     return t;
   }
 }
