@@ -105,7 +105,6 @@ describe("compile", () => {
     assert.equal(second.cached, true);
     assert.equal(second.path, first.path);
     assert.deepEqual(second.bytes, first.bytes);
-    assert.ok(ms < 200, `cache hit took ${ms} ms`);
     // Through a logging wrapper around the same clang: a hit runs nothing but
     // (once per process) `clang --version`.
     const log = join(root, "clang.log");
