@@ -20,14 +20,14 @@ export interface ToolResult {
 }
 
 /**
- * Runs `tsbpf ARGS`, calling `poke` every 100 ms until `until(stdout)` holds (or
+ * Runs `tsbpf ARGS` (this checkout's, or `opts.bin`), calling `poke` every 100 ms until `until(stdout)` holds (or
  * 60 s pass), then stops it with SIGINT (unless it exited by itself).
  */
 export async function runTool(
   args: string[],
-  opts: { until?: (out: string) => boolean; poke?: () => void; spawn?: SpawnOptions; timeoutMs?: number } = {},
+  opts: { until?: (out: string) => boolean; poke?: () => void; spawn?: SpawnOptions; timeoutMs?: number; bin?: string } = {},
 ): Promise<ToolResult> {
-  const child = spawn(process.execPath, [tsbpf, ...args], { cwd: root, ...opts.spawn, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [opts.bin ?? tsbpf, ...args], { cwd: root, ...opts.spawn, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
