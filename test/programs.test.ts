@@ -7,7 +7,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Collection, VerifierError, AttachError, ProgType } from "../src/index.ts";
-import { HEADERS, linkIds, openFds, progIds, specOf } from "./support/kernel.ts";
+import { HEADERS, linkIds, linksOfProgram, openFds, progIds, programsNamed, specOf } from "./support/kernel.ts";
 
 /** Opens (and fails to open) a path `n` times: sys_enter_openat fires each time. */
 function openMissing(path: string, n: number): void {
@@ -228,4 +228,29 @@ test("without privileges: one sentence that says what is needed", () => {
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /needs root, or the capabilities CAP_BPF and CAP_PERFMON/);
+});
+
+test("await using a Collection detaches its links at once off the main thread, and leaves nothing", async () => {
+  const names = ["tsbpf_async_a", "tsbpf_async_b", "tsbpf_async_c", "tsbpf_async_d"];
+  const spec = await specOf(`${HEADERS}
+u64 hits = 0;
+${names.map((n, i) => `SEC("tracepoint/syscalls/sys_${i % 2 ? "exit" : "enter"}_${i < 2 ? "openat" : "close"}") int ${n}(void *ctx) { __sync_fetch_and_add(&hits, 1); return 0; }`).join("\n")}
+`);
+  const fdsBefore = openFds();
+  let programs: Collection["programs"];
+  {
+    await using coll = Collection.load(spec);
+    const links = coll.attachAll();
+    programs = coll.programs;
+    assert.equal(links.length, 4);
+    openMissing("/nonexistent/tsbpf-async", 3);
+    assert.ok((coll.variable("hits").get() as bigint) >= 6n);
+    for (const n of names) assert.equal(linksOfProgram(n).length, 1, n);
+  }
+  for (const n of names) {
+    assert.deepEqual(linksOfProgram(n), [], `${n} still attached`);
+    assert.deepEqual(programsNamed(n), [], `${n} still loaded`);
+  }
+  assert.ok([...programs.values()].every((p) => p.fd.closed && p.links.length === 0));
+  assert.equal(openFds(), fdsBefore, "every descriptor closed");
 });

@@ -85,7 +85,7 @@ export async function run(args: string[]): Promise<number> {
 
   const spec = ObjectSpec.fromBytes((await toolObject("execsnoop")).bytes);
   chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined);
-  using coll = Collection.load(spec, {
+  await using coll = Collection.load(spec, {
     constants: {
       max_args: maxArgs,
       targ_uid: uid ?? 0xffffffff,

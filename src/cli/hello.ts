@@ -27,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
   if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   if (!havePrivileges("hello")) return 1;
   const object = await compile({ text: PROGRAM, name: "hello.bpf.c" });
-  using collection = Collection.load(object.bytes);
+  await using collection = Collection.load(object.bytes);
   using run = new ToolRun();
   collection.attachAll();
   run.out.line("Attached to syscalls:sys_enter_clone... Press Ctrl+C to exit.");

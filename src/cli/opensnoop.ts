@@ -76,7 +76,7 @@ export async function run(args: string[]): Promise<number> {
   const transport: EventTransport | undefined = o["perf-buffer"] ? "perf" : undefined;
   chooseEventTransport(spec, "events", transport);
   const programs = SYSCALLS.filter((s) => tracepointExists("syscalls", `sys_enter_${s}`)).flatMap((s) => [`enter_${s}`, `exit_${s}`]);
-  using coll = Collection.load(spec, {
+  await using coll = Collection.load(spec, {
     programs,
     constants: {
       targ_pid: pid ?? 0,

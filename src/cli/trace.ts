@@ -156,7 +156,7 @@ export async function run(argv: string[]): Promise<number> {
   const spec = ObjectSpec.fromBytes(object.bytes, "trace.bpf.c");
   const transport: EventTransport | undefined = o["perf-buffer"] ? "perf" : undefined;
   chooseEventTransport(spec, "events", transport);
-  using coll = Collection.load(spec, {
+  await using coll = Collection.load(spec, {
     constants: {
       trace_targ_tgid: tgid ?? 0,
       trace_targ_pid: tid ?? 0,

@@ -32,7 +32,7 @@ const MAX_LOG = 1 << 30;
 
 const progTypeNames = Object.fromEntries(Object.entries(ProgType).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
-export class Program implements Disposable {
+export class Program implements Disposable, AsyncDisposable {
   readonly fd: FD;
   readonly name: string;
   readonly type: number;
@@ -171,8 +171,22 @@ export class Program implements Disposable {
     this.fd.close();
   }
 
+  /** As close(), detaching the links at once (Link.closeAsync). */
+  async closeAsync(): Promise<void> {
+    const links = [...this.#links];
+    this.#links.clear();
+    const closed = await Promise.allSettled(links.map((l) => l.closeAsync()));
+    this.fd.close();
+    const failed = closed.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.closeAsync();
   }
 
   toString(): string {

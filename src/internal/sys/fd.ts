@@ -1,3 +1,4 @@
+import { close as closeOnThreadPool } from "node:fs";
 import { native } from "./native.ts";
 
 // Closes descriptors whose owner was garbage-collected without being disposed:
@@ -10,7 +11,7 @@ const leaked = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-/** An owned file descriptor: closed once, by `close()` or `Symbol.dispose`. */
+/** An owned file descriptor: closed once, by `close()`, `closeAsync()` or `Symbol.dispose`. */
 export class FD implements Disposable {
   #fd: number;
 
@@ -36,6 +37,19 @@ export class FD implements Disposable {
     this.#fd = -1;
     leaked.unregister(this);
     native().close(fd);
+  }
+
+  /**
+   * Closes on libuv's thread pool. For descriptors whose close blocks in the kernel: a
+   * tracepoint's perf event waits for RCU grace periods (about 50 ms), and several closed
+   * at once share the wait instead of queueing for one each.
+   */
+  closeAsync(): Promise<void> {
+    if (this.#fd < 0) return Promise.resolve();
+    const fd = this.#fd;
+    this.#fd = -1;
+    leaked.unregister(this);
+    return new Promise((resolve, reject) => closeOnThreadPool(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   [Symbol.dispose](): void {
