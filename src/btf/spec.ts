@@ -13,7 +13,7 @@ export interface SpecOptions {
   /**
    * Make each type's object when it is first asked for, and resolve its references on
    * first access. For a kernel's BTF (over 100k types, already checked by the kernel that
-   * made it), of which a program touches a few hundred: 4 times faster to start with.
+   * made it), of which a program touches a few hundred: 50 ms instead of 440 ms for 6.18's.
    * Errors in the data then surface where the type is read. Default false: every type
    * is read and checked at once.
    */
@@ -83,15 +83,21 @@ export class Spec {
 
   /** The kind of type `id`, without reading the rest of it. */
   kindOf(id: number): Kind {
-    if (!(id >= 0 && id < this.objects.length)) throw new BtfError(`BTF: no type with id ${id} (there are ${this.objects.length} types)`);
+    this.checkId(id);
     return KIND_NAMES[this.index.kinds[id]];
   }
 
   typeById(id: number): Type {
     const t = this.objects[id];
     if (t !== undefined) return t;
-    if (!(id >= 0 && id < this.objects.length)) throw new BtfError(`BTF: no type with id ${id} (there are ${this.objects.length} types)`);
+    this.checkId(id);
     return this.materialize(id);
+  }
+
+  private checkId(id: number): void {
+    if (!(Number.isInteger(id) && id >= 0 && id < this.objects.length)) {
+      throw new BtfError(`BTF: no type with id ${id} (there are ${this.objects.length} types)`);
+    }
   }
 
   /** Every type with this name (empty when none). */

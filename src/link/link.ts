@@ -4,6 +4,7 @@ import { linkCreate, linkInfo, type LinkInfo } from "../internal/sys/bpf.ts";
 import type { FD } from "../internal/sys/fd.ts";
 import { ioctl } from "../internal/sys/perf.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
+import { failuresOf } from "../internal/settle.ts";
 
 /** What the attach functions need of a loaded program. */
 export interface AttachableProgram {
@@ -59,9 +60,7 @@ export class Link implements Disposable, AsyncDisposable {
   async closeAsync(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const closed = await Promise.allSettled([this.fd, ...this.#owned].map((fd) => fd?.closeAsync()));
-    const errors: unknown[] = closed.filter((r) => r.status === "rejected").map((r) => r.reason);
-    this.#undoAll(errors); // tracefs entries only once nothing uses them
+    this.#undoAll(await failuresOf([this.fd, ...this.#owned].map((fd) => fd?.closeAsync()))); // tracefs entries only once nothing uses them
   }
 
   /** Runs the undo steps (tracefs entries), then throws the first of `errors` and theirs. */

@@ -10,6 +10,7 @@ import { ObjectError } from "../object/errors.ts";
 import { ensureBpffs } from "../maps/pin.ts";
 import { AttachError } from "../link/errors.ts";
 import type { Link } from "../link/link.ts";
+import { failuresOf } from "../internal/settle.ts";
 import { attachKprobe, attachKsyscall, type KprobeOptions } from "../link/kprobe.ts";
 import { attachRawTracepoint, attachTracepoint, attachTracing, splitTracepoint } from "../link/tracepoint.ts";
 import { attachUprobe, type UprobeOptions } from "../link/uprobe.ts";
@@ -175,10 +176,9 @@ export class Program implements Disposable, AsyncDisposable {
   async closeAsync(): Promise<void> {
     const links = [...this.#links];
     this.#links.clear();
-    const closed = await Promise.allSettled(links.map((l) => l.closeAsync()));
+    const failures = await failuresOf(links.map((l) => l.closeAsync()));
     this.fd.close();
-    const failed = closed.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    if (failures.length) throw failures[0];
   }
 
   [Symbol.dispose](): void {
