@@ -1,7 +1,7 @@
 // One pass of the benchmark: tsbpf reading the flood's events in one mode.
 //   node --import tsx bench/consumer.ts MODE N FLOOD_BINARY
 // Prints the reference's line: mode=... opens=N received=R lost=L flood_s=S
-// opens_per_s=X consumer_cpu_s=C consumer_ns_per_event=E
+// opens_per_s=X consumer_cpu_s=C consumer_ns_per_event=E max_rss_kib=M (the process's peak resident memory)
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { compile, Collection, ObjectSpec } from "../src/index.ts";
@@ -84,5 +84,6 @@ if (mode.endsWith("decoded") && check === 0 && received > 0) throw new Error("de
 console.log(
   `mode=${mode} opens=${n} received=${received} lost=${lost} flood_s=${floodSeconds.toFixed(3)} ` +
     `opens_per_s=${(n / floodSeconds).toFixed(0)} consumer_cpu_s=${cpuSeconds.toFixed(3)} ` +
-    `consumer_ns_per_event=${received ? ((cpuSeconds * 1e9) / received).toFixed(0) : 0}`,
+    `consumer_ns_per_event=${received ? ((cpuSeconds * 1e9) / received).toFixed(0) : 0} ` +
+    `max_rss_kib=${process.resourceUsage().maxRSS}`,
 );

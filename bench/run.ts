@@ -2,6 +2,8 @@
 // same flood load, one pass each, in one run; then the ratios the targets use.
 //   npm run bench [-- N]        (N opens per pass; default 1,000,000)
 import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const n = Number(process.argv[2] ?? 1_000_000);
@@ -25,8 +27,20 @@ function record(line: string, rename?: string): void {
 for (const mode of ["rb-raw", "rb-decoded", "rb-batched", "pb-raw", "pb-decoded", "pb-batched"]) {
   record(run(process.execPath, ["--import", "tsx", join(here, "consumer.ts"), mode, String(n), flood]));
 }
-record(run("bash", [refBench, "rb", String(n)]), "c-rb");
-record(run("bash", [refBench, "pb", String(n)]), "c-pb");
+// The C reference prints no memory figure: GNU time's %M is the peak resident memory of the
+// largest process it waited for (the consumer, whose rings outweigh the flood and the shell).
+if (!existsSync("/usr/bin/time")) execFileSync("apt-get", ["install", "-y", "-qq", "time"], { stdio: "inherit" });
+function runMeasured(args: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), "tsbpf-bench-"));
+  try {
+    const line = run("/usr/bin/time", ["-f", "%M", "-o", join(dir, "rss"), "bash", ...args]);
+    return `${line} max_rss_kib=${readFileSync(join(dir, "rss"), "utf8").trim()}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+record(runMeasured([refBench, "rb", String(n)]), "c-rb");
+record(runMeasured([refBench, "pb", String(n)]), "c-pb");
 
 const ns = (mode: string) => lines.get(mode)?.consumer_ns_per_event ?? NaN;
 const ratios: [string, string, number][] = [
