@@ -51,14 +51,11 @@ test("tsbpf with an unknown command or none prints the commands", () => {
   assert.match(help.stdout, /usage: tsbpf hello/);
 });
 
-test("the compiled CLI (dist/js, built by npm test's set-up) is complete and answers as the TypeScript sources do", () => {
-  const built = statSync(join(root, "dist", "js", ".built")).mtimeMs;
+test("the bundled CLI (dist/cli.js, built by npm test's set-up) is fresh and answers as the TypeScript sources do", () => {
+  const built = statSync(join(root, "dist", "cli.js")).mtimeMs;
   const sources = readdirSync(join(root, "src"), { recursive: true }).filter((f): f is string => typeof f === "string" && f.endsWith(".ts"));
   assert.ok(sources.length > 50, `${sources.length} sources`);
-  for (const f of sources) {
-    assert.ok(statSync(join(root, "src", f)).mtimeMs <= built, `src/${f} is newer than the build`);
-    assert.ok(statSync(join(root, "dist", "js", f.replace(/\.ts$/, ".js"))).isFile(), `dist/js has no ${f}`);
-  }
+  for (const f of sources) assert.ok(statSync(join(root, "src", f)).mtimeMs <= built, `src/${f} is newer than the bundle`);
   for (const args of [[], ["opensnoop", "--help"], ["execsnoop", "--help"], ["trace", "--help"], ["gen", "--help"], ["vm", "--help"], ["opensnoop", "-p", "x"]]) {
     const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [join(root, "bin", "tsbpf.js"), ...args], { encoding: "utf8", env: { ...process.env, ...env } });
     const compiled = run({});

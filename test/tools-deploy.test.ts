@@ -42,8 +42,8 @@ test("with pre-compiled objects, opensnoop and execsnoop run on a machine withou
   assert.ok(exec.json.some((e) => e.ppid === w.pid && e.argv.join(" ") === "/bin/true deploy-marker"), exec.out);
 });
 
-test("npm pack ships the compiled CLI and the tools' objects: installed elsewhere, opensnoop runs without clang", { timeout: 300_000 }, async () => {
-  // Pack a copy of the tracked files, so that prepack's build (dist/js, dist/bpf) does not
+test("npm pack ships the bundled CLI and the tools' objects: installed elsewhere, opensnoop runs without clang", { timeout: 300_000 }, async () => {
+  // Pack a copy of the tracked files, so that prepack's build (dist/cli.js, dist/bpf) does not
   // write into this checkout, where dist/bpf would change what the other tests run.
   const copy = join(work.path, "package-source");
   for (const f of execFileSync("git", ["ls-files", "-z"], { cwd: root, encoding: "utf8" }).split("\0").filter(Boolean)) {
@@ -53,7 +53,7 @@ test("npm pack ships the compiled CLI and the tools' objects: installed elsewher
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
   const tarball = join(work.path, execFileSync("npm", ["pack", "--silent", "--pack-destination", work.path], { cwd: copy, encoding: "utf8" }).trim().split("\n").pop()!);
   const listing = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n");
-  for (const f of ["bin/tsbpf.js", "dist/js/cli/main.js", "dist/js/.built", "dist/bpf/opensnoop.bpf.o", "dist/bpf/execsnoop.bpf.o", "include/tsbpf.h", "native/tsbpf.c", "binding.gyp"]) {
+  for (const f of ["bin/tsbpf.js", "dist/cli.js", "dist/bpf/opensnoop.bpf.o", "dist/bpf/execsnoop.bpf.o", "include/tsbpf.h", "native/tsbpf.c", "binding.gyp"]) {
     assert.ok(listing.includes(`package/${f}`), `the package has no ${f}`);
   }
   assert.ok(!listing.some((f) => f.startsWith("package/test/")), "tests are not shipped");
