@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { programsNamed, linksOfProgram } from "./support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload } from "./support/tools.ts";
-import { openFlags } from "../src/cli/opensnoop.ts";
+import { flagFilterOf, openFlags } from "../src/cli/opensnoop.ts";
 
 const dir = tempDir("tsbpf-opensnoop-");
 const okA = join(dir.path, "a-exists");
@@ -85,6 +85,38 @@ test("opensnoop filters in the kernel: -p, -u, -n and -x exclude the rest", asyn
   assert.ok(failedOnly.json.length > 0);
   assert.ok(failedOnly.json.every((e) => e.fd === -1 && e.err > 0 && e.path === missingA), JSON.stringify(failedOnly.json));
   assertDetached();
+});
+
+test("opensnoop -f filters on the open flags in the kernel: access modes and flag bits", async () => {
+  const written = join(dir.path, "written");
+  const read = join(dir.path, "read-back");
+  writeFileSync(read, "r\n");
+  using w = new Workload(dir.path, "tsbpfwlw", `echo w > ${written}; read x < ${read}`);
+  const both = (o: string) => o.includes(written) && o.includes(read);
+  const all = await runTool(["opensnoop", "--json", "-p", String(w.pid)], { until: both });
+  assert.ok(paths(all.json).has(written) && paths(all.json).has(read), all.out);
+
+  const writes = await runTool(["opensnoop", "--json", "-p", String(w.pid), "-f", "O_WRONLY"], { until: has(written) });
+  assert.ok(writes.json.length > 0, writes.out);
+  assert.ok(writes.json.every((e) => e.flag_names[0] === "O_WRONLY"), JSON.stringify(writes.json));
+  assert.ok(!paths(writes.json).has(read));
+
+  // O_RDONLY is 0: matched as an access mode, not a bit.
+  const reads = await runTool(["opensnoop", "--json", "-p", String(w.pid), "-f", "o_rdonly"], { until: has(read) });
+  assert.ok(reads.json.length > 0 && reads.json.every((e) => e.flag_names[0] === "O_RDONLY"), JSON.stringify(reads.json));
+  assert.ok(!paths(reads.json).has(written));
+
+  // Several: any of them (O_CREAT is a bit of the write's flags).
+  const either = await runTool(["opensnoop", "--json", "-p", String(w.pid), "-f", "O_CREAT", "-f", "O_RDONLY"], { until: both });
+  assert.ok(paths(either.json).has(written) && paths(either.json).has(read), either.out);
+  assertDetached();
+});
+
+test("flagFilterOf: access modes as 1 << mode, flags as bits, unknown names refused", () => {
+  assert.deepEqual(flagFilterOf([]), { flags: 0, accmodes: 0 });
+  assert.deepEqual(flagFilterOf(["O_RDONLY", "o_rdwr"]), { flags: 0, accmodes: 0b101 });
+  assert.deepEqual(flagFilterOf(["O_CREAT,O_TRUNC", "O_WRONLY"]), { flags: 0o1100, accmodes: 0b010 });
+  assert.throws(() => flagFilterOf(["O_NOPE"]), /unknown flag "O_NOPE"; one of O_RDONLY/);
 });
 
 test("opensnoop reads through a perf buffer too, and stops after -d seconds", async () => {

@@ -7,7 +7,7 @@ import { chooseEventTransport, openEvents, type EventTransport } from "../events
 import { tracepointExists } from "../link/tracepoint.ts";
 import { havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
 
-const HELP = `usage: tsbpf opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] [-e] [--json]
+const HELP = `usage: tsbpf opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] [-e] [-f FLAG] [--json]
 
 Trace open() family syscalls: one line per open, until Ctrl-C.
 
@@ -21,6 +21,8 @@ options:
   -d, --duration SECS    stop after this many seconds
   -n, --name NAME        only processes whose name contains NAME
   -e, --extended-fields  include the open flags (O_* names)
+  -f, --flag-filter FLAG only opens with this flag or access mode (O_WRONLY, O_CREAT, ...;
+                         several -f: any of them)
       --json             one JSON object per line instead of columns
       --perf-buffer      read events through a perf buffer even where a ring buffer works
 
@@ -29,6 +31,7 @@ examples:
   tsbpf opensnoop -T -x        # failed opens, with timestamps
   tsbpf opensnoop -p 181 -e    # opens of PID 181, with flags
   tsbpf opensnoop -n main      # processes whose name contains "main"
+  tsbpf opensnoop -f O_WRONLY -f O_RDWR   # opens for writing
 `;
 
 const OPTIONS = {
@@ -41,6 +44,7 @@ const OPTIONS = {
   duration: { type: "string", short: "d" },
   name: { type: "string", short: "n" },
   "extended-fields": { type: "boolean", short: "e" },
+  "flag-filter": { type: "string", short: "f", multiple: true },
   json: { type: "boolean" },
   "perf-buffer": { type: "boolean" },
 } as const;
@@ -70,6 +74,7 @@ export async function run(args: string[]): Promise<number> {
   const uid = intOption(o.uid, "-u/--uid");
   const duration = intOption(o.duration, "-d/--duration", 1);
   if (o.name !== undefined && Buffer.byteLength(o.name) > 15) throw new UsageError("-n/--name: a command name has at most 15 bytes");
+  const flagFilter = flagFilterOf(o["flag-filter"] ?? []);
   if (!havePrivileges("opensnoop")) return 1;
 
   const spec = ObjectSpec.fromBytes((await toolObject("opensnoop")).bytes);
@@ -84,6 +89,8 @@ export async function run(args: string[]): Promise<number> {
       targ_uid: uid ?? 0xffffffff,
       targ_failed: o.failed ?? false,
       targ_comm: o.name ?? "",
+      targ_flags: flagFilter.flags,
+      targ_accmodes: flagFilter.accmodes,
     },
   });
   using run = new ToolRun({ durationSec: duration });
@@ -135,6 +142,26 @@ const OPEN_FLAGS: [string, number][] = [
   ["O_DIRECTORY", arm64 ? 0o40000 : 0o200000], ["O_NOFOLLOW", arm64 ? 0o100000 : 0o400000],
   ["O_NOATIME", 0o1000000], ["O_CLOEXEC", 0o2000000], ["O_SYNC", 0o4000000], ["O_PATH", 0o10000000], ["O_TMPFILE", 0o20000000],
 ];
+
+const ACCESS_MODES = ["O_RDONLY", "O_WRONLY", "O_RDWR"];
+
+/**
+ * -f names as the kernel filter's two masks: flag bits, and access modes as `1 << mode`
+ * (O_RDONLY is 0, so it cannot be a bit of the flags; BCC's -f O_RDONLY matches nothing).
+ */
+export function flagFilterOf(names: string[]): { flags: number; accmodes: number } {
+  let flags = 0;
+  let accmodes = 0;
+  for (const name of names.flatMap((n) => n.split(","))) {
+    const upper = name.trim().toUpperCase();
+    const mode = ACCESS_MODES.indexOf(upper);
+    const bit = OPEN_FLAGS.find(([n]) => n === upper)?.[1];
+    if (mode >= 0) accmodes |= 1 << mode;
+    else if (bit !== undefined) flags |= bit;
+    else throw new UsageError(`-f/--flag-filter: unknown flag "${name}"; one of ${[...ACCESS_MODES, ...OPEN_FLAGS.map(([n]) => n)].join(", ")}`);
+  }
+  return { flags, accmodes };
+}
 
 /** open(2) flags as names: the access mode first, then each flag set, then any bits left as octal. */
 export function openFlags(flags: number): string[] {

@@ -16,6 +16,9 @@ const volatile u32 targ_uid = NO_UID;
 const volatile bool targ_failed = false;
 /* A substring of the command name (-n); empty matches every process. */
 const volatile char targ_comm[TASK_COMM_LEN] = {};
+/* -f: opens with any of these flag bits, or in any of these access modes (bit 1 << mode). */
+const volatile u32 targ_flags = 0;
+const volatile u32 targ_accmodes = 0;
 
 struct args {
 	const char *fname;
@@ -60,6 +63,8 @@ static __always_inline int enter(const char *fname, s32 flags, u32 mode)
 	if (targ_uid != NO_UID && targ_uid != (u32)bpf_get_current_uid_gid())
 		return 0;
 	if (!tsbpf_comm_contains(targ_comm))
+		return 0;
+	if ((targ_flags || targ_accmodes) && !(flags & targ_flags) && !(targ_accmodes & (1u << (flags & 3))))
 		return 0;
 	bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
 	return 0;
