@@ -6,6 +6,7 @@
 //   ringbuf/, perf/, events/  event readers over the mapped buffers
 //   tracing/   tracefs and trace_pipe
 //   internal/sys  the thin native layer and the bpf()/perf_event_open() attrs
+export { TsbpfError, UsageError, NotSupportedError, isTsbpfError, type TsbpfErrorCode } from "./errors.ts";
 export { compile, CompileError, vmlinuxHeader, type CompileOptions, type CompiledObject } from "./compile/index.ts";
 export { ObjectSpec } from "./object/spec.ts";
 export { ObjectError } from "./object/errors.ts";
@@ -19,7 +20,7 @@ export { BpfMap, type MapDefinition, type UpdateMode } from "./maps/map.ts";
 export { Program } from "./programs/program.ts";
 export { VerifierError } from "./programs/verifier.ts";
 export { Link } from "./link/link.ts";
-export { AttachError } from "./link/errors.ts";
+export { AttachError, type AttachErrorDetails } from "./link/errors.ts";
 export { syscallPrefix } from "./link/syscall.ts";
 export { RingBufReader } from "./ringbuf/reader.ts";
 export { PerfReader, type PerfReaderOptions } from "./perf/reader.ts";
@@ -27,8 +28,8 @@ export { EventReader, type RawHandler, type ReaderOptions } from "./events/reade
 export { chooseEventTransport, openEvents, type EventTransport } from "./events/channel.ts";
 export { haveMapType, haveRingBuf } from "./features/index.ts";
 export { tracePipe, parseTraceLine, tracefsDir, type TraceLine } from "./tracing/index.ts";
-export { Spec as BtfSpec, codecFor, type Codec } from "./btf/index.ts";
-export { ElfFile } from "./elf/index.ts";
+export { Spec as BtfSpec, BtfError, codecFor, type Codec } from "./btf/index.ts";
+export { ElfFile, ElfError } from "./elf/index.ts";
 export { SyscallError } from "./internal/sys/errors.ts";
 export { MapType, ProgType, AttachType, MapFlag } from "./internal/sys/constants.ts";
 // BCC's Python API and C dialect (src/bcc): BPF.load({ text }), tables, KeyboardInterrupt.

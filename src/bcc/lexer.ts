@@ -3,6 +3,7 @@
 // strings, character constants, comments or preprocessor lines. Comments and
 // whitespace are not tokens; the text between tokens is kept by the rewriter,
 // so what it does not touch comes out byte for byte.
+import { TsbpfError } from "../errors.ts";
 
 export type TokenKind = "ident" | "number" | "string" | "char" | "punct" | "directive";
 
@@ -23,12 +24,12 @@ const PUNCTUATORS = [
   "+=", "-=", "*=", "/=", "%=", "&=", "^=", "|=", "##",
 ];
 
-export class LexError extends Error {
+export class LexError extends TsbpfError {
   constructor(
     message: string,
     readonly line: number,
   ) {
-    super(message);
+    super("ERR_TSBPF_BCC", message);
   }
 }
 

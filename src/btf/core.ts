@@ -22,6 +22,7 @@
 // BTF file of another kernel).
 import type { Instructions } from "../asm/instruction.ts";
 import { CoreReloKind, type CoreRelo } from "./ext.ts";
+import { TsbpfError } from "../errors.ts";
 import type { Spec } from "./spec.ts";
 import { describe, resolve, sizeof, type Kind, type Member, type Type } from "./types.ts";
 
@@ -29,10 +30,9 @@ import { describe, resolve, sizeof, type Kind, type Member, type Type } from "./
 export const CORE_POISON = 0xbad2310;
 
 /** A CO-RE relocation the engine cannot carry out (not one that poisons: those are reported). */
-export class CoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CoreError";
+export class CoreError extends TsbpfError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ERR_TSBPF_CORE", message, options);
   }
 }
 

@@ -1,8 +1,9 @@
+import { TsbpfError } from "../errors.ts";
+
 /** Thrown for malformed or unsupported BTF / BTF.ext, and for types a caller cannot use. */
-export class BtfError extends Error {
-  constructor(message: string) {
-    super(message.startsWith("BTF") ? message : `BTF: ${message}`);
-    this.name = "BtfError";
+export class BtfError extends TsbpfError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ERR_TSBPF_BTF", message.startsWith("BTF") ? message : `BTF: ${message}`, options);
   }
 }
 

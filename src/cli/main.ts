@@ -1,7 +1,7 @@
 // The tsbpf command line: one subcommand per tool, each in its own module,
 // loaded only when run.
 
-import { UsageError } from "./tool.ts";
+import { TsbpfError, UsageError } from "../errors.ts";
 
 interface Command {
   summary: string;
@@ -44,14 +44,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Errors tsbpf raises on purpose say what went wrong and what to do: print
     // just that. Anything else is a bug, and keeps its stack trace.
-    if (err instanceof Error && userFacing.has(err.name)) {
+    if (err instanceof TsbpfError) {
       console.error(`tsbpf ${name}: ${err.message.replace(/^tsbpf: /, "")}`);
       return 1;
     }
     throw err;
   }
 }
-
-const userFacing = new Set([
-  "SyscallError", "VerifierError", "AttachError", "ObjectError", "BtfError", "CompileError", "ToolNotFoundError", "BccError",
-]);

@@ -1,6 +1,7 @@
 // What every tracing tool of the CLI shares: option parsing with --help, the
 // privilege check, finding the tool's BPF object, buffered output that notices
 // a closed pipe, and one stop signal for Ctrl-C, SIGTERM, `| head` and -d.
+import { UsageError } from "../errors.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -11,7 +12,7 @@ import { packageRoot } from "../internal/package.ts";
 import { privilegeHint } from "../internal/sys/errors.ts";
 
 /** Thrown for bad command-line input: main prints the message and the usage, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
 
 type Parsed<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 

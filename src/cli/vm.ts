@@ -1,4 +1,5 @@
 // tsbpf vm: run a command in a Debian kernel under QEMU (for what the host kernel lacks).
+import { UsageError } from "../errors.ts";
 import { VmError } from "../vm/host.ts";
 import { kernelFeatures, listKernels, resolveKernel } from "../vm/kernels.ts";
 import { runVm, type VmFile } from "../vm/run.ts";
@@ -21,7 +22,6 @@ TSBPF_QEMU (the qemu-system-x86_64 binary), TSBPF_VM_ACCEL (kvm or tcg; default:
 if a probe boot works), TSBPF_VM_BOOT_TIMEOUT (seconds to reach the command; default 120),
 TSBPF_VM_APPEND (more kernel parameters; "loglevel=7" with --verbose shows the boot).`;
 
-class UsageError extends Error {}
 
 function fail(message: string): number {
   console.error(`tsbpf vm: ${message}`);

@@ -1,4 +1,5 @@
 // clang's diagnostics, parsed, and the error thrown when a compile fails.
+import { TsbpfError } from "../errors.ts";
 
 export type DiagnosticSeverity = "fatal error" | "error" | "warning" | "note" | "remark";
 
@@ -55,8 +56,7 @@ export function formatDiagnostic(d: Diagnostic): string {
 const MAX_LISTED = 20;
 
 /** clang failed to compile a BPF program. */
-export class CompileError extends Error {
-  override name = "CompileError";
+export class CompileError extends TsbpfError {
   /** Everything clang reported, notes included. */
   readonly diagnostics: Diagnostic[];
   /** clang's full stderr (with the source excerpts and carets). */
@@ -85,7 +85,7 @@ export class CompileError extends Error {
     const how = init.signal ? `clang was killed by ${init.signal}` : `${errors} error${errors === 1 ? "" : "s"}`;
     let message = `tsbpf: failed to compile ${init.source} (${how}):\n${lines.join("\n")}`;
     for (const hint of init.hints ?? []) message += `\n${hint}`;
-    super(message);
+    super("ERR_TSBPF_COMPILE", message);
     this.diagnostics = init.diagnostics;
     this.stderr = init.stderr;
     this.source = init.source;

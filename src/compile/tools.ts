@@ -1,18 +1,17 @@
 // Finding the external tools the compiler driver runs: clang and bpftool.
+import { TsbpfError } from "../errors.ts";
 import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathDirs, which } from "../internal/which.ts";
 
 /** A tool tsbpf needs (clang, bpftool) is not installed or not executable. */
-export class ToolNotFoundError extends Error {
-  override name = "ToolNotFoundError";
-  readonly code = "ENOENT";
+export class ToolNotFoundError extends TsbpfError {
   constructor(
     readonly tool: string,
     message: string,
   ) {
-    super(message);
+    super("ERR_TSBPF_TOOL_NOT_FOUND", message);
   }
 }
 

@@ -1,8 +1,9 @@
+import { TsbpfError } from "../errors.ts";
+
 /** Thrown for any malformed, truncated or unsupported ELF input. */
-export class ElfError extends Error {
-  constructor(message: string) {
-    super(message.startsWith("ELF") ? message : `ELF: ${message}`);
-    this.name = "ElfError";
+export class ElfError extends TsbpfError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ERR_TSBPF_ELF", message.startsWith("ELF") ? message : `ELF: ${message}`, options);
   }
 }
 

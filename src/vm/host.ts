@@ -1,6 +1,7 @@
 // What `tsbpf vm` needs of the host: QEMU, busybox and a few tools from Debian
 // packages (installed with apt-get when missing, as root), the cache directory,
 // and the choice of accelerator.
+import { TsbpfError } from "../errors.ts";
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -8,8 +9,10 @@ import { defaultCacheDir } from "../compile/cache.ts";
 import { which } from "../internal/which.ts";
 
 /** A failure of the VM runner that is the host's, not the guest command's: exit code 125. */
-export class VmError extends Error {
-  override name = "VmError";
+export class VmError extends TsbpfError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ERR_TSBPF_VM", message, options);
+  }
 }
 
 /** The directory for kernels and initramfs pieces: `<cache>/kernels`, `<cache>/vm`. */

@@ -2,6 +2,7 @@
 // literal text and conversions, each conversion saying how the kernel side
 // stores its value (a string buffer, or a 64-bit slot holding a value cast to
 // the conversion's C type), and formatted in TypeScript for every event.
+import { UsageError } from "../../errors.ts";
 
 /** One %-conversion of a format string. */
 export interface Conversion {
@@ -27,7 +28,7 @@ export interface ParsedFormat {
 }
 
 /** A format string that cannot be used; the message says why and what works. */
-export class FormatError extends Error {}
+export class FormatError extends UsageError {}
 
 const SUPPORTED = "%d %i %u %x %X %o %c %s %p %K %U (with flags -0+ #, a width, a .precision, and h hh l ll z)";
 

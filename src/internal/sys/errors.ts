@@ -1,17 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Capability } from "./constants.ts";
+import { TsbpfError } from "../../errors.ts";
 
-/** A failed system call, with the errno the kernel returned. */
-export class SyscallError extends Error {
+/** A failed system call, with the errno the kernel returned; `code` is the errno's name ("EPERM"). */
+export class SyscallError extends TsbpfError {
   readonly errno: number;
-  readonly code: string;
   readonly syscall: string;
 
   constructor(message: string, errno: number, code: string, syscall: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SyscallError";
+    super(code, message, options);
     this.errno = errno;
-    this.code = code;
     this.syscall = syscall;
   }
 }
