@@ -380,3 +380,187 @@ describe("interval loop", () => {
     assert.deepEqual(ticks, [true]);
   });
 });
+
+// Debian's python3-bpfcc: its table printing needs no kernel headers, only the
+// module. The unbound print_log2_hist/print_linear_hist run on a stand-in table.
+const PYTHON = "/usr/bin/python3";
+const BCC_DRIVER = String.raw`
+import sys, json, io, contextlib, ctypes as ct
+from bcc.table import _print_log2_hist, _print_linear_hist, TableBase
+class V:
+    def __init__(self, v): self.value = v
+class IntKey(ct.Structure): _fields_ = [("bucket", ct.c_uint64), ("slot", ct.c_uint32)]
+class StrKey(ct.Structure): _fields_ = [("bucket", ct.c_char * 16), ("slot", ct.c_uint32)]
+class Fake:
+    decode_c_struct = TableBase.decode_c_struct
+    def __init__(self, key, items): self.Key = key; self._items = items
+    def items(self): return self._items
+out = []
+for c in json.load(sys.stdin):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        if "vals" in c:
+            (_print_log2_hist if c["kind"] == "log2" else _print_linear_hist)(c["vals"], c["valType"], c["strip"])
+        else:
+            strs = isinstance(c["items"][0][0], str)
+            key = StrKey if strs else IntKey
+            t = Fake(key, [(key(b.encode() if strs else b, s), V(n)) for b, s, n in c["items"]])
+            fn = TableBase.print_log2_hist if c["kind"] == "log2" else TableBase.print_linear_hist
+            fn(t, c["valType"], c["header"], None, (lambda b: b.decode()) if strs else None, c["strip"])
+    out.append(buf.getvalue())
+print(json.dumps(out))
+`;
+
+function bccImportable(): boolean {
+  const probe = () => spawnSync(PYTHON, ["-c", "import bcc.table"], { encoding: "utf8" }).status === 0;
+  if (probe()) return true;
+  // As root on Debian, the test installs what it needs (the package is only Python and libbcc).
+  if (process.getuid?.() === 0 && spawnSync("apt-get", ["install", "-y", "-q", "python3-bpfcc"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).status === 0) return probe();
+  return false;
+}
+
+// A small seeded generator, so that a failure names a case that can be re-run.
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+type PyCase = { kind: "log2" | "linear"; valType: string; strip: boolean } & ({ vals: number[] } | { items: [number | string, number, number][]; header: string });
+
+function randomCases(seed: number, n: number): PyCase[] {
+  const r = random(seed);
+  const int = (max: number) => Math.floor(r() * max);
+  const count = () => (r() < 0.3 ? 0 : int(10 ** (1 + int(r() < 0.1 ? 15 : 6))));
+  const cases: PyCase[] = [];
+  const valTypes = ["usecs", "msecs", "nsecs", "kbytes", "value", "a-long-label-for-this-column-here"];
+  for (let i = 0; i < n; i++) {
+    const kind = r() < 0.7 ? "log2" : "linear";
+    const top = kind === "log2" ? (r() < 0.25 ? 33 + int(32) : int(33)) : int(60);
+    const vals = new Array(kind === "log2" ? LOG2_SLOTS : LINEAR_SLOTS).fill(0);
+    const from = int(top + 1);
+    for (let s = from; s <= top; s++) vals[s] = count();
+    if (r() < 0.5) vals[top] = 1 + int(1000);
+    const valType = valTypes[int(valTypes.length)]!;
+    const strip = r() < 0.4;
+    if (r() < 0.7) {
+      cases.push({ kind, valType, strip, vals });
+    } else {
+      const strs = r() < 0.5;
+      const items: [number | string, number, number][] = [];
+      for (let b = 0; b < 1 + int(4); b++) {
+        const bucket = strs ? ["sda", "nvme0n1", "it's", "xvda1"][b]! : int(100000);
+        vals.forEach((v, s) => v && r() < 0.8 && items.push([bucket, s, v]));
+      }
+      if (items.length) cases.push({ kind, valType, strip, items, header: strs ? "disk" : "pid" });
+    }
+  }
+  return cases;
+}
+
+test("random value sets print as Debian's python3-bpfcc prints them", (t) => {
+  if (!bccImportable()) {
+    t.skip(`${PYTHON} cannot import bcc.table (apt-get install python3-bpfcc)`);
+    return;
+  }
+  const cases = randomCases(14, 400);
+  const run = spawnSync(PYTHON, ["-c", BCC_DRIVER], { input: JSON.stringify(cases), encoding: "utf8", maxBuffer: 64 << 20 });
+  assert.equal(run.status, 0, run.stderr);
+  const expected = JSON.parse(run.stdout) as string[];
+  assert.equal(expected.length, cases.length);
+  let sections = 0;
+  cases.forEach((c, i) => {
+    const format = c.kind === "log2" ? formatLog2Hist : formatLinearHist;
+    const entries = "vals" in c ? c.vals.map((v, s) => [s, v] as const).filter(([, v]) => v) : c.items.map(([bucket, slot, n]) => [{ bucket, slot }, n] as const);
+    const opts = "vals" in c ? { valType: c.valType, stripLeadingZero: c.strip } : { valType: c.valType, stripLeadingZero: c.strip, sectionHeader: c.header };
+    if (!("vals" in c)) sections++;
+    assert.equal(format(entries, opts), expected[i], `case ${i}: ${JSON.stringify(c).slice(0, 300)}`);
+  });
+  assert.ok(sections > 50, `${sections} sectioned cases`);
+});
+
+test("tsbpf_hist.h: tsbpf_log2l is BCC's bpf_log2l, compiled for the host and compared with log2l", (t) => {
+  const cc = ["cc", "gcc", "clang"].find((c) => spawnSync(c, ["--version"]).status === 0);
+  if (!cc) return t.skip("no C compiler for the host");
+  const dir = mkdtempSync(join(tmpdir(), "tsbpf-hist-"));
+  try {
+    writeFileSync(join(dir, "t.c"), `#include <linux/types.h>
+#include <stdio.h>
+#include <stdlib.h>
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#include "tsbpf_hist.h"
+int main(void) { unsigned long long v; while (scanf("%llu", &v) == 1) printf("%u %u\\n", tsbpf_log2l(v), tsbpf_linear_slot(v, 10, 5, 7)); return 0; }
+`);
+    const build = spawnSync(cc, ["-O2", "-Wall", "-Werror", "-I", join(packageRoot, "include"), "-o", join(dir, "t"), join(dir, "t.c")], { encoding: "utf8" });
+    assert.equal(build.status, 0, build.stderr);
+    const values: bigint[] = [0n, 1n, 2n, 3n, 9n, 10n, 14n, 15n, 44n, 45n, 46n, 1000n];
+    for (let k = 0n; k < 64n; k++) values.push((1n << k) - 1n, 1n << k, (1n << k) + 1n);
+    values.push(2n ** 64n - 1n);
+    const run = spawnSync(join(dir, "t"), { input: values.join("\n"), encoding: "utf8" });
+    const got = run.stdout.trim().split("\n");
+    const linear = (v: bigint) => (v < 10n ? 0 : Math.min(Number((v - 10n) / 5n), 7));
+    assert.deepEqual(got, values.map((v) => `${log2l(v)} ${linear(v)}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a BPF program fills slots with tsbpf_hist.h; the map prints as BCC would print the same values", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+  const { compile } = await import("../src/compile/index.ts");
+  const { ObjectSpec } = await import("../src/object/spec.ts");
+  const { Collection } = await import("../src/collection.ts");
+  const source = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <tsbpf_hist.h>
+char LICENSE[] SEC("license") = "GPL";
+const volatile u32 target_tgid = 0;
+const volatile s32 fd_a = -1, fd_b = -1;
+struct fd_key { u32 fd; u32 slot; };
+TSBPF_HIST(sizes, u32, TSBPF_LOG2_SLOTS);
+TSBPF_HIST(by_fd, struct fd_key, 64);
+SEC("tp/syscalls/sys_enter_write")
+int count_write(struct trace_event_raw_sys_enter *ctx)
+{
+	s32 fd = ctx->args[0];
+	u64 bytes = ctx->args[2];
+	if (bpf_get_current_pid_tgid() >> 32 != target_tgid || (fd != fd_a && fd != fd_b))
+		return 0;
+	u32 slot = tsbpf_log2l(bytes);
+	tsbpf_hist_increment(&sizes, &slot);
+	struct fd_key key = { .fd = fd, .slot = tsbpf_linear_slot(bytes, 0, 1000, 20) };
+	tsbpf_hist_increment(&by_fd, &key);
+	return 0;
+}
+`;
+  const object = await compile({ text: source, name: "hist.bpf.c" });
+  const spec = ObjectSpec.fromBytes(object.bytes, "hist.bpf.c");
+  const a = openSync("/dev/null", "w");
+  const b = openSync("/dev/null", "w");
+  try {
+    using coll = Collection.load(spec, { constants: { target_tgid: process.pid, fd_a: a, fd_b: b } });
+    const sizesA = [1, 2, 3, 4, 7, 8, 100, 1000, 1000, 4096, 5000, 65536, 1 << 20];
+    const sizesB = [1, 999, 1001, 2500, 2500, 2500];
+    {
+      using _link = coll.program("count_write").attach();
+      for (const n of sizesA) writeSync(a, Buffer.alloc(n));
+      for (const n of sizesB) writeSync(b, Buffer.alloc(n));
+    }
+    const all = [...sizesA, ...sizesB];
+    const expected = log2HistLines(bucketize(all).reduce((v, [s, c]) => ((v[s] = c), v), new Array<bigint>(LOG2_SLOTS).fill(0n)), "bytes");
+    assert.equal(formatLog2Hist(coll.map("sizes"), { valType: "bytes" }), text(expected));
+    const linear = (sizes: number[]) => bucketize(sizes.map((n) => Math.min(Math.floor(n / 1000), 20)), "linear");
+    const want = [[a, sizesA], [b, sizesB]].sort((x, y) => (x[0] as number) - (y[0] as number));
+    const printed = formatLinearHist(coll.map("by_fd"), { valType: "kbytes", sectionHeader: "fd", bucketSortFn: (fds: number[]) => [...fds].sort((x, y) => x - y) });
+    const lines = (sizes: number[]) => linearHistLines(linear(sizes).reduce((v, [s, c]) => ((v[s] = c), v), new Array<bigint>(21).fill(0n)), "kbytes");
+    assert.equal(printed, want.map(([fd, sizes]) => text(["", `fd = ${fd}`, ...lines(sizes as number[])])).join(""));
+    assert.equal(printed.match(/^fd = \d+$/gm)?.length, 2);
+  } finally {
+    closeSync(a);
+    closeSync(b);
+  }
+});
