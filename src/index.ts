@@ -36,3 +36,5 @@ export { MapType, ProgType, AttachType, MapFlag } from "./internal/sys/constants
 export { BPF, Table, BccError, KeyboardInterrupt, sleep, translate as translateBcc } from "./bcc/index.ts";
 export type { BpfSource, BpfOptions, PerfCallback, RingCallback, TraceFields } from "./bcc/index.ts";
 export { generateSkeleton, generateTypes, SkeletonObject, type SkeletonOptions, type TypesOptions, type SkeletonLoadOptions, type LoadedSkeleton, type TypedMap, type PerCpuMap, type Encodable } from "./gen/index.ts";
+export * from "./histogram/index.ts";
+export * from "./report/index.ts";
