@@ -53,6 +53,9 @@ export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLa
       if (!layout || layout.size === 0) {
         throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: no non-empty ELF section of that name`);
       }
+      if (layout.size > 0xffffffff) {
+        throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: its ELF section is ${layout.size} bytes, more than BTF can describe (u32)`);
+      }
       view.setUint32(pos + 8, layout.size, true);
       t.vars.forEach((v, i) => {
         const variable = v.type;
@@ -60,6 +63,9 @@ export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLa
         const offset = layout.symbols.get(variable.name);
         if (offset === undefined) {
           throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: no ELF symbol for VAR '${variable.name}'`);
+        }
+        if (offset + v.size > layout.size) {
+          throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: VAR '${variable.name}' at ${offset}+${v.size} lies outside its section (${layout.size} bytes)`);
         }
         entries[i].offset = offset;
       });
