@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -120,7 +121,8 @@ describe("compile", () => {
     // Options are part of the key.
     const other = await compile({ text: PROGRAM }, { cacheDir, cflags: ["-DSOMETHING=1"] });
     assert.equal(other.cached, false);
-    assert.notEqual(other.path, first.path);
+    // Objects are stored under the sha256 of their bytes: a define that changes nothing shares the file.
+    assert.equal(basename(other.path), `${createHash("sha256").update(other.bytes).digest("hex")}.o`);
   });
 
   test("changing an included local header is a cache miss", async () => {
@@ -139,7 +141,13 @@ describe("compile", () => {
     assert.equal(first.cached, false);
     assert.equal((await compile({ file }, { cacheDir })).cached, true);
 
-    const manifest = JSON.parse(await readFile(first.path.replace(/-[0-9a-f]{16}\.o$/, ".json"), "utf8"));
+    // The manifest (<key>.json) that names the object (<sha256 of its bytes>.o).
+    const objects = join(cacheDir, "objects");
+    const manifests = await Promise.all(
+      readdirSync(objects).filter((f) => f.endsWith(".json")).map(async (f) => JSON.parse(await readFile(join(objects, f), "utf8"))),
+    );
+    const manifest = manifests.find((m) => m.object === basename(first.path) && m.meta.source === file)?.meta;
+    assert.ok(manifest, "a manifest names the object");
     assert.ok(manifest.deps.some((d: { path: string }) => d.path === join(dir, "x.h")), "x.h is a recorded dependency");
 
     await writeFile(join(dir, "x.h"), "#define VALUE 2\n");

@@ -11,7 +11,7 @@ import { resolve as resolveType } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
 import { applyCoreRelocations } from "../object/core.ts";
 import { compile, CompileError, defaultCacheDir, type Diagnostic } from "../compile/index.ts";
-import { sha256 } from "../compile/cache.ts";
+import { cacheFile, sha256 } from "../compile/cache.ts";
 import { ElfFile } from "../elf/index.ts";
 import { STT_FUNC } from "../elf/constants.ts";
 import { ProgType } from "../internal/sys/constants.ts";
@@ -702,12 +702,7 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean },
     display = source.name ?? "bpf_program.c";
     // The #line directives name a copy of the text, so BTF line info (and the
     // verifier's messages) carry the user's source lines.
-    const dir = join(defaultCacheDir(), "bcc-src", sha256(text).slice(0, 24));
-    lineFile = join(dir, basename(display));
-    if (!existsSync(lineFile)) {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(lineFile, text);
-    }
+    lineFile = await cacheFile(["bcc-src", sha256(text).slice(0, 24), basename(display)], text);
     includeDir = process.cwd();
   }
   const prefix = syscallPrefix();

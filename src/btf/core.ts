@@ -493,6 +493,7 @@ function fieldValue(kind: number, spec: CoreSpec | undefined, where: string): Fi
   let byteOff: number;
   if (bitfield) {
     byteSize = "size" in mt && typeof mt.size === "number" ? mt.size : sizeIn(where, mt);
+    if (!(byteSize > 0)) throw new CoreError(`bitfield ${m.name} has a type of ${byteSize} bytes`);
     byteOff = Math.floor(bitOff / 8 / byteSize) * byteSize;
     // The smallest load (up to 8 bytes) that covers the bitfield.
     while (bitOff + bitSize - byteOff * 8 > byteSize * 8) {

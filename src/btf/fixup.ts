@@ -53,6 +53,9 @@ export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLa
       if (!layout || layout.size === 0) {
         throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: no non-empty ELF section of that name`);
       }
+      if (layout.size > 0xffffffff) {
+        throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: its ELF section is ${layout.size} bytes, more than BTF can describe (u32)`);
+      }
       view.setUint32(pos + 8, layout.size, true);
       t.vars.forEach((v, i) => {
         const variable = v.type;
@@ -60,6 +63,10 @@ export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLa
         const offset = layout.symbols.get(variable.name);
         if (offset === undefined) {
           throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: no ELF symbol for VAR '${variable.name}'`);
+        }
+        // Where it lies in its section is the object's to check; here only that BTF can hold it.
+        if (offset > 0xffffffff) {
+          throw new BtfError(`BTF: cannot fix up DATASEC ${t.name}: VAR '${variable.name}' is at ${offset}, more than BTF can describe (u32)`);
         }
         entries[i].offset = offset;
       });

@@ -10,6 +10,11 @@ import type {
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_HEADER_SIZE = 24;
 const TYPE_HEADER_SIZE = 12;
+// The kernel's limits (include/uapi/linux/btf.h, kernel/bpf/btf.c): BTF beyond
+// them cannot be loaded, so it is refused before anything is sized from it.
+const BTF_MAX_TYPE = 0xfffff;
+const BTF_MAX_NAME_OFFSET = 0xffffff;
+const BTF_INT_BITS_MAX = 128;
 
 export interface BtfHeader {
   readonly magic: number;
@@ -110,6 +115,9 @@ export function indexBtf(raw: Uint8Array): BtfIndex {
   if (header.strLen === 0 || raw[strStart] !== 0) {
     throw new BtfError("BTF: string section must start with an empty string");
   }
+  if (header.strLen > BTF_MAX_NAME_OFFSET + 1) {
+    throw new BtfError(`BTF: string section is ${header.strLen} bytes, more than the kernel's limit of ${BTF_MAX_NAME_OFFSET + 1}`);
+  }
   const strings = new StringTable(raw.subarray(strStart, strStart + header.strLen));
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const start = header.hdrLen + header.typeOff;
@@ -121,6 +129,7 @@ export function indexBtf(raw: Uint8Array): BtfIndex {
   let id = 1;
   for (let pos = start; pos < end; id++) {
     if (pos + TYPE_HEADER_SIZE > end) throw new BtfError(`BTF: truncated type ${id} at ${hex(pos)}`);
+    if (id > BTF_MAX_TYPE) throw new BtfError(`BTF: more than ${BTF_MAX_TYPE} types, the kernel's limit`);
     const info = view.getUint32(pos + 4, true);
     const kindNum = (info >>> 24) & 0x1f;
     if (kindNum === 0 || kindNum >= KIND_NAMES.length) {
@@ -134,6 +143,13 @@ export function indexBtf(raw: Uint8Array): BtfIndex {
     pos = recordEnd;
   }
   return { header, view, strings, offsets: offsets.subarray(0, id), kinds: kinds.subarray(0, id), names: names.subarray(0, id) };
+}
+
+const SCALAR_SIZES = new Set([1, 2, 4, 8, 16]);
+
+/** Enums are 1, 2, 4 or 8 bytes (the kernel refuses anything else). */
+function checkScalarSize(id: number, kind: string, name: string, size: number): void {
+  if (size > 8 || !SCALAR_SIZES.has(size)) throw new BtfError(`BTF: type ${id} (${kind} ${name}) has size ${size}; enums are 1, 2, 4 or 8 bytes`);
 }
 
 /** The void type of a Spec (id 0). */
@@ -167,6 +183,11 @@ export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
       const data = view.getUint32(x, true);
       const encoding = INT_ENCODINGS[(data >>> 24) & 0xf];
       if (encoding === undefined) throw new BtfError(`BTF: type ${id} (int ${typeName}) has invalid encoding ${hex((data >>> 24) & 0xf)}`);
+      // As the kernel checks: offset + bits within 128 and within the size, the size a power of two up to 16.
+      const bits = (data & 0xff) + ((data >>> 16) & 0xff);
+      if (!SCALAR_SIZES.has(sizeOrType) || bits > BTF_INT_BITS_MAX || Math.ceil(bits / 8) > sizeOrType) {
+        throw new BtfError(`BTF: type ${id} (int ${typeName}) has size ${sizeOrType} and ${data & 0xff} bits at offset ${(data >>> 16) & 0xff}, which no int can have`);
+      }
       return { id, kind: "int", name: typeName, size: sizeOrType, encoding, bits: data & 0xff, offset: (data >>> 16) & 0xff };
     }
     case 2: return { id, kind: "pointer", name: typeName, type: placeholder };
@@ -194,6 +215,7 @@ export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
           value: kindFlag ? view.getInt32(e + 4, true) : view.getUint32(e + 4, true),
         };
       }
+      checkScalarSize(id, "enum", typeName, sizeOrType);
       return { id, kind: "enum", name: typeName, size: sizeOrType, signed: kindFlag, values };
     }
     case 7: return { id, kind: "fwd", name: typeName, fwdKind: kindFlag ? "union" : "struct" };
@@ -226,7 +248,9 @@ export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
       }
       return { id, kind: "datasec", name: typeName, size: sizeOrType, vars };
     }
-    case 16: return { id, kind: "float", name: typeName, size: sizeOrType };
+    case 16:
+      if (![2, 4, 8, 12, 16].includes(sizeOrType)) throw new BtfError(`BTF: type ${id} (float ${typeName}) has size ${sizeOrType}; floats are 2, 4, 8, 12 or 16 bytes`);
+      return { id, kind: "float", name: typeName, size: sizeOrType };
     case 17: return { id, kind: "decl_tag", name: typeName, type: placeholder, componentIdx: view.getInt32(x, true) };
     case 18: return { id, kind: "type_tag", name: typeName, type: placeholder };
     default: { // 19: enum64
@@ -239,6 +263,7 @@ export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
           value: kindFlag ? BigInt.asIntN(64, bits) : bits,
         };
       }
+      checkScalarSize(id, "enum64", typeName, sizeOrType);
       return { id, kind: "enum64", name: typeName, size: sizeOrType, signed: kindFlag, values };
     }
   }

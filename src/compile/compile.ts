@@ -1,10 +1,10 @@
 // The clang driver: BPF C source in, a cached BPF ELF object out.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { packageRoot } from "../internal/package.ts";
-import { defaultCacheDir, parseDepfile, sha256, sha256File, writeFileAtomic } from "./cache.ts";
+import { CacheError, cacheDir as trustedCacheDir, cacheGet, cachePut, defaultCacheDir, parseDepfile, sha256, sha256File } from "./cache.ts";
 import { CompileError, parseDiagnostics } from "./diagnostics.ts";
 import { clangVersion, findClang } from "./tools.ts";
 import { DEFAULT_BTF_PATH, vmlinuxHeaderInfo, type VmlinuxHeader } from "./vmlinux.ts";
@@ -34,7 +34,7 @@ export interface CompiledObject {
 }
 
 /** Bump when the cache layout or the flags tsbpf passes change meaning. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 
 /** tsbpf's own headers (include/tsbpf.h). */
 const TSBPF_INCLUDE = join(packageRoot, "include");
@@ -68,10 +68,9 @@ const LIBBPF_HEADERS = new Set(
   ),
 );
 
-interface Manifest {
+/** What a compiled object's cache entry records beside it (see cachePut). */
+interface CompileMeta {
   format: number;
-  /** File name of the object, in the same directory. */
-  object: string;
   source: string;
   /** Every file the compile read (from clang's depfile) except the source text and vmlinux.h. */
   deps: { path: string; sha256: string }[];
@@ -95,26 +94,25 @@ function runClang(clang: string, args: string[], cwd: string): Promise<ClangResu
   });
 }
 
-async function lookup(objectsDir: string, key: string): Promise<CompiledObject | undefined> {
-  let manifest: Manifest;
+async function lookup(cacheDir: string, key: string): Promise<CompiledObject | undefined> {
+  let entry;
   try {
-    manifest = JSON.parse(await readFile(join(objectsDir, `${key}.json`), "utf8")) as Manifest;
-  } catch {
-    return undefined;
+    entry = await cacheGet<CompileMeta>(key, { cacheDir });
+  } catch (err) {
+    // A changed object or a manifest naming something else: not used, said, and rebuilt.
+    if (err instanceof CacheError && (err.problem === "tampered" || err.problem === "name" || err.problem === "not-a-file")) {
+      process.emitWarning(`${err.message}; compiling again`, { code: err.code });
+      return undefined;
+    }
+    throw err;
   }
-  if (manifest.format !== CACHE_FORMAT || !Array.isArray(manifest.deps) || typeof manifest.object !== "string") {
-    return undefined;
-  }
+  const meta = entry?.meta;
+  if (!entry || !meta || meta.format !== CACHE_FORMAT || !Array.isArray(meta.deps)) return undefined;
   const unchanged = await Promise.all(
-    manifest.deps.map((dep) => sha256File(dep.path).then((h) => h === dep.sha256, () => false)),
+    meta.deps.map((dep) => sha256File(dep.path).then((h) => h === dep.sha256, () => false)),
   );
   if (!unchanged.every(Boolean)) return undefined;
-  const path = join(objectsDir, manifest.object);
-  try {
-    return { path, bytes: new Uint8Array(await readFile(path)), cached: true };
-  } catch {
-    return undefined;
-  }
+  return { path: entry.path, bytes: entry.bytes, cached: true };
 }
 
 /**
@@ -127,7 +125,8 @@ async function lookup(objectsDir: string, key: string): Promise<CompiledObject |
  * clang. Throws `CompileError` (with parsed `.diagnostics`) when clang fails.
  */
 export async function compile(source: CompileSource, options: CompileOptions = {}): Promise<CompiledObject> {
-  const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
+  // Checked (or made) before anything is read from it or written to it: the user's, 0700.
+  const cacheDir = trustedCacheDir(options.cacheDir ?? defaultCacheDir());
   const btfPath = resolve(options.btfPath ?? DEFAULT_BTF_PATH);
   const clang = findClang(options.clang);
   const cwd = process.cwd();
@@ -185,13 +184,10 @@ export async function compile(source: CompileSource, options: CompileOptions = {
       btf: vmlinux instanceof Error ? null : vmlinux.btfHash,
     }),
   );
-  const objectsDir = join(cacheDir, "objects");
-  const hit = await lookup(objectsDir, key);
+  const hit = await lookup(cacheDir, key);
   if (hit) return hit;
 
-  const tmpRoot = join(cacheDir, "tmp");
-  await mkdir(tmpRoot, { recursive: true });
-  await mkdir(objectsDir, { recursive: true });
+  const tmpRoot = trustedCacheDir(cacheDir, "tmp");
   const buildDir = await mkdtemp(join(tmpRoot, "build-"));
   try {
     let input: string;
@@ -251,14 +247,9 @@ export async function compile(source: CompileSource, options: CompileOptions = {
       (p) => !skip.has(p),
     );
     const deps = await Promise.all(depPaths.map(async (path) => ({ path, sha256: await sha256File(path) })));
-    const objectName = `${key}-${sha256(JSON.stringify(deps)).slice(0, 16)}.o`;
     const bytes = new Uint8Array(await readFile(output));
-    // Object first, then the manifest that points at it: a reader that sees
-    // the manifest always finds a whole object.
-    const objectPath = join(objectsDir, objectName);
-    await rename(output, objectPath);
-    const manifest: Manifest = { format: CACHE_FORMAT, object: objectName, source: displayName, deps };
-    await writeFileAtomic(join(objectsDir, `${key}.json`), JSON.stringify(manifest, null, 1) + "\n");
+    const meta: CompileMeta = { format: CACHE_FORMAT, source: displayName, deps };
+    const objectPath = await cachePut(key, bytes, meta, { cacheDir });
     return { path: objectPath, bytes, cached: false };
   } finally {
     await rm(buildDir, { recursive: true, force: true });

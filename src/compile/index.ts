@@ -3,5 +3,5 @@
 export { compile, type CompileOptions, type CompileSource, type CompiledObject } from "./compile.ts";
 export { CompileError, parseDiagnostics, type Diagnostic, type DiagnosticSeverity } from "./diagnostics.ts";
 export { vmlinuxHeader, type VmlinuxOptions } from "./vmlinux.ts";
-export { defaultCacheDir } from "./cache.ts";
+export { defaultCacheDir, CacheError, cacheGet, cachePut, type CacheEntry, type CacheOptions, type CacheProblem } from "./cache.ts";
 export { ToolNotFoundError } from "./tools.ts";

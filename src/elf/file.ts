@@ -73,6 +73,8 @@ export interface ElfProgramHeader {
 function u64(view: DataView, off: number): number {
   return view.getUint32(off, true) + view.getUint32(off + 4, true) * 0x1_0000_0000;
 }
+// Offsets and sizes must be exact: 2^53 or more is refused, not rounded (no file is that big).
+const MAX_EXACT_HIGH = 0x20_0000; // 2^53 / 2^32
 function s64(view: DataView, off: number): number {
   return view.getUint32(off, true) + view.getInt32(off + 4, true) * 0x1_0000_0000;
 }
@@ -157,6 +159,13 @@ export class ElfFile {
     return findSymbolFileOffset(this, name);
   }
 
+  /** A u64 offset or size field, refused when 2^53 or more (a number would not hold it exactly). */
+  private size64(off: number, what: () => string): number {
+    const high = this.view.getUint32(off + 4, true);
+    if (high >= MAX_EXACT_HIGH) this.fail(`${what()} is ${hex(this.view.getBigUint64(off, true))}, more than any file can hold (2^53 bytes or more)`);
+    return this.view.getUint32(off, true) + high * 0x1_0000_0000;
+  }
+
   /** Throws an ElfError naming the file (when it has a path). */
   fail(message: string): never {
     throw new ElfError(this.path === "<buffer>" ? `ELF: ${message}` : `ELF: ${this.path}: ${message}`);
@@ -165,7 +174,7 @@ export class ElfFile {
   private readSections(): ElfSection[] {
     const v = this.view;
     const len = this.bytes.length;
-    const shoff = u64(v, 40);
+    const shoff = this.size64(40, () => "e_shoff");
     const shentsize = v.getUint16(58, true);
     let shnum = v.getUint16(60, true);
     let shstrndx = v.getUint16(62, true);
@@ -175,7 +184,7 @@ export class ElfFile {
       this.fail(`section header table at ${hex(shoff)} runs past end of file (${hex(len)} bytes)`);
     }
     // Extended numbering: the real counts live in section 0's header.
-    if (shnum === 0) shnum = u64(v, shoff + 32);
+    if (shnum === 0) shnum = this.size64(shoff + 32, () => "the extended section count");
     if (shstrndx === SHN_XINDEX) shstrndx = v.getUint32(shoff + 40, true);
     const tableSize = shnum * SHDR_SIZE;
     if (shoff + tableSize > len) {
@@ -190,12 +199,12 @@ export class ElfFile {
         type: v.getUint32(o + 4, true),
         flags: u64(v, o + 8),
         addr: u64(v, o + 16),
-        offset: u64(v, o + 24),
-        size: u64(v, o + 32),
+        offset: this.size64(o + 24, () => `section ${i}'s sh_offset`),
+        size: this.size64(o + 32, () => `section ${i}'s sh_size`),
         link: v.getUint32(o + 40, true),
         info: v.getUint32(o + 44, true),
         addralign: u64(v, o + 48),
-        entsize: u64(v, o + 56),
+        entsize: this.size64(o + 56, () => `section ${i}'s sh_entsize`),
       });
     }
     const hasData = (s: { type: number }) => s.type !== SHT_NOBITS && s.type !== SHT_NULL;
@@ -236,7 +245,7 @@ export class ElfFile {
   private readProgramHeaders(): ElfProgramHeader[] {
     const v = this.view;
     const len = this.bytes.length;
-    const phoff = u64(v, 32);
+    const phoff = this.size64(32, () => "e_phoff");
     const phentsize = v.getUint16(54, true);
     const phnum = v.getUint16(56, true);
     if (phoff === 0 || phnum === 0) return [];
@@ -250,10 +259,10 @@ export class ElfFile {
       out.push({
         type: v.getUint32(o, true),
         flags: v.getUint32(o + 4, true),
-        offset: u64(v, o + 8),
+        offset: this.size64(o + 8, () => `program header ${i}'s p_offset`),
         vaddr: u64(v, o + 16),
         paddr: u64(v, o + 24),
-        filesz: u64(v, o + 32),
+        filesz: this.size64(o + 32, () => `program header ${i}'s p_filesz`),
         memsz: u64(v, o + 40),
         align: u64(v, o + 48),
       });

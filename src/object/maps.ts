@@ -128,17 +128,40 @@ export function dataSectionKind(section: string): MapSpec["dataSection"] | undef
   return undefined;
 }
 
-/** A single-entry array map holding a data section (libbpf's internal maps). */
+/**
+ * The largest value of an array map (kernel/bpf/arraymap.c refuses value_size
+ * above INT_MAX; kernels before 6.x stopped at KMALLOC_MAX_SIZE, 4 MiB). A data
+ * section is one such value.
+ */
+export const MAX_DATA_SECTION_SIZE = 0x7fffffff;
+
+/** Throws unless a global data section of `size` bytes fits in one map value. */
+export function checkDataSectionSize(section: string, size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_DATA_SECTION_SIZE) {
+    throw new ObjectError(
+      `global data section ${section} is ${size} bytes, more than the kernel allows in one map value ` +
+        `(${MAX_DATA_SECTION_SIZE} bytes, INT_MAX); the object is damaged or its globals need to shrink`,
+    );
+  }
+}
+
+/**
+ * A single-entry array map holding a data section (libbpf's internal maps).
+ * Its contents are allocated when first used (set, read or loaded): a .bss is
+ * only a size in the file, and parsing allocates nothing for it.
+ */
 export function dataMapSpec(section: string, size: number, initial: Uint8Array | undefined, btf: Spec | undefined): MapSpec {
   const kind = dataSectionKind(section)!;
+  checkDataSectionSize(section, size);
+  if (initial && initial.length < size) {
+    throw new ObjectError(`global data section ${section} is ${size} bytes but the file holds only ${initial.length}`);
+  }
   let value: Datasec | undefined;
   if (btf) {
     const found = btf.typesByName(section).find((t) => t.kind === "datasec");
     if (found?.kind === "datasec") value = found;
   }
-  const contents = new Uint8Array(size);
-  if (initial) contents.set(initial.subarray(0, size));
-  return {
+  const spec: MapSpec = {
     name: section,
     type: MapType.ARRAY,
     keySize: 4,
@@ -150,7 +173,20 @@ export function dataMapSpec(section: string, size: number, initial: Uint8Array |
     numaNode: 0,
     mapExtra: 0n,
     value,
-    contents,
     dataSection: kind,
   };
+  let contents: Uint8Array | undefined;
+  Object.defineProperty(spec, "contents", {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!contents) {
+        contents = new Uint8Array(size);
+        if (initial) contents.set(initial.subarray(0, size));
+      }
+      return contents;
+    },
+    set: (bytes: Uint8Array) => (contents = bytes),
+  });
+  return spec;
 }

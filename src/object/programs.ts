@@ -3,7 +3,7 @@
 // libbpf does), with their map references and BTF func/line info rebased.
 import { Instructions, INSN_SIZE } from "../asm/instruction.ts";
 import type { ElfFile, ElfRelocation, ElfSection, ElfSymbol } from "../elf/index.ts";
-import { R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STT_FUNC, STT_SECTION } from "../elf/index.ts";
+import { R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_SECTION } from "../elf/index.ts";
 import { sectionDef, commonSectionNames, type AttachKind } from "./sections.ts";
 import { ObjectError } from "./errors.ts";
 import type { ProgramCoreRelo } from "../btf/core.ts";
@@ -84,9 +84,20 @@ export interface LinkContext {
   ext(section: string): SectionExt | undefined;
 }
 
+/** BPF_COMPLEXITY_LIMIT_INSNS: the most instructions the kernel loads in one program. */
+export const MAX_INSNS = 1_000_000;
+
 export function readPrograms(ctx: LinkContext): Map<string, ProgramSpec> {
   const { elf } = ctx;
   const code = elf.sections.filter((s) => isCodeSection(s) && s.size > 0);
+  for (const sec of code) {
+    if (sec.type === SHT_NOBITS || sec.size % INSN_SIZE !== 0) {
+      throw new ObjectError(`code section ${sec.name} is ${sec.size} bytes${sec.type === SHT_NOBITS ? " with no data in the file" : ""}; it must hold whole ${INSN_SIZE}-byte instructions`);
+    }
+    if (sec.size / INSN_SIZE > MAX_INSNS) {
+      throw new ObjectError(`code section ${sec.name} holds ${sec.size / INSN_SIZE} instructions, more than the kernel's limit of ${MAX_INSNS}`);
+    }
+  }
   const functions = new Map<number, FunctionSym[]>(); // by section index
   for (const sec of code) functions.set(sec.index, []);
   for (const sym of elf.symbols()) {
@@ -216,7 +227,9 @@ function link(
       if (reloc) {
         const sym = reloc.symbol;
         if (sym.shndx === SHN_UNDEF) throw new ObjectError(`${where}: call to undefined function "${sym.name}"`);
-        targetSection = ctx.elf.sections[sym.shndx];
+        const section = ctx.elf.sections[sym.shndx];
+        if (!section) throw new ObjectError(`${where}: call to "${sym.name}", which has no section (section index ${sym.shndx})`);
+        targetSection = section;
         const symInsn = sym.value / INSN_SIZE;
         // Calls encode imm relative to the next instruction; function addresses (ld_imm64) in bytes.
         targetIndex = isCall ? symInsn + insns.imm(i) + 1 : symInsn + insns.imm(i) / INSN_SIZE;
@@ -231,6 +244,9 @@ function link(
         throw new ObjectError(`${where}: call into ${targetSection.name} at instruction ${targetIndex}, which is not the start of a function`);
       }
       if (!placed.has(callee)) {
+        if (total + callee.count > MAX_INSNS) {
+          throw new ObjectError(`program ${entry.name} (${entry.section.name}) links to more than ${MAX_INSNS} instructions, the kernel's limit`);
+        }
         placed.set(callee, total);
         order.push(callee);
         total += callee.count;

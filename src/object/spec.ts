@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { ElfFile, EM_BPF, ET_REL, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfSymbol } from "../elf/index.ts";
 import { Spec, parseExt, fixupDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
-import { btfMapSpec, dataMapSpec, dataSectionKind, type MapSpec } from "./maps.ts";
+import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, type MapSpec } from "./maps.ts";
 import { readPrograms, type ProgramSpec, type SectionExt } from "./programs.ts";
 import { VariableSpec } from "./variables.ts";
 import { ObjectError, notFound } from "./errors.ts";
@@ -37,6 +37,9 @@ export class ObjectSpec {
     const versionSection = elf.section("version");
     const kernelVersion =
       versionSection && versionSection.size >= 4 ? new DataView(versionSection.data().buffer, versionSection.data().byteOffset).getUint32(0, true) : 0;
+
+    // Sizes first: the BTF fixup below writes them into DATASECs.
+    for (const sec of elf.sections) if (dataSectionKind(sec.name)) checkDataSectionSize(sec.name, sec.size);
 
     // clang leaves data section sizes and variable offsets out of BTF; with them filled
     // in, the same bytes serve the kernel and our own decoding.
