@@ -1,10 +1,10 @@
 // vmlinux.h: the kernel's types as C, generated from the running kernel's BTF
 // with bpftool and cached per BTF content (a new kernel gets a new header).
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { constants, existsSync, readFileSync, statSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { defaultCacheDir, sha256, tempNameFor } from "./cache.ts";
+import { cacheDir as trustedCacheDir, defaultCacheDir, sha256, tempNameFor } from "./cache.ts";
 import { findBpftool } from "./tools.ts";
 
 export const DEFAULT_BTF_PATH = "/sys/kernel/btf/vmlinux";
@@ -56,9 +56,9 @@ const generating = new Map<string, Promise<void>>();
 
 async function generate(btfPath: string, header: string): Promise<void> {
   const bpftool = findBpftool();
-  await mkdir(join(header, ".."), { recursive: true });
+  // A new file of our own (never an existing one, never through a symlink), renamed into place.
   const tmp = tempNameFor(header);
-  const out = await open(tmp, "w");
+  const out = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     const { code, signal, stderr } = await new Promise<{ code: number | null; signal: string | null; stderr: string }>(
       (resolvePromise, reject) => {
@@ -91,7 +91,8 @@ export async function vmlinuxHeaderInfo(options: VmlinuxOptions = {}): Promise<V
   const btfPath = resolve(options.btfPath ?? DEFAULT_BTF_PATH);
   const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
   const hash = await btfHash(btfPath);
-  const header = join(cacheDir, "vmlinux", hash, "vmlinux.h");
+  // The directory is checked (the user's, 0700, no symlinks): the header is compiled into programs run as root.
+  const header = join(trustedCacheDir(cacheDir, "vmlinux", hash), "vmlinux.h");
   if (!existsSync(header)) {
     let pending = generating.get(header);
     if (!pending) {
