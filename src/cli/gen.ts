@@ -1,5 +1,5 @@
 // tsbpf gen: TypeScript from a BPF object's BTF (typed skeletons, interfaces).
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
 import { compile } from "../compile/index.ts";
 import { UsageError } from "../errors.ts";
@@ -81,7 +81,7 @@ export async function run(args: string[]): Promise<number> {
   if (values.output) {
     const output = values.output;
     fileOp(`cannot write ${output}`, () => {
-      mkdirSync(dirname(resolve(output)), { recursive: true });
+      makeDirs(dirname(resolve(output)));
       writeFileSync(output, text);
     });
   } else {
@@ -112,6 +112,17 @@ function fileOp<T>(what: string, op: () => T): T {
   } catch (err) {
     throw fsError(what, err);
   }
+}
+
+/**
+ * mkdir -p, one level at a time: node 20's mkdirSync({ recursive: true }) spins
+ * forever on a path under /proc whose parent does not exist.
+ */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  mkdirSync(dir);
 }
 
 function fsError(what: string, err: unknown): Error {

@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ElfFile } from "../../elf/index.ts";
+import { ElfError, ElfFile } from "../../elf/index.ts";
 import { which } from "../../internal/which.ts";
 import { syscallOfFunction, syscallPrefix } from "../../link/syscall.ts";
 import { traceEventId } from "../../link/tracepoint.ts";
@@ -254,10 +254,10 @@ export function resolveProbe(raw: string, index: number): Probe {
       try {
         ElfFile.open(path).symbolFileOffset(symbol);
       } catch (err) {
+        if (err instanceof ElfError) return fail(raw, err.message.replace(/^ELF: /, "")); // before `code`: ElfError has one too
         const code = (err as NodeJS.ErrnoException).code;
         if (typeof code === "string") return fail(raw, `cannot read ${path}: ${code}`);
-        if ((err as Error).name !== "ElfError") throw err;
-        return fail(raw, (err as Error).message.replace(/^ELF: /, ""));
+        throw err;
       }
     }
   }
