@@ -135,6 +135,7 @@ function cases(): Case[] {
     c(2, /an empty probe/, "trace", ""),
     c(2, /probe 'r:syscalls:sys_enter_openat': "syscalls" is a tracepoint category, not a library: a tracepoint has no return probe; a syscall's return is the tracepoint t:syscalls:sys_exit_openat/, "trace", "r:syscalls:sys_enter_openat"),
     c(2, /"syscalls" is a tracepoint category, not a library: .* t:syscalls:sys_exit_read/, "trace", 'r:syscalls:sys_exit_read "%d", retval'),
+    c(2, /a syscall's return is the tracepoint t:syscalls:sys_exit_openat /, "trace", "r:syscalls:openat"),
     c(2, /"syscalls" is a tracepoint category, not a library: p: is a function's entry; write t:syscalls:sys_enter_openat/, "trace", "p:syscalls:sys_enter_openat"),
     c(2, /"sched" is a tracepoint category, not a library: a tracepoint has no return probe; write t:sched:sched_switch/, "trace", "r:sched:sched_switch"),
     c(1, /tracepoint syscalls:sys_enter_nosuch does not exist on this kernel/, "trace", "t:syscalls:sys_enter_nosuch"),

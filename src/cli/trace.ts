@@ -316,7 +316,7 @@ function refuseProbeOnTracepoint(s: ReturnType<typeof parseProbe>): void {
   if ((s.type !== "p" && s.type !== "r") || s.where !== undefined || s.parts.length !== 2) return;
   const [category, name] = s.parts as [string, string];
   if (!category || category.includes("/") || !tracepointCategoryExists(category) || findLibrary(category) || which(category)) return;
-  const exit = name.replace(/^sys_enter_/, "sys_exit_");
+  const exit = name.startsWith("sys_exit_") ? name : `sys_exit_${name.replace(/^sys_enter_/, "")}`; // r:syscalls:openat too
   const hint =
     s.type === "r"
       ? category === "syscalls"
