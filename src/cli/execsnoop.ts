@@ -5,7 +5,7 @@ import { sizeof } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { chooseEventTransport, openEvents } from "../events/channel.ts";
-import { havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
+import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, toolObject, ToolRun, uidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf execsnoop [-h] [-T] [-t] [-x] [-q] [-U] [-u UID] [-P PPID] [-n NAME] [-l LINE] [--max-args N] [-d SECS] [--json]
 
@@ -69,11 +69,10 @@ export async function run(args: string[]): Promise<number> {
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const uid = intOption(o.uid, "-u/--uid");
-  const ppid = intOption(o.ppid, "-P/--ppid", 1);
-  const maxArgs = intOption(o["max-args"], "--max-args", 1) ?? 20;
-  if (maxArgs > TOTAL_MAX_ARGS) throw new UsageError(`--max-args: at most ${TOTAL_MAX_ARGS}`);
-  const duration = intOption(o.duration, "-d/--duration", 1);
+  const uid = uidOption(o.uid, "-u/--uid");
+  const ppid = pidOption(o.ppid, "-P/--ppid");
+  const maxArgs = intOption(o["max-args"], "--max-args", 1, TOTAL_MAX_ARGS) ?? 20;
+  const duration = durationOption(o.duration);
   if (o.name !== undefined && Buffer.byteLength(o.name) > 15) throw new UsageError("-n/--name: a command name has at most 15 bytes");
   let line: RegExp | undefined;
   try {

@@ -48,6 +48,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`tsbpf ${name}: ${err.message.replace(/^tsbpf: /, "")}`);
       return 1;
     }
-    throw err;
+    // Anything else is a bug: its stack helps whoever fixes it, once, and exit 1.
+    console.error(err);
+    console.error(`tsbpf ${name}: this is a bug in tsbpf (an error it did not expect, above); please report it with the command line`);
+    return 1;
   }
 }

@@ -5,7 +5,7 @@ import { Collection } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
 import { tracepointExists } from "../link/tracepoint.ts";
-import { havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
+import { durationOption, havePrivileges, parseToolArgs, pidOption, toolObject, ToolRun, uidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] [-e] [-f FLAG] [--json]
 
@@ -69,10 +69,10 @@ export async function run(args: string[]): Promise<number> {
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = intOption(o.pid, "-p/--pid", 1);
-  const tid = intOption(o.tid, "-t/--tid", 1);
-  const uid = intOption(o.uid, "-u/--uid");
-  const duration = intOption(o.duration, "-d/--duration", 1);
+  const pid = pidOption(o.pid, "-p/--pid");
+  const tid = pidOption(o.tid, "-t/--tid");
+  const uid = uidOption(o.uid, "-u/--uid");
+  const duration = durationOption(o.duration);
   if (o.name !== undefined && Buffer.byteLength(o.name) > 15) throw new UsageError("-n/--name: a command name has at most 15 bytes");
   const flagFilter = flagFilterOf(o["flag-filter"] ?? []);
   if (!havePrivileges("opensnoop")) return 1;

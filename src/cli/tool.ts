@@ -25,20 +25,138 @@ export function parseToolArgs<const O extends ParseArgsOptionsConfig>(args: stri
     process.stdout.write(help.endsWith("\n") ? help : `${help}\n`);
     return undefined;
   }
+  const checked = checkArgs(args, options);
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: checked, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // checkArgs answers every case we know of in our words; this is the fallback.
+    throw new UsageError((err as Error).message.split("\n")[0]!);
   }
 }
 
-/** An integer option value (PID, UID, seconds...), or a UsageError naming the option. */
-export function intOption(value: string | undefined, option: string, min = 0): number | undefined {
+/** "-p/--pid" or "--uid": an option as the help text names it. */
+function optionLabel(name: string, config: ParseArgsOptionsConfig[string]): string {
+  return config.short ? `-${config.short}/--${name}` : `--${name}`;
+}
+
+/**
+ * Checks the options before parseArgs sees them, so that each mistake gets a
+ * sentence of ours (parseArgs says "argument is ambiguous" for `-p -1`), and
+ * passes a negative number after a string option on as its value (`-p -1` becomes
+ * `--pid=-1`), for the option's own range check to answer.
+ */
+function checkArgs(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const byShort = new Map<string, string>();
+  for (const [name, config] of Object.entries(options)) if (config.short) byShort.set(config.short, name);
+  const out: string[] = [];
+  // The value of the string option `name`, taken from the next argument.
+  const valueAfter = (i: number, name: string): string => {
+    const label = optionLabel(name, options[name]!);
+    const next = args[i + 1];
+    if (next === undefined) throw new UsageError(`${label} needs a value`);
+    if (next.startsWith("-") && next !== "-" && !/^-\d/.test(next)) {
+      throw new UsageError(`${label} needs a value, but the option ${next} follows it (a value that starts with "-" is written --${name}=${next})`);
+    }
+    return next;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const config = Object.hasOwn(options, name) ? options[name] : undefined;
+      if (!config) throw new UsageError(`unknown option --${name}${closest(name, Object.keys(options))}`);
+      if (config.type === "boolean") {
+        if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+        out.push(a);
+      } else if (eq >= 0) {
+        out.push(a);
+      } else {
+        out.push(`--${name}=${valueAfter(i, name)}`);
+        i++;
+      }
+      continue;
+    }
+    if (a.startsWith("-") && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const name = byShort.get(a[j]!);
+        if (!name) throw new UsageError(`unknown option -${a[j]}${a.length > 2 ? ` (in "${a}")` : ""}`);
+        if (options[name]!.type === "boolean") {
+          out.push(`--${name}`);
+          continue;
+        }
+        if (j < a.length - 1) {
+          out.push(`--${name}=${a.slice(j + 1)}`);
+        } else {
+          out.push(`--${name}=${valueAfter(i, name)}`);
+          i++;
+        }
+        break;
+      }
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** ` (did you mean --pid?)` when a known option is one edit or a prefix away. */
+function closest(name: string, known: string[]): string {
+  const near = known.find((k) => k.startsWith(name) || name.startsWith(k) || editDistance(k, name) <= 1);
+  return near && name.length > 1 ? ` (did you mean --${near}?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 1) return 2;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** pid_t as the kernel hands them out: below PID_MAX_LIMIT (4194304 on 64-bit; /proc/sys/kernel/pid_max is at most that). */
+export const PID_MAX = 4194303;
+/** uid_t is 32 bits and (uid_t)-1 means "no user": the tools take it as "no filter". */
+export const UID_MAX = 0xfffffffe;
+
+/**
+ * An integer option value in [min, max], or a UsageError naming the option and
+ * its range. Only decimal digits: "1e3", "0x10", "12abc" and "" are refused.
+ */
+export function intOption(value: string | undefined, option: string, min = 0, max = Number.MAX_SAFE_INTEGER, what = "an integer"): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${option} expects an integer${min > 0 ? ` >= ${min}` : ""}, got "${value}"`);
+  const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min > 0 ? ` >= ${min}` : min === 0 ? " >= 0" : "") : ` from ${min} to ${max}`;
+    throw new UsageError(`${option} expects ${what}${range}, got "${value}"`);
+  }
   return n;
 }
+
+/** A process or thread ID option (-p, -t, -L, -P). */
+export function pidOption(value: string | undefined, option: string): number | undefined {
+  return intOption(value, option, 1, PID_MAX, "a process ID");
+}
+
+/** A user ID option (-u, --uid). */
+export function uidOption(value: string | undefined, option: string): number | undefined {
+  return intOption(value, option, 0, UID_MAX, "a user ID");
+}
+
+/** -d/--duration in seconds: any length works (ToolRun chains timers past setTimeout's 24.8 days). */
+export function durationOption(value: string | undefined, option = "-d/--duration"): number | undefined {
+  return intOption(value, option, 1, MAX_DURATION_SEC, "a number of seconds");
+}
+
+/** 2^32 - 1 seconds: 136 years, and the product with 1000 stays a safe integer. */
+const MAX_DURATION_SEC = 0xffffffff;
 
 /** Without root (or CAP_BPF + CAP_PERFMON), says so in one sentence and returns false. */
 export function havePrivileges(tool: string): boolean {
@@ -161,6 +279,8 @@ export class Output {
   }
 }
 
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
 /**
  * One run of a tool: `signal` aborts on Ctrl-C, SIGTERM, a closed stdout or
  * after `durationSec`; `stopped` resolves then. Dispose to remove the handlers.
@@ -178,7 +298,15 @@ export class ToolRun implements Disposable {
     );
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);
-    if (opts.durationSec) this.#timer = setTimeout(() => this.stop("duration"), opts.durationSec * 1000);
+    if (opts.durationSec) this.#stopAfter(opts.durationSec * 1000);
+  }
+
+  // setTimeout takes at most 2^31 - 1 ms (24.8 days; more fires at once with a
+  // TimeoutOverflowWarning): longer durations wait in steps. Timers never fire
+  // early, so the steps add up to at least the duration.
+  #stopAfter(ms: number): void {
+    const step = Math.min(ms, TIMER_MAX_MS);
+    this.#timer = setTimeout(() => (ms > step ? this.#stopAfter(ms - step) : this.stop("duration")), step);
   }
 
   get signal(): AbortSignal {

@@ -3,7 +3,9 @@
 // hit, with an optional C filter and a printf-style message. All probes become
 // one generated BPF program (src/cli/trace/generate.ts); the messages are
 // formatted here, from the raw values each event carries.
+import { existsSync } from "node:fs";
 import { availableParallelism, endianness } from "node:os";
+import { join } from "node:path";
 import { Collection } from "../collection.ts";
 import { compile } from "../compile/index.ts";
 import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
@@ -13,10 +15,12 @@ import { AttachError } from "../link/errors.ts";
 import { syscallOfFunction } from "../link/syscall.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
-import { havePrivileges, intOption, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
+import { which } from "../internal/which.ts";
+import { tracefsDir } from "../tracing/tracefs.ts";
+import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, ToolRun, uidOption, UsageError } from "./tool.ts";
 import { formatMessage, type Value } from "./trace/format.ts";
 import { generateProgram, HEADER, type EventLayout } from "./trace/generate.ts";
-import { resolveProbe, type Probe } from "./trace/probe.ts";
+import { findLibrary, parseProbe, resolveProbe, type Probe } from "./trace/probe.ts";
 
 const HELP = `usage: tsbpf trace [-h] [-p PID] [-L TID] [--uid UID] [-v] [-Z STRING_SIZE] [-S] [-M MAX_EVENTS]
                    [-t] [-u] [-T] [-C] [-n NAME] [-f MSG_FILTER] [-b PAGES] [-d SECS] [--json]
@@ -118,6 +122,8 @@ const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
 ];
 
 const STRING_MAX = 4096;
+/** -b: 65536 pages are 256 MiB per CPU (and the ring buffer stops at 256 MiB in all). */
+const PAGES_MAX = 65536;
 const EVENT_MAX = 32 * 1024;
 
 export async function run(argv: string[]): Promise<number> {
@@ -128,24 +134,27 @@ export async function run(argv: string[]): Promise<number> {
     if (o[key] !== undefined) throw new UsageError(`${what} is not supported by tsbpf trace`);
   }
   if (positionals.length === 0) throw new UsageError(`give at least one probe, e.g. 't:syscalls:sys_enter_openat "%s", args->filename'`);
-  const tgid = intOption(o.pid, "-p/--pid", 1);
-  const tid = intOption(o.tid, "-L/--tid", 1);
+  const tgid = pidOption(o.pid, "-p/--pid");
+  const tid = pidOption(o.tid, "-L/--tid");
   if (tgid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");
-  const uid = intOption(o.uid, "--uid");
-  const stringSize = intOption(o["string-size"], "-Z/--string-size", 1) ?? 80;
-  if (stringSize > STRING_MAX) throw new UsageError(`-Z/--string-size: at most ${STRING_MAX}`);
+  const uid = uidOption(o.uid, "--uid");
+  const stringSize = intOption(o["string-size"], "-Z/--string-size", 1, STRING_MAX) ?? 80;
   const maxEvents = intOption(o["max-events"], "-M/--max-events", 1);
-  const duration = intOption(o.duration, "-d/--duration", 1);
-  const pages = intOption(o["buffer-pages"], "-b/--buffer-pages", 1) ?? 64;
+  const duration = durationOption(o.duration);
+  const pages = intOption(o["buffer-pages"], "-b/--buffer-pages", 1, PAGES_MAX) ?? 64;
   if ((pages & (pages - 1)) !== 0) throw new UsageError(`-b/--buffer-pages expects a power of two, got ${pages}`);
   if (o["unix-timestamp"] && !o.timestamp) throw new UsageError("-u/--unix-timestamp goes with -t/--timestamp");
 
+  // The probes' syntax needs nothing from the kernel: checked first. Resolving
+  // them reads tracefs, which only root can, so privileges come before that.
+  const syntax = positionals.map((text) => parseProbe(text));
+  if (!havePrivileges("trace")) return 1;
+  syntax.forEach(refuseProbeOnTracepoint);
   // Every probe is read and checked (names, fields, binaries) before anything is compiled.
   const probes = positionals.map((text, i) => resolveProbe(text, i));
   const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages) });
   if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
   if (o.verbose) process.stderr.write(`${text}\n`);
-  if (!havePrivileges("trace")) return 1;
 
   let object;
   try {
@@ -275,20 +284,54 @@ function attach(coll: Collection, p: Probe, tgid: number | undefined): void {
     }
   } catch (err) {
     if (!(err instanceof AttachError)) throw err;
-    throw new AttachError(`probe '${p.raw}': ${traceHint(err.message, p)}`, { cause: err });
+    throw new AttachError(`probe '${p.raw}': ${traceHint(err, p)}`, { cause: err, hook: err.hook, target: err.target, reason: err.reason, suggestion: err.suggestion });
   }
 }
 
-/** The library's advice, in tsbpf trace's terms: a syscall's kprobe becomes its tracepoint, with its fields. */
-function traceHint(message: string, p: Probe): string {
+/**
+ * The library's advice, in tsbpf trace's terms: a kprobe on a syscall that the
+ * kernel cannot place (its fields say so: no message text is read) becomes the
+ * syscall's tracepoint, with its fields.
+ */
+function traceHint(err: AttachError, p: Probe): string {
   const syscall = p.symbol ? syscallOfFunction(p.symbol) : undefined;
-  const text = message.replace(/ \(SEC\("[^"]*"\)\)/, "");
-  if (!p.kind.startsWith("k") || !syscall) return text;
+  if ((p.kind !== "kprobe" && p.kind !== "kretprobe") || !syscall || err.reason === undefined) return err.message;
   const event = `${p.kind === "kretprobe" ? "sys_exit_" : "sys_enter_"}${syscall}`;
   const format = readFormat("syscalls", event);
-  if (!format || !text.includes(`syscalls:${event}`)) return text;
+  if (!format) return err.message;
   const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_")).map((f) => `args->${f.name}`);
-  return `${text} In tsbpf trace: 't:syscalls:${event}', whose values are ${fields.join(", ")}.`;
+  return (
+    `cannot attach ${p.kind} to ${p.symbol}: ${err.reason}. Use the tracepoint syscalls:${event}, which sees the same ` +
+    `${p.kind === "kretprobe" ? "return value" : "arguments"}; in tsbpf trace: 't:syscalls:${event}', whose values are ${fields.join(", ")}.`
+  );
+}
+
+/**
+ * p: and r: name functions; BCC reads r:syscalls:sys_exit_openat as the function
+ * sys_exit_openat of a library "syscalls". When the "library" is a tracepoint
+ * category and no library has that name, say what was meant: a tracepoint,
+ * whose return is its sys_exit_ twin.
+ */
+function refuseProbeOnTracepoint(s: ReturnType<typeof parseProbe>): void {
+  if ((s.type !== "p" && s.type !== "r") || s.where !== undefined || s.parts.length !== 2) return;
+  const [category, name] = s.parts as [string, string];
+  if (!category || category.includes("/") || !tracepointCategoryExists(category) || findLibrary(category) || which(category)) return;
+  const exit = name.startsWith("sys_exit_") ? name : `sys_exit_${name.replace(/^sys_enter_/, "")}`; // r:syscalls:openat too
+  const hint =
+    s.type === "r"
+      ? category === "syscalls"
+        ? `a tracepoint has no return probe; a syscall's return is the tracepoint t:syscalls:${exit} (its value is args->ret)`
+        : `a tracepoint has no return probe; write t:${category}:${name} for the tracepoint`
+      : `p: is a function's entry; write t:${category}:${name} for the tracepoint`;
+  throw new UsageError(`probe '${s.raw}': "${category}" is a tracepoint category, not a library: ${hint}`);
+}
+
+function tracepointCategoryExists(category: string): boolean {
+  try {
+    return existsSync(join(tracefsDir(), "events", category));
+  } catch {
+    return false;
+  }
 }
 
 /** clang's complaints about the user's C (lines marked "probe N ...") as a usage error naming the probe. */

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { TsbpfError } from "../errors.ts";
 import { packageRoot } from "../internal/package.ts";
 import { CacheError, cacheDir as trustedCacheDir, cacheGet, cachePut, defaultCacheDir, parseDepfile, sha256, sha256File } from "./cache.ts";
 import { CompileError, parseDiagnostics } from "./diagnostics.ts";
@@ -140,7 +141,7 @@ export async function compile(source: CompileSource, options: CompileOptions = {
       text = await readFile(file, "utf8");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new Error(`tsbpf: cannot read BPF source ${file}: ${code ?? String(error)}`, { cause: error });
+      throw new TsbpfError(code ?? "ERR_TSBPF_COMPILE", `tsbpf: cannot read BPF source ${file}: ${code ?? String(error)}`, { cause: error });
     }
     displayName = file;
   } else {

@@ -80,7 +80,7 @@ export function clangVersion(clang: string): Promise<string> {
           reject(
             code === "ENOENT" || code === "EACCES"
               ? new ToolNotFoundError("clang", `tsbpf: clang could not be run (${clang}: ${code}). ${CLANG_INSTALL_HINT}`)
-              : new Error(`tsbpf: "${clang} --version" failed: ${error.message}`),
+              : new TsbpfError("ERR_TSBPF_COMPILE", `tsbpf: "${clang} --version" failed: ${error.message}`),
           );
         } else resolvePromise(stdout);
       });

@@ -1,6 +1,7 @@
 // vmlinux.h: the kernel's types as C, generated from the running kernel's BTF
 // with bpftool and cached per BTF content (a new kernel gets a new header).
 import { spawn } from "node:child_process";
+import { NotSupportedError, TsbpfError } from "../errors.ts";
 import { constants, existsSync, readFileSync, statSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -33,7 +34,7 @@ function btfHash(btfPath: string): Promise<string> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
-      throw new Error(
+      throw new NotSupportedError("kernel BTF",
         `tsbpf: kernel BTF not found at ${btfPath}: vmlinux.h is generated from the kernel's BTF. ` +
           "The kernel needs CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 have it), " +
           "or pass `btfPath` to a BTF file for this kernel.",
@@ -73,7 +74,7 @@ async function generate(btfPath: string, header: string): Promise<void> {
     );
     await out.close();
     if (code !== 0) {
-      throw new Error(
+      throw new TsbpfError("ERR_TSBPF_COMPILE",
         `tsbpf: generating vmlinux.h failed: "${bpftool} btf dump file ${btfPath} format c" ` +
           `${signal ? `was killed by ${signal}` : `exited with ${code}`}: ${stderr.trim()}`,
       );

@@ -19,7 +19,7 @@ export interface KprobeOptions {
 export function attachKprobe(prog: AttachableProgram, opts: KprobeOptions): Link {
   const retprobe = opts.retprobe ?? false;
   const kind = retprobe ? "kretprobe" : "kprobe";
-  if (!probesAvailable("kprobe")) throw new AttachError(noKprobesMessage(kind, opts.symbol));
+  if (!probesAvailable("kprobe")) throw new AttachError(noKprobesMessage(kind, opts.symbol), { hook: kind, target: opts.symbol, reason: "this kernel has no kprobes (CONFIG_KPROBES is not set)" });
   let probe;
   try {
     probe = openProbe({ kind: "kprobe", retprobe, symbolOrPath: opts.symbol, offset: BigInt(opts.offset ?? 0), pid: -1 });

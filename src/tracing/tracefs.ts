@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { NotSupportedError } from "../errors.ts";
 
 export const DEFAULT_TRACEFS = "/sys/kernel/tracing";
 
@@ -55,7 +56,7 @@ export function tracefsDir(): string {
     const e = error as NodeJS.ErrnoException & { stderr?: Buffer | string };
     const detail = e.stderr !== undefined && String(e.stderr).trim() !== "" ? String(e.stderr).trim() : e.message;
     const notRoot = typeof process.getuid === "function" && process.getuid() !== 0;
-    throw new Error(
+    throw new NotSupportedError("tracefs",
       `tsbpf: tracefs is not mounted, and mounting it failed ("mount -t tracefs nodev ${DEFAULT_TRACEFS}": ${detail}). ` +
         (notRoot ? "Mounting needs root (CAP_SYS_ADMIN); run as root, or " : "") +
         `mount it yourself with "mount -t tracefs nodev ${DEFAULT_TRACEFS}" (the kernel needs CONFIG_TRACING).`,
@@ -63,7 +64,7 @@ export function tracefsDir(): string {
     );
   }
   if (!usable(DEFAULT_TRACEFS)) {
-    throw new Error(
+    throw new NotSupportedError("tracefs",
       `tsbpf: mounted tracefs at ${DEFAULT_TRACEFS} but it has no trace_pipe; is the kernel built with CONFIG_TRACING?`,
     );
   }

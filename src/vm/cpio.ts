@@ -2,6 +2,7 @@
 // Archives may be concatenated: the kernel unpacks one after another, later
 // entries replacing earlier ones of the same path.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { TsbpfError, UsageError } from "../errors.ts";
 
 /** One archive member. Paths are absolute guest paths ("/usr/bin/node"). */
 export type CpioEntry =
@@ -60,7 +61,7 @@ export class CpioWriter {
   /** The archive name of a guest path: relative, no leading slash. */
   static #name(path: string): string {
     const name = path.replace(/^\/+/, "").replace(/\/+$/, "");
-    if (name === "" || name.split("/").some((p) => p === ".." || p === "")) throw new Error(`cpio: bad guest path "${path}"`);
+    if (name === "" || name.split("/").some((p) => p === ".." || p === "")) throw new UsageError(`cpio: bad guest path "${path}"`);
     return name;
   }
 
@@ -104,7 +105,7 @@ export class CpioWriter {
       let left = st.size;
       while (left > 0) {
         const n = readSync(fd, this.#buffer, 0, Math.min(CHUNK, left), null);
-        if (n === 0) throw new Error(`cpio: ${source} shrank while being archived`);
+        if (n === 0) throw new TsbpfError("ERR_TSBPF_VM", `cpio: ${source} shrank while being archived`);
         this.#write(this.#buffer.subarray(0, n));
         left -= n;
       }
