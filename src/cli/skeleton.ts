@@ -1,0 +1,206 @@
+// The three shapes BCC's tools come in, so that each tool's file holds its own
+// logic and little else:
+//   - event tools (opensnoop, biosnoop, tcpconnect...): a line per event until Ctrl-C;
+//   - interval-histogram tools (runqlat, biolatency, cpudist...): `[interval [count]]`,
+//     a histogram per interval, the map cleared after each;
+//   - top-style tools (biotop, filetop, tcptop...): a sorted table per interval.
+// Every shape starts the same way (`startTool`): options already parsed, the
+// privilege check, the tool's object loaded with its constants, programs
+// attached, and a ToolRun whose signal ends on Ctrl-C, SIGTERM, -d or a closed pipe.
+import { loadavg } from "node:os";
+import { Collection, type CollectionOptions } from "../collection.ts";
+import { ObjectSpec } from "../object/spec.ts";
+import type { BpfMap } from "../maps/map.ts";
+import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
+import type { EventReader } from "../events/reader.ts";
+import { clockTime, intervalHeader, intervalTicks, type IntervalArgs, type Tick } from "../histogram/interval.ts";
+import { formatLinearHist, formatLog2Hist, histogramJson, type PrintOptions } from "../histogram/index.ts";
+import { havePrivileges, toolObject, ToolRun } from "./tool.ts";
+
+export interface StartOptions extends Pick<CollectionOptions, "constants" | "programs"> {
+  /** The tool's name (for messages) and, unless `object` says otherwise, its BPF object's. */
+  tool: string;
+  object?: string;
+  /** Seconds before the run stops by itself (-d). */
+  durationSec?: number;
+  /** Adjusts the spec before load: choose an event transport, drop programs the kernel cannot take... */
+  prepare?(spec: ObjectSpec): void;
+  /** Attaches the programs (default: each where its section says). */
+  attach?(coll: Collection): void;
+}
+
+export interface StartedTool extends AsyncDisposable {
+  coll: Collection;
+  run: ToolRun;
+}
+
+/**
+ * Loads and attaches a tool's object. Returns undefined (after the one-sentence
+ * message) without root; dispose of the result to detach everything.
+ */
+export async function startTool(opts: StartOptions): Promise<StartedTool | undefined> {
+  if (!havePrivileges(opts.tool)) return undefined;
+  const spec = ObjectSpec.fromBytes((await toolObject(opts.object ?? opts.tool)).bytes);
+  opts.prepare?.(spec);
+  const coll = Collection.load(spec, { constants: opts.constants, programs: opts.programs });
+  let run: ToolRun | undefined;
+  try {
+    if (opts.attach) opts.attach(coll);
+    else coll.attachAll();
+    run = new ToolRun({ durationSec: opts.durationSec });
+  } catch (err) {
+    await coll.closeAsync().catch(() => {});
+    throw err;
+  }
+  const started = run;
+  return {
+    coll,
+    run: started,
+    async [Symbol.asyncDispose]() {
+      started[Symbol.dispose]();
+      await coll.closeAsync();
+    },
+  };
+}
+
+export interface EventToolOptions<E> extends StartOptions {
+  /** The TSBPF_EVENTS channel's map and its event struct (defaults "events", "event"). */
+  channel?: string;
+  eventType?: string;
+  /** Forces a transport (--perf-buffer); default: the ring buffer where the kernel has one. */
+  transport?: EventTransport;
+  /** Printed once before any event (omitted with --json). */
+  header?: string;
+  json?: boolean;
+  /** A line for an event (undefined: filtered out in user space). */
+  line(e: E): string | undefined;
+  /** The JSON record for an event (default: the event itself). */
+  record?(e: E): unknown;
+}
+
+/** Runs an event tool until it is stopped; resolves to the exit code. */
+export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number> {
+  const channel = opts.channel ?? "events";
+  await using tool = await startTool({
+    ...opts,
+    prepare: (spec) => {
+      chooseEventTransport(spec, channel, opts.transport);
+      opts.prepare?.(spec);
+    },
+  });
+  if (!tool) return 1;
+  const { coll, run } = tool;
+  using reader: EventReader<E> = openEvents<E>(coll, channel, { decode: coll.type(opts.eventType ?? "event"), signal: run.signal });
+  if (!opts.json && opts.header !== undefined) run.out.line(opts.header);
+  reader.onEvent((e) => {
+    if (opts.json) {
+      run.out.json(opts.record ? opts.record(e) : e);
+      return;
+    }
+    const text = opts.line(e);
+    if (text !== undefined) run.out.line(text);
+  });
+  await run.stopped;
+  return 0;
+}
+
+export interface HistogramSpec {
+  /** The histogram map: log2 or linear slot -> count, or {section, slot} -> count. */
+  map: string;
+  kind?: "log2" | "linear";
+  /** The unit label BCC prints ("usecs", "msecs", "kbytes"). */
+  valType: string;
+  print?: Omit<PrintOptions, "valType">;
+}
+
+export interface HistogramToolOptions extends StartOptions {
+  intervals: IntervalArgs;
+  /** -T: a HH:MM:SS line before each output. */
+  timestamp?: boolean;
+  json?: boolean;
+  /** "Tracing run queue latency... Hit Ctrl-C to end." */
+  banner?: string;
+  histograms: HistogramSpec[];
+  /** Keep counting across intervals instead of clearing the maps (BCC's tools that have no -c clear). */
+  cumulative?: boolean;
+  /** Extra output after the histograms of an interval (e.g. averages). */
+  after?(coll: Collection, tick: Tick): string | undefined;
+}
+
+function entriesOf(map: BpfMap): [unknown, unknown][] {
+  return [...map.entries()] as [unknown, unknown][];
+}
+
+/** Runs an interval-histogram tool: one output per interval, and one at Ctrl-C. */
+export async function runHistogramTool(opts: HistogramToolOptions): Promise<number> {
+  await using tool = await startTool(opts);
+  if (!tool) return 1;
+  const { coll, run } = tool;
+  if (!opts.json && opts.banner) run.out.line(opts.banner);
+  run.out.flush();
+  for await (const tick of intervalTicks({ interval: opts.intervals.interval, count: opts.intervals.count, signal: run.signal })) {
+    if (run.out.closed) break;
+    if (opts.json) {
+      for (const h of opts.histograms) {
+        const entries = entriesOf(coll.map(h.map));
+        for (const record of histogramJson(h.kind ?? "log2", entries as never, { valType: h.valType, ...h.print }))
+          run.out.json({ time: clockTime(tick.time), map: h.map, ...record });
+      }
+    } else {
+      let text = intervalHeader(opts.timestamp ?? false, tick.time).slice(opts.intervals.periodic ? 0 : 1);
+      for (const h of opts.histograms) {
+        const entries = entriesOf(coll.map(h.map));
+        const format = h.kind === "linear" ? formatLinearHist : formatLog2Hist;
+        text += format(entries as never, { valType: h.valType, ...h.print });
+      }
+      const extra = opts.after?.(coll, tick);
+      if (extra) text += extra;
+      run.out.line(text.replace(/\n$/, ""));
+    }
+    run.out.flush();
+    if (!opts.cumulative) for (const h of opts.histograms) coll.map(h.map).clear();
+    if (tick.last) break;
+  }
+  return 0;
+}
+
+export interface TopToolOptions<R> extends StartOptions {
+  intervals: IntervalArgs;
+  /** -C/--noclear: do not clear the screen between intervals. */
+  noclear?: boolean;
+  /** -r/--maxrows. */
+  maxRows?: number;
+  json?: boolean;
+  banner?: string;
+  /** The column header line. */
+  header: string;
+  /** Rows of one interval, read from the maps (the tool sorts them). */
+  rows(coll: Collection): R[];
+  line(row: R): string;
+  /** Clears the maps after each interval (default: every hash map the rows came from is the tool's to clear). */
+  clear(coll: Collection): void;
+}
+
+/** Runs a top-style tool: a table per interval, sorted by the tool, the screen cleared unless -C. */
+export async function runTopTool<R>(opts: TopToolOptions<R>): Promise<number> {
+  await using tool = await startTool(opts);
+  if (!tool) return 1;
+  const { coll, run } = tool;
+  if (!opts.json && opts.banner) run.out.line(opts.banner);
+  run.out.flush();
+  for await (const tick of intervalTicks({ interval: opts.intervals.interval, count: opts.intervals.count, signal: run.signal })) {
+    if (run.out.closed) break;
+    const rows = opts.rows(coll).slice(0, opts.maxRows ?? 20);
+    if (opts.json) {
+      run.out.json({ time: clockTime(tick.time), rows });
+    } else {
+      const load = loadavg().map((n) => n.toFixed(2)).join(" ");
+      const lines = [`${opts.noclear ? "\n" : "\x1b[H\x1b[2J"}${clockTime(tick.time)} loadavg: ${load}`, "", opts.header, ...rows.map(opts.line)];
+      run.out.line(lines.join("\n"));
+    }
+    run.out.flush();
+    opts.clear(coll);
+    if (tick.last) break;
+  }
+  return 0;
+}
