@@ -93,10 +93,10 @@ function load(path: string, opts: BinaryOptions): BinarySymbols {
   const image = ElfImage.open(path);
   try {
     const buildId = image.buildId();
-    if (buildId) {
-      const cached = byBuildId.get(buildId);
-      if (cached) return cached;
-    }
+    // Copies of one build (a stripped one beside the original) share the id: a
+    // cached .dynsym-only table must not stand in for a file with full symbols.
+    const cached = buildId ? byBuildId.get(buildId) : undefined;
+    if (cached && cached.origin !== "dynsym" && cached.origin !== "none") return cached;
     let result: BinarySymbols;
     if (image.hasSymtab()) {
       result = new BinarySymbols(path, buildId, "symtab", image.loads, image.functions("all"));
@@ -104,7 +104,7 @@ function load(path: string, opts: BinaryOptions): BinarySymbols {
       result = fromDebugFile(image, path, buildId, opts) ?? fromMiniDebugInfo(image, path, buildId) ??
         new BinarySymbols(path, buildId, image.sections.length ? "dynsym" : "none", image.loads, image.functions("dynsym"));
     }
-    if (buildId) byBuildId.set(buildId, result);
+    if (buildId && (!cached || result.origin !== "dynsym")) byBuildId.set(buildId, result);
     return result;
   } finally {
     image.close();
