@@ -5,10 +5,10 @@
 // before its stacks were read.
 import { existsSync } from "node:fs";
 import { kallsyms, type Kallsyms } from "../internal/kallsyms.ts";
-import { binarySymbols, type BinaryOptions } from "./binary.ts";
+import { binarySymbols, type BinaryOptions, type BinarySymbols } from "./binary.ts";
 import { demangle } from "./demangle.ts";
 import { PerfMap } from "./perfmap.ts";
-import { namespacePid, ProcessMaps } from "./process.ts";
+import { namespacePid, ProcessMaps, type Mapping } from "./process.ts";
 
 export { BinarySymbols, binarySymbols, clearBinaryCache, debugFileCandidates, miniDebugInfo, type SymbolOrigin } from "./binary.ts";
 export { demangle, isMangled } from "./demangle.ts";
@@ -38,6 +38,8 @@ export interface SymbolizerOptions extends BinaryOptions {
 
 interface ProcessState {
   maps: ProcessMaps | undefined;
+  /** Each mapping's binary, resolved once (a stat per frame cost more than the lookup). */
+  binaries: Map<Mapping, BinarySymbols | undefined>;
   perfMap: PerfMap | undefined;
   /** Maps were re-read for an address outside every mapping (dlopen, JIT): once per state. */
   reread: boolean;
@@ -83,7 +85,8 @@ export class Symbolizer {
       m = st.maps.find(a);
     }
     if (m && m.path.startsWith("/")) {
-      const bin = binarySymbols(m.hostPath, this.#binaryOpts(pid));
+      let bin = st.binaries.get(m);
+      if (bin === undefined && !st.binaries.has(m)) st.binaries.set(m, (bin = binarySymbols(m.hostPath, this.#binaryOpts(pid))));
       const s = bin?.lookupFileOffset(a - m.start + m.pgoff);
       if (s) return { address, name: this.#name(s.name), offset: s.offset, module: m.path };
       return { address, name: UNKNOWN, offset: 0, module: m.path };
@@ -122,7 +125,7 @@ export class Symbolizer {
   #process(pid: number): ProcessState {
     let st = this.#procs.get(pid);
     if (!st) {
-      st = { maps: ProcessMaps.read(pid), perfMap: undefined, reread: false };
+      st = { maps: ProcessMaps.read(pid), binaries: new Map(), perfMap: undefined, reread: false };
       this.#procs.set(pid, st);
     }
     return st;
