@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { kallsyms } from "../internal/kallsyms.ts";
 
 // Prefixes of syscall wrapper functions, by architecture, newest convention first.
 const prefixes = ["__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_", "__ia32_sys_", "__se_sys_", "sys_"];
@@ -11,14 +11,10 @@ let cachedPrefix: string | undefined;
  */
 export function syscallPrefix(): string {
   if (cachedPrefix !== undefined) return cachedPrefix;
-  let kallsyms = "";
-  try {
-    kallsyms = readFileSync("/proc/kallsyms", "utf8");
-  } catch {
-    // Unreadable: fall back to the architecture's convention below.
-  }
+  // An empty table (unreadable kallsyms) falls back to the architecture's convention below.
+  const table = kallsyms();
   for (const prefix of prefixes) {
-    if (kallsyms.includes(` ${prefix}bpf\n`)) return (cachedPrefix = prefix);
+    if (table.has(`${prefix}bpf`)) return (cachedPrefix = prefix);
   }
   return (cachedPrefix = process.arch === "x64" ? "__x64_sys_" : process.arch === "arm64" ? "__arm64_sys_" : "sys_");
 }
