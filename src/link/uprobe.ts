@@ -3,7 +3,7 @@ import { ElfFile } from "../elf/index.ts";
 import { findBinary, searchedFor } from "../internal/binaries.ts";
 import { AttachError } from "./errors.ts";
 import { attachPerfEvent, type AttachableProgram, type Link } from "./link.ts";
-import { openProbe, probesAvailable } from "./probe.ts";
+import { openProbe } from "./probe.ts";
 
 export interface UprobeOptions {
   /** The binary or library: a path, or a name looked up in PATH (executables) or the library dirs. */
@@ -23,14 +23,11 @@ export function attachUprobe(prog: AttachableProgram, opts: UprobeOptions): Link
   const kind = retprobe ? "uretprobe" : "uprobe";
   const path = resolveBinary(opts.path);
   if (opts.symbol === undefined && opts.offset === undefined) {
-    throw new AttachError(`${kind} on ${path}: give a symbol or an offset`);
+    throw new AttachError(`${kind} on ${path}: give a symbol or an offset`, { hook: kind, target: path, reason: "no symbol and no offset" });
   }
   let offset = opts.offset ?? 0;
   if (opts.symbol !== undefined) {
     offset += new ElfFile(new Uint8Array(readFileSync(path)), path).symbolFileOffset(opts.symbol);
-  }
-  if (!probesAvailable("uprobe")) {
-    throw new AttachError(`cannot attach ${kind}: this kernel has no uprobes (CONFIG_UPROBE_EVENTS is not set)`);
   }
   const probe = openProbe({ kind: "uprobe", retprobe, symbolOrPath: path, offset: BigInt(offset), pid: opts.pid ?? -1 });
   const where = opts.symbol !== undefined ? `${opts.symbol}${opts.offset ? `+${opts.offset}` : ""}` : `0x${offset.toString(16)}`;
