@@ -10,7 +10,7 @@ import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
 import { AttachError } from "../link/errors.ts";
-import { syscallOfFunction } from "../link/syscall.ts";
+import { fallbackFor, type HookTarget } from "../link/hooks.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
 import { havePrivileges, intOption, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
@@ -257,38 +257,33 @@ function ringBytes(pages: number): number {
   return Math.min(bytes, 1 << 28);
 }
 
+/** Each probe through the hook registry (Program.attachTo), its uprobes limited to -p's process. */
 function attach(coll: Collection, p: Probe, tgid: number | undefined): void {
   const program = coll.program(p.programName);
+  const target: HookTarget = p.target.hook === "uprobe" || p.target.hook === "uretprobe" ? { ...p.target, pid: tgid } : p.target;
   try {
-    switch (p.kind) {
-      case "tracepoint":
-        program.attachTracepoint(p.category!, p.event!);
-        break;
-      case "kprobe":
-      case "kretprobe":
-        program.attachKprobe({ symbol: p.symbol!, offset: p.offset, retprobe: p.kind === "kretprobe" });
-        break;
-      case "uprobe":
-      case "uretprobe":
-        program.attachUprobe({ path: p.path!, symbol: p.symbol!, offset: p.offset || undefined, retprobe: p.kind === "uretprobe", pid: tgid });
-        break;
-    }
+    program.attachTo(target);
   } catch (err) {
     if (!(err instanceof AttachError)) throw err;
-    throw new AttachError(`probe '${p.raw}': ${traceHint(err.message, p)}`, { cause: err });
+    throw new AttachError(`probe '${p.raw}': ${traceHint(err, p)}`, {
+      cause: err,
+      hook: err.hook,
+      target: err.target,
+      reason: err.reason,
+      suggestion: err.suggestion,
+    });
   }
 }
 
-/** The library's advice, in tsbpf trace's terms: a syscall's kprobe becomes its tracepoint, with its fields. */
-function traceHint(message: string, p: Probe): string {
-  const syscall = p.symbol ? syscallOfFunction(p.symbol) : undefined;
-  const text = message.replace(/ \(SEC\("[^"]*"\)\)/, "");
-  if (!p.kind.startsWith("k") || !syscall) return text;
-  const event = `${p.kind === "kretprobe" ? "sys_exit_" : "sys_enter_"}${syscall}`;
-  const format = readFormat("syscalls", event);
-  if (!format || !text.includes(`syscalls:${event}`)) return text;
+/** The library's advice, in tsbpf trace's terms: where the registry falls back to a tracepoint, name it as a probe with its fields. */
+function traceHint(err: AttachError, p: Probe): string {
+  const text = err.message.replace(/ \(SEC\("[^"]*"\)\)/, "");
+  const alt = err.suggestion ? fallbackFor(p.target) : undefined;
+  if (alt?.hook !== "tracepoint") return text;
+  const format = readFormat(alt.category, alt.event);
+  if (!format) return text;
   const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_")).map((f) => `args->${f.name}`);
-  return `${text} In tsbpf trace: 't:syscalls:${event}', whose values are ${fields.join(", ")}.`;
+  return `${text} In tsbpf trace: 't:${alt.category}:${alt.event}', whose values are ${fields.join(", ")}.`;
 }
 
 /** clang's complaints about the user's C (lines marked "probe N ...") as a usage error naming the probe. */
