@@ -157,3 +157,18 @@ test(`more than ${BPF_TRACE_MAX_PROGS} programs on one tracepoint: an AttachErro
   assert.match(failure.message, /at most 64 BPF programs on one trace event \(BPF_TRACE_MAX_PROGS\)/);
   assert.equal((failure.cause as { code?: string }).code, "E2BIG");
 });
+
+test("binaries and libraries are found by one rule: a path, else a library (ld.so cache, library dirs), else PATH", async () => {
+  const { findBinary, findLibrary, searchedFor } = await import("../src/internal/binaries.ts");
+  const { resolveBinary } = await import("../src/link/uprobe.ts");
+  const { findLibrary: traceFindLibrary } = await import("../src/cli/trace/probe.ts");
+  const libc = findBinary("c");
+  assert.ok(libc && /\/libc\.so\.6$/.test(libc), String(libc));
+  assert.equal(findLibrary("libc.so.6"), libc, "the exact name finds the same file");
+  assert.equal(traceFindLibrary("c"), libc, "tsbpf trace asks the same module");
+  assert.equal(resolveBinary("c"), libc, "so does attachUprobe");
+  assert.match(findBinary("sh")!, /\/sh$/, "not a library: PATH");
+  assert.equal(findBinary("/nonexistent/tsbpf"), undefined);
+  assert.throws(() => resolveBinary("tsbpf-no-such-binary"), (e: unknown) => e instanceof AttachError && e.hook === "uprobe" && /PATH/.test(e.message));
+  assert.match(searchedFor("ssl"), /libssl\.so in the ld\.so cache/);
+});
