@@ -16,7 +16,7 @@ import { tracefsDir, tracepointExists } from "../tracing/tracefs.ts";
 import { AttachError } from "./errors.ts";
 import { attachKprobe } from "./kprobe.ts";
 import type { AttachableProgram, Link } from "./link.ts";
-import { syscallOfFunction, syscallPrefix } from "./syscall.ts";
+import { syscallOfEntry, syscallPrefix } from "./syscall.ts";
 import { attachRawTracepoint, attachTracepoint, attachTracing, splitTracepoint } from "./tracepoint.ts";
 import { attachUprobe } from "./uprobe.ts";
 
@@ -154,7 +154,7 @@ const kprobeDef = <K extends "kprobe" | "kretprobe">(kind: K): HookDef<K> => ({
   parse: parseKprobe(kind),
   attach: (prog: AttachableProgram, t: KprobeTarget) => attachKprobe(prog, { symbol: t.symbol, offset: t.offset, retprobe: kind === "kretprobe" }),
   requires: kprobesMissing,
-  fallback: (t: KprobeTarget) => syscallTracepoint(syscallOfFunction(t.symbol), kind === "kretprobe"),
+  fallback: (t: KprobeTarget) => syscallTracepoint(syscallOfEntry(t.symbol), kind === "kretprobe"),
   mechanism: "the kprobe PMU of perf_event_open, else tracefs kprobe_events",
 }) as unknown as HookDef<K>;
 

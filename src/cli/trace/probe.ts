@@ -9,7 +9,7 @@
 // is reported here, naming the probe, before anything is compiled.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ElfFile } from "../../elf/index.ts";
+import { ElfError, ElfFile } from "../../elf/index.ts";
 import { findBinary as findBinaryByRule, findLibrary as findLibraryByRule } from "../../internal/binaries.ts";
 import { syscallOfFunction, syscallPrefix } from "../../link/syscall.ts";
 import type { HookKind, HookTarget } from "../../link/hooks.ts";
@@ -255,10 +255,11 @@ export function resolveProbe(raw: string, index: number): Probe {
       try {
         ElfFile.open(path).symbolFileOffset(symbol);
       } catch (err) {
+        // ElfError has a code too (ERR_TSBPF_ELF): look at the class first, then at errno codes.
+        if (err instanceof ElfError) return fail(raw, err.message.replace(/^ELF: /, ""));
         const code = (err as NodeJS.ErrnoException).code;
         if (typeof code === "string") return fail(raw, `cannot read ${path}: ${code}`);
-        if ((err as Error).name !== "ElfError") throw err;
-        return fail(raw, (err as Error).message.replace(/^ELF: /, ""));
+        throw err;
       }
     }
   }
