@@ -49,12 +49,16 @@ export class Collection implements Disposable, AsyncDisposable {
    * failed bpf_core_field_exists()).
    */
   readonly coreWarnings: readonly string[];
+  readonly #options: CollectionOptions;
+  /** Programs loaded after the collection (loadProgram), closed with it. */
+  readonly #onDemand: Program[] = [];
   #closed = false;
 
   private constructor(
     spec: ObjectSpec, btf: FD | undefined, btfError: Error | undefined, maps: Map<string, BpfMap>, programs: Map<string, Program>,
-    coreWarnings: string[],
+    coreWarnings: string[], options: CollectionOptions,
   ) {
+    this.#options = options;
     this.spec = spec;
     this.coreWarnings = coreWarnings;
     this.btf = btf;
@@ -107,11 +111,40 @@ export class Collection implements Disposable, AsyncDisposable {
         owned.push(program);
         programs.set(name, program);
       }
-      return new Collection(spec, btf, btfError, maps, programs, core.warnings);
+      return new Collection(spec, btf, btfError, maps, programs, core.warnings, opts);
     } catch (err) {
       for (const o of owned.reverse()) o[Symbol.dispose]();
       throw err;
     }
+  }
+
+  /**
+   * Loads program `name` of the spec now, against this collection's maps and BTF,
+   * CO-RE relocated as load() does (BCC's load_func). `type` loads it as another
+   * program type (a BCC function used as a kprobe or a tracepoint); `kernelName`
+   * is the name the kernel shows. Each call loads a new program, closed with the collection.
+   */
+  loadProgram(name: string, opts: { type?: number; kernelName?: string; logLevel?: 1 | 2 } = {}): Program {
+    if (this.#closed) throw new ObjectError(`${this.spec.source}: the collection is closed`);
+    this.spec.program(name); // a bad name lists what exists
+    const core = applyCoreRelocations(this.spec, this.#options.kernelBtf, { programs: [name] });
+    const spec = core.programs.get(name)!;
+    const type = opts.type ?? spec.type;
+    let program: Program;
+    try {
+      program = Program.load(
+        { ...spec, name: opts.kernelName ?? spec.name, type, expectedAttachType: type === spec.type ? spec.expectedAttachType : 0 },
+        {
+          mapFd: (m) => this.map(m).fd.value,
+          btfFd: this.btf,
+          logLevel: opts.logLevel ?? this.#options.logLevel,
+        },
+      );
+    } catch (err) {
+      throw explainPoison(err, core.fixups.get(name));
+    }
+    this.#onDemand.push(program);
+    return program;
   }
 
   program(name: string): Program {
@@ -151,6 +184,7 @@ export class Collection implements Disposable, AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const p of this.#onDemand.splice(0)) p.close();
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btf?.close();
@@ -163,7 +197,7 @@ export class Collection implements Disposable, AsyncDisposable {
    */
   async closeAsync(): Promise<void> {
     if (this.#closed) return;
-    const failures = await failuresOf([...this.programs.values()].map((p) => p.closeAsync()));
+    const failures = await failuresOf([...this.programs.values(), ...this.#onDemand].map((p) => p.closeAsync()));
     this.close();
     if (failures.length) throw failures[0];
   }

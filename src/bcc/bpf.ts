@@ -1,30 +1,33 @@
-// The BPF facade: BCC's Python API (`from bcc import BPF`) in TypeScript.
-// BPF.load() translates BCC's C dialect (dialect.ts), compiles and loads the
-// maps; programs are loaded when first attached, with the program type the
-// attach needs, as BCC's load_func does. On kernels without kprobes, kprobes on
-// syscall functions are placed on the syscalls:sys_enter_*/sys_exit_*
-// tracepoints instead, with the same arguments and return value.
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+// The BPF facade: BCC's Python API (`from bcc import BPF`) in TypeScript, a front
+// end over the library. BPF.load() translates BCC's C dialect (dialect.ts),
+// compiles, and loads the object as a Collection with no programs; each function
+// is loaded when first attached (Collection.loadProgram: the same CO-RE and load
+// path as every other program), with the program type its hook needs, as BCC's
+// load_func does. Attaching goes through the hook registry (link/hooks.ts); on
+// kernels without kprobes, a kprobe on a syscall function goes where the
+// registry's fallback says, the syscalls:sys_enter_*/sys_exit_* tracepoint, with
+// the same arguments and return value.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Type } from "../btf/types.ts";
 import { resolve as resolveType } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
-import { applyCoreRelocations } from "../object/core.ts";
 import { compile, CompileError, defaultCacheDir, type Diagnostic } from "../compile/index.ts";
 import { cacheFile, sha256 } from "../compile/cache.ts";
 import { ElfFile } from "../elf/index.ts";
 import { STT_FUNC } from "../elf/constants.ts";
 import { ProgType } from "../internal/sys/constants.ts";
 import { AttachError } from "../link/errors.ts";
+import { describeTarget, fallbackFor, hookDef, type HookTarget } from "../link/hooks.ts";
 import type { Link } from "../link/link.ts";
-import { probesAvailable } from "../link/probe.ts";
 import { resolveBinary } from "../link/uprobe.ts";
 import { syscallPrefix } from "../link/syscall.ts";
+import { haveDynamicProbes } from "../features/index.ts";
 import { ObjectSpec } from "../object/spec.ts";
-import { Program } from "../programs/program.ts";
-import { tracefsDir } from "../tracing/tracefs.ts";
+import type { Program } from "../programs/program.ts";
+import { listTracepoints, tracepointExists } from "../tracing/tracefs.ts";
 import { tracePipe, type TraceLine } from "../tracing/index.ts";
-import { EVENT_SECTION, EVENT_VAR_PREFIX, syscallOfEvent, translate, type Translation } from "./dialect.ts";
+import { EVENT_SECTION, EVENT_VAR_PREFIX, translate, type Translation } from "./dialect.ts";
 import { holdInterrupts, interruptible } from "./interrupt.ts";
 import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { EventBuffer, Table, type TableHost } from "./table.ts";
@@ -79,43 +82,9 @@ export interface UprobeAttach {
 export type TraceFields = [task: string, pid: number, cpu: number, flags: string, ts: number, msg: string];
 
 let fallbackNoted = false;
-const live = new Set<BPF>();
-
-function onExit(): void {
-  for (const b of [...live]) b.cleanup();
-}
-
-function tracepointExists(category: string, event: string): boolean {
-  try {
-    return existsSync(join(tracefsDir(), "events", category, event, "id"));
-  } catch {
-    return false;
-  }
-}
 
 function toRegExp(re: string | RegExp): RegExp {
   return typeof re === "string" ? new RegExp(re) : re;
-}
-
-/** BCC's library names: "c" -> libc.so.6, found with ldconfig's cache or in the library dirs. */
-function resolveLibrary(name: string): string {
-  if (name.includes("/") || name.includes(".so")) return resolveBinary(name);
-  try {
-    return resolveBinary(name);
-  } catch (err) {
-    const lib = `lib${name}.so`;
-    for (const dir of ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]) {
-      let entries: string[];
-      try {
-        entries = readdirSync(dir);
-      } catch {
-        continue;
-      }
-      const found = entries.filter((e) => e === lib || e.startsWith(`${lib}.`)).sort((a, b) => a.length - b.length)[0];
-      if (found) return join(dir, found);
-    }
-    throw err;
-  }
 }
 
 export class BPF implements Disposable, TableHost {
@@ -164,9 +133,9 @@ export class BPF implements Disposable, TableHost {
         if (ptr.kind === "pointer" && resolveType(ptr.type).kind !== "void" && !this.#eventTypes.has(table)) this.#eventTypes.set(table, ptr.type);
       }
     }
+    // No exit hook: the kernel frees the fds with the process, and tracefs probe
+    // definitions are removed by internal/cleanup.ts, as for every Link.
     this.#releaseInterrupts = holdInterrupts();
-    if (live.size === 0) process.on("exit", onExit);
-    live.add(this);
   }
 
   /**
@@ -175,10 +144,10 @@ export class BPF implements Disposable, TableHost {
    * attaches the kprobe__/kretprobe__/tracepoint__/raw_tracepoint__ functions.
    */
   static async load(source: BpfSource, opts: BpfOptions = {}): Promise<BPF> {
-    const kprobes = opts.kprobes ?? probesAvailable("kprobe");
+    const kprobes = opts.kprobes ?? haveDynamicProbes("kprobe");
     const { translation, display, bytes } = await build(source, { ...opts, kprobes });
     const spec = ObjectSpec.fromBytes(bytes, display);
-    const collection = Collection.load(spec, { programs: [] });
+    const collection = Collection.load(spec, { programs: [], logLevel: (opts.debug ?? 0) >= 2 ? 2 : 1 });
     const b = new BPF(collection, translation, display, kprobes, opts.debug ?? 0);
     try {
       b.#autoAttach();
@@ -189,25 +158,78 @@ export class BPF implements Disposable, TableHost {
     return b;
   }
 
+  /** Attaches the functions whose names say where (kprobe__, tracepoint__...), as registry targets. */
   #autoAttach(): void {
     for (const fn of this.translation.functions.values()) {
       const auto = fn.autoAttach;
       if (!auto) continue;
+      let target: HookTarget;
       switch (auto.type) {
         case "kprobe":
-          this.attachKprobe({ event: auto.event, fnName: fn.name });
-          break;
         case "kretprobe":
-          this.attachKretprobe({ event: auto.event, fnName: fn.name });
+          target = { hook: auto.type, symbol: auto.event };
           break;
-        case "tracepoint":
-          this.attachTracepoint({ tp: auto.tp, fnName: fn.name });
+        case "tracepoint": {
+          const [category = "", event = ""] = auto.tp.split(":");
+          target = { hook: "tracepoint", category, event };
           break;
+        }
         case "raw_tracepoint":
-          this.attachRawTracepoint({ tp: auto.tp, fnName: fn.name });
+          target = { hook: "raw_tracepoint", event: auto.tp };
           break;
       }
+      this.#attach(fn.name, target);
     }
+  }
+
+  /** Key of a target among the links, for detach and the counts. */
+  #key(t: HookTarget): string {
+    if (t.hook === "uprobe" || t.hook === "uretprobe") return this.#uprobeKey(t.hook, t.path, { sym: t.symbol, addr: t.offset, pid: t.pid });
+    if (t.hook === "kprobe" || t.hook === "kretprobe") return `${t.hook}:${t.symbol}`;
+    return describeTarget(t);
+  }
+
+  /**
+   * The one attach path of the facade: the function loaded as the program type
+   * its hook takes (the registry's), attached through Program.attachTo. Without
+   * kprobes, a kprobe goes to the registry's fallback (a syscall's tracepoint),
+   * with the function's tracepoint twin.
+   */
+  #attach(fnName: string, target: HookTarget): void {
+    this.#checkOpen();
+    const key = this.#key(target);
+    if ((target.hook === "kprobe" || target.hook === "kretprobe") && !this.kprobes) {
+      this.#track(key, fnName, this.#kprobeFallback(fnName, target));
+      return;
+    }
+    const program = this.loadFunc(fnName, hookDef(target.hook).progTypes[0]!);
+    this.#track(key, fnName, program.attachTo(target));
+  }
+
+  #kprobeFallback(fnName: string, target: HookTarget & { hook: "kprobe" | "kretprobe" }): Link {
+    const kind = target.hook;
+    const ret = kind === "kretprobe";
+    const alt = fallbackFor(target);
+    if (alt?.hook !== "tracepoint") {
+      throw new AttachError(
+        `cannot attach ${kind} ${fnName} to ${target.symbol}: this kernel has no kprobes (CONFIG_KPROBES is not set), ` +
+          `and ${target.symbol} is not a syscall function with a tracepoint, so the syscall tracepoints cannot stand in for it. ` +
+          `Use attachTracepoint or attachRawTracepoint, or a kernel with kprobes.`,
+        { hook: kind, target: target.symbol, reason: "no kprobes, and no syscall tracepoint for this function", suggestion: "use attachTracepoint or attachRawTracepoint" },
+      );
+    }
+    const fn = this.translation.functions.get(fnName);
+    if (fn && fn.kind !== "kprobe") throw new AttachError(`${fnName} is a ${fn.kind} function, not a kprobe function`, { hook: kind, target: target.symbol });
+    const program = this.#load(fn?.tracepointVariant ?? fnName, BPF.TRACEPOINT, fnName);
+    const link = program.attachTo(alt);
+    if (!fallbackNoted) {
+      fallbackNoted = true;
+      process.stderr.write(
+        `tsbpf: this kernel has no kprobes (CONFIG_KPROBES is not set): ${kind} ${target.symbol} is attached to the tracepoint ` +
+          `syscalls:${alt.event} instead, which sees the same ${ret ? "return value" : "arguments"}; other syscall probes fall back the same way\n`,
+      );
+    }
+    return link;
   }
 
   #checkOpen(): void {
@@ -225,16 +247,7 @@ export class BPF implements Disposable, TableHost {
     const key = `${objectName}/${progType}`;
     let program = this.#programs.get(key);
     if (program) return program;
-    // CO-RE relocated for the running kernel, as Collection.load does for the programs it loads.
-    const spec = applyCoreRelocations(this.collection.spec, undefined, { programs: [objectName] }).programs.get(objectName)!;
-    program = Program.load(
-      { ...spec, name, type: progType, expectedAttachType: progType === spec.type ? spec.expectedAttachType : 0 },
-      {
-        mapFd: (map) => this.collection.map(map).fd.value,
-        btfFd: this.collection.btf,
-        logLevel: this.#debug >= 2 ? 2 : 1,
-      },
-    );
+    program = this.collection.loadProgram(objectName, { type: progType, kernelName: name, logLevel: this.#debug >= 2 ? 2 : 1 });
     this.#programs.set(key, program);
     return program;
   }
@@ -284,33 +297,7 @@ export class BPF implements Disposable, TableHost {
     }
     const event = opts.event;
     if (!event) throw new TypeError(`attach${ret ? "Kretprobe" : "Kprobe"}: give event or eventRe`);
-    if (this.kprobes) {
-      const link = this.loadFunc(opts.fnName, BPF.KPROBE).attachKprobe({ symbol: event, offset: opts.eventOff, retprobe: ret });
-      this.#track(`${kind}:${event}`, opts.fnName, link);
-      return;
-    }
-    const syscall = syscallOfEvent(event);
-    const tp = `${ret ? "sys_exit_" : "sys_enter_"}${syscall}`;
-    if (syscall === undefined || !tracepointExists("syscalls", tp)) {
-      throw new AttachError(
-        `cannot attach ${kind} ${opts.fnName} to ${event}: this kernel has no kprobes (CONFIG_KPROBES is not set), ` +
-          `and ${event} is not a syscall function, so the syscall tracepoints cannot stand in for it` +
-          (syscall !== undefined ? ` (there is no tracepoint syscalls:${tp})` : "") +
-          `. Use attachTracepoint or attachRawTracepoint, or a kernel with kprobes.`,
-      );
-    }
-    const fn = this.translation.functions.get(opts.fnName);
-    if (fn && fn.kind !== "kprobe") throw new AttachError(`${opts.fnName} is a ${fn.kind} function, not a kprobe function`);
-    const program = this.#load(fn?.tracepointVariant ?? opts.fnName, BPF.TRACEPOINT, opts.fnName);
-    const link = program.attachTracepoint("syscalls", tp);
-    if (!fallbackNoted) {
-      fallbackNoted = true;
-      process.stderr.write(
-        `tsbpf: this kernel has no kprobes (CONFIG_KPROBES is not set): ${kind} ${event} is attached to the tracepoint ` +
-          `syscalls:${tp} instead, which sees the same ${ret ? "return value" : "arguments"}; other syscall probes fall back the same way\n`,
-      );
-    }
-    this.#track(`${kind}:${event}`, opts.fnName, link);
+    this.#attach(opts.fnName, { hook: kind, symbol: event, offset: opts.eventOff });
   }
 
   // ---- tracepoints ----
@@ -326,9 +313,10 @@ export class BPF implements Disposable, TableHost {
     }
     if (!opts.tp) throw new TypeError("attachTracepoint: give tp or tpRe");
     const [category, event] = opts.tp.split(":");
-    if (!category || !event) throw new AttachError(`"${opts.tp}" is not a tracepoint name; expected "category:event"`);
-    const link = this.loadFunc(opts.fnName, BPF.TRACEPOINT).attachTracepoint(category, event);
-    this.#track(`tracepoint:${opts.tp}`, opts.fnName, link);
+    if (!category || !event) {
+      throw new AttachError(`"${opts.tp}" is not a tracepoint name; expected "category:event"`, { hook: "tracepoint", target: opts.tp, reason: "not category:event" });
+    }
+    this.#attach(opts.fnName, { hook: "tracepoint", category, event });
   }
 
   detachTracepoint(opts: { tp: string; fnName?: string }): void {
@@ -336,9 +324,7 @@ export class BPF implements Disposable, TableHost {
   }
 
   attachRawTracepoint(opts: { tp: string; fnName: string }): void {
-    this.#checkOpen();
-    const link = this.loadFunc(opts.fnName, BPF.RAW_TRACEPOINT).attachRawTracepoint(opts.tp);
-    this.#track(`raw_tracepoint:${opts.tp}`, opts.fnName, link);
+    this.#attach(opts.fnName, { hook: "raw_tracepoint", event: opts.tp });
   }
 
   detachRawTracepoint(opts: { tp: string; fnName?: string }): void {
@@ -356,11 +342,11 @@ export class BPF implements Disposable, TableHost {
   }
 
   detachUprobe(opts: { name: string; sym?: string; addr?: number; pid?: number; fnName?: string }): void {
-    this.#detach(this.#uprobeKey("uprobe", resolveLibrary(opts.name), opts), opts.fnName, `uprobe ${opts.name}:${opts.sym ?? opts.addr}`);
+    this.#detach(this.#uprobeKey("uprobe", resolveBinary(opts.name), opts), opts.fnName, `uprobe ${opts.name}:${opts.sym ?? opts.addr}`);
   }
 
   detachUretprobe(opts: { name: string; sym?: string; addr?: number; pid?: number; fnName?: string }): void {
-    this.#detach(this.#uprobeKey("uretprobe", resolveLibrary(opts.name), opts), opts.fnName, `uretprobe ${opts.name}:${opts.sym ?? opts.addr}`);
+    this.#detach(this.#uprobeKey("uretprobe", resolveBinary(opts.name), opts), opts.fnName, `uretprobe ${opts.name}:${opts.sym ?? opts.addr}`);
   }
 
   #uprobeKey(kind: string, path: string, opts: { sym?: string; addr?: number; pid?: number }): string {
@@ -369,7 +355,7 @@ export class BPF implements Disposable, TableHost {
 
   #uprobe(opts: UprobeAttach, ret: boolean): void {
     this.#checkOpen();
-    const path = resolveLibrary(opts.name);
+    const path = resolveBinary(opts.name);
     if (opts.symRe !== undefined) {
       const re = toRegExp(opts.symRe);
       const elf = ElfFile.open(path);
@@ -378,15 +364,13 @@ export class BPF implements Disposable, TableHost {
       for (const name of names) this.#uprobe({ ...opts, symRe: undefined, sym: name }, ret);
       return;
     }
-    const kind = ret ? "uretprobe" : "uprobe";
-    const link = this.loadFunc(opts.fnName, BPF.KPROBE).attachUprobe({
+    this.#attach(opts.fnName, {
+      hook: ret ? "uretprobe" : "uprobe",
       path,
       symbol: opts.sym,
       offset: opts.sym !== undefined ? opts.symOff ?? opts.addr : opts.addr,
       pid: opts.pid !== undefined && opts.pid >= 0 ? opts.pid : undefined,
-      retprobe: ret,
     });
-    this.#track(this.#uprobeKey(kind, path, opts), opts.fnName, link);
   }
 
   // ---- counts ----
@@ -445,15 +429,7 @@ export class BPF implements Disposable, TableHost {
   }
 
   static getTracepoints(): string[] {
-    const root = join(tracefsDir(), "events");
-    const out: string[] = [];
-    for (const category of readdirSync(root, { withFileTypes: true })) {
-      if (!category.isDirectory()) continue;
-      for (const event of readdirSync(join(root, category.name), { withFileTypes: true })) {
-        if (event.isDirectory()) out.push(`${category.name}:${event.name}`);
-      }
-    }
-    return out;
+    return listTracepoints();
   }
 
   static tracepointExists(category: string, event: string): boolean {
@@ -461,7 +437,7 @@ export class BPF implements Disposable, TableHost {
   }
 
   static supportKprobes(): boolean {
-    return probesAvailable("kprobe");
+    return haveDynamicProbes("kprobe");
   }
 
   // ---- tables ----
@@ -650,8 +626,6 @@ export class BPF implements Disposable, TableHost {
   cleanup(): void {
     if (this.#closed) return;
     this.#closed = true;
-    live.delete(this);
-    if (live.size === 0) process.off("exit", onExit);
     this.#closePipe();
     for (const wake of [...this.#wakers]) wake();
     for (const buffer of this.#buffers.splice(0)) buffer.close();

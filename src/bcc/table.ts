@@ -4,7 +4,7 @@
 // points whose records `event()` decodes with the struct the program submitted.
 import { codecFor, type Codec } from "../btf/codec.ts";
 import { resolve, type Type } from "../btf/types.ts";
-import { MapType } from "../internal/sys/constants.ts";
+import { traitsOf } from "../maps/traits.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { mapCodec } from "../maps/codec.ts";
@@ -49,19 +49,14 @@ export interface TableHost {
   notify(): void;
 }
 
-const KIND_OF_MAP: Partial<Record<number, TableKind>> = {
-  [MapType.HASH]: "hash",
-  [MapType.ARRAY]: "array",
-  [MapType.PERCPU_HASH]: "percpu_hash",
-  [MapType.PERCPU_ARRAY]: "percpu_array",
-  [MapType.LRU_HASH]: "lru_hash",
-  [MapType.LRU_PERCPU_HASH]: "lru_percpu_hash",
-  [MapType.STACK_TRACE]: "stacktrace",
-  [MapType.PERF_EVENT_ARRAY]: "perf_output",
-  [MapType.RINGBUF]: "ringbuf",
-  [MapType.QUEUE]: "queue",
-  [MapType.STACK]: "stack",
-};
+// BCC's table kinds are the map types' names (maps/traits.ts), but for two.
+const BCC_NAMES: Partial<Record<string, TableKind>> = { stack_trace: "stacktrace", perf_event_array: "perf_output" };
+const SAME_NAMES = new Set<string>(["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "ringbuf", "queue", "stack"]);
+
+function kindOfMap(type: number): TableKind | undefined {
+  const { name } = traitsOf(type);
+  return BCC_NAMES[name] ?? (SAME_NAMES.has(name) ? (name as TableKind) : undefined);
+}
 
 const STARS_MAX = 40;
 const LOG2_INDEX_MAX = 65;
@@ -141,7 +136,7 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
   constructor(name: string, map: BpfMap<K, V>, info: TableInfo | undefined, host: TableHost) {
     this.name = name;
     this.map = map;
-    this.kind = info?.kind ?? KIND_OF_MAP[map.type];
+    this.kind = info?.kind ?? kindOfMap(map.type);
     this.#host = host;
   }
 
@@ -250,7 +245,7 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
 
   /** Calls `callback(cpu, data, size)` for each record of this BPF_PERF_OUTPUT table, from perfBufferPoll(). */
   openPerfBuffer(callback: PerfCallback, opts: PerfBufferOptions = {}): void {
-    if (this.map.type !== MapType.PERF_EVENT_ARRAY) throw new TypeError(`${this} is not a perf output table (BPF_PERF_OUTPUT)`);
+    if (kindOfMap(this.map.type) !== "perf_output") throw new TypeError(`${this} is not a perf output table (BPF_PERF_OUTPUT)`);
     const pageCnt = opts.pageCnt ?? 8;
     let buffer: EventBuffer | undefined;
     const reader = new PerfReader(this.map, { pageCount: pageCnt, wakeupEvents: opts.wakeupEvents, onLost: (n) => buffer?.addLost(n) });
@@ -262,7 +257,7 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
 
   /** Calls `callback(ctx, data, size)` for each record of this BPF_RINGBUF_OUTPUT table, from ringBufferPoll(). */
   openRingBuffer(callback: RingCallback): void {
-    if (this.map.type !== MapType.RINGBUF) throw new TypeError(`${this} is not a ring buffer table (BPF_RINGBUF_OUTPUT)`);
+    if (kindOfMap(this.map.type) !== "ringbuf") throw new TypeError(`${this} is not a ring buffer table (BPF_RINGBUF_OUTPUT)`);
     const reader = new RingBufReader(this.map);
     const limit = Math.max(this.map.maxEntries * 2, 1 << 20);
     this.#host.addBuffer(new EventBuffer("ring", this.name, reader, limit, (_cpu, data) => callback(null, data, data.length), undefined, this.#host));

@@ -2,9 +2,7 @@
 // from the tracepoint's format file as BCC does: the 8 bytes of common fields
 // become `u64 __do_not_use__`, `__data_loc` fields become `int data_loc_NAME`,
 // and every field sits at the offset the format file gives.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { tracefsDir } from "../tracing/tracefs.ts";
+import { readTracepointFormat } from "../tracing/tracefs.ts";
 
 export interface FormatField {
   /** The declaration as the format file writes it, e.g. "const char * filename". */
@@ -27,13 +25,9 @@ export function parseFormat(text: string): FormatField[] {
   return fields;
 }
 
-/** The format file of CATEGORY:EVENT, or undefined when there is no such tracepoint. */
+/** The format file of CATEGORY:EVENT, or undefined when there is no such tracepoint (tracefs owns the read). */
 export function readFormat(category: string, event: string): string | undefined {
-  try {
-    return readFileSync(join(tracefsDir(), "events", category, event, "format"), "utf8");
-  } catch {
-    return undefined;
-  }
+  return readTracepointFormat(category, event);
 }
 
 const BUILTIN_SIZES: Record<string, number> = {

@@ -12,7 +12,7 @@ import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
 import { AttachError } from "../link/errors.ts";
-import { syscallOfFunction } from "../link/syscall.ts";
+import { fallbackFor, type HookTarget } from "../link/hooks.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
 import { which } from "../internal/which.ts";
@@ -266,44 +266,33 @@ function ringBytes(pages: number): number {
   return Math.min(bytes, 1 << 28);
 }
 
+/** Each probe through the hook registry (Program.attachTo), its uprobes limited to -p's process. */
 function attach(coll: Collection, p: Probe, tgid: number | undefined): void {
   const program = coll.program(p.programName);
+  const target: HookTarget = p.target.hook === "uprobe" || p.target.hook === "uretprobe" ? { ...p.target, pid: tgid } : p.target;
   try {
-    switch (p.kind) {
-      case "tracepoint":
-        program.attachTracepoint(p.category!, p.event!);
-        break;
-      case "kprobe":
-      case "kretprobe":
-        program.attachKprobe({ symbol: p.symbol!, offset: p.offset, retprobe: p.kind === "kretprobe" });
-        break;
-      case "uprobe":
-      case "uretprobe":
-        program.attachUprobe({ path: p.path!, symbol: p.symbol!, offset: p.offset || undefined, retprobe: p.kind === "uretprobe", pid: tgid });
-        break;
-    }
+    program.attachTo(target);
   } catch (err) {
     if (!(err instanceof AttachError)) throw err;
-    throw new AttachError(`probe '${p.raw}': ${traceHint(err, p)}`, { cause: err, hook: err.hook, target: err.target, reason: err.reason, suggestion: err.suggestion });
+    throw new AttachError(`probe '${p.raw}': ${traceHint(err, p)}`, {
+      cause: err,
+      hook: err.hook,
+      target: err.target,
+      reason: err.reason,
+      suggestion: err.suggestion,
+    });
   }
 }
 
-/**
- * The library's advice, in tsbpf trace's terms: a kprobe on a syscall that the
- * kernel cannot place (its fields say so: no message text is read) becomes the
- * syscall's tracepoint, with its fields.
- */
+/** The library's advice, in tsbpf trace's terms: where the registry falls back to a tracepoint, name it as a probe with its fields. */
 function traceHint(err: AttachError, p: Probe): string {
-  const syscall = p.symbol ? syscallOfFunction(p.symbol) : undefined;
-  if ((p.kind !== "kprobe" && p.kind !== "kretprobe") || !syscall || err.reason === undefined) return err.message;
-  const event = `${p.kind === "kretprobe" ? "sys_exit_" : "sys_enter_"}${syscall}`;
-  const format = readFormat("syscalls", event);
-  if (!format) return err.message;
+  const text = err.message.replace(/ \(SEC\("[^"]*"\)\)/, "");
+  const alt = err.suggestion ? fallbackFor(p.target) : undefined;
+  if (alt?.hook !== "tracepoint") return text;
+  const format = readFormat(alt.category, alt.event);
+  if (!format) return text;
   const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_")).map((f) => `args->${f.name}`);
-  return (
-    `cannot attach ${p.kind} to ${p.symbol}: ${err.reason}. Use the tracepoint syscalls:${event}, which sees the same ` +
-    `${p.kind === "kretprobe" ? "return value" : "arguments"}; in tsbpf trace: 't:syscalls:${event}', whose values are ${fields.join(", ")}.`
-  );
+  return `${text} In tsbpf trace: 't:${alt.category}:${alt.event}', whose values are ${fields.join(", ")}.`;
 }
 
 /**

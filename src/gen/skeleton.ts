@@ -3,6 +3,7 @@
 // record codecs. The module is all types over gen/runtime.ts, which does the work.
 import { createHash } from "node:crypto";
 import { MapType } from "../internal/sys/constants.ts";
+import { traitsOf } from "../maps/traits.ts";
 import type { MapSpec } from "../object/maps.ts";
 import type { ObjectSpec } from "../object/spec.ts";
 import { btfOf, cDeclaration, cTypeName, generatedHeader, propertyKey, sizeOrUndefined, TypeScriptTypes } from "./types.ts";
@@ -30,8 +31,6 @@ const RESERVED = [
 ];
 
 const MAP_TYPE_NAMES = new Map<number, string>(Object.entries(MapType).map(([name, n]) => [n, `BPF_MAP_TYPE_${name}`]));
-const PER_CPU = new Set<number>([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
-const EVENT_MAPS = new Set<number>([MapType.RINGBUF, MapType.USER_RINGBUF, MapType.PERF_EVENT_ARRAY]);
 
 const SECTIONS = [
   { key: "rodata", iface: "Rodata", doc: "Global variables in .rodata (`const volatile`): set them with load({ rodata }); read-only once loaded." },
@@ -157,25 +156,26 @@ function keyOrValue(type: MapSpec["key"], size: number, ts: TypeScriptTypes, add
 
 function mapType(m: MapSpec, ts: TypeScriptTypes, imports: Set<string>): { doc: string; type: string } {
   const kind = MAP_TYPE_NAMES.get(m.type) ?? `map type ${m.type}`;
-  if (EVENT_MAPS.has(m.type)) {
+  const traits = traitsOf(m.type);
+  if (traits.events) {
     imports.add("BpfMap");
     const reader = m.type === MapType.PERF_EVENT_ARRAY ? "PerfReader" : "RingBufReader";
     const size = m.type === MapType.PERF_EVENT_ARRAY ? "" : `, ${m.maxEntries} bytes`;
     return { doc: `${kind}${size}: read it with new ${reader}(map, { decode: codecs.<record type> })`, type: "BpfMap" };
   }
-  const key = m.keySize === 0 ? { ts: "never", c: "no key" } : keyOrValue(m.key, m.keySize, ts);
-  const value = keyOrValue(m.value, m.valueSize, ts, m.type === MapType.STACK_TRACE);
+  const key = m.keySize === 0 || traits.noKey ? { ts: "never", c: "no key" } : keyOrValue(m.key, m.keySize, ts);
+  const value = keyOrValue(m.value, m.valueSize, ts, traits.addresses);
   const doc = `${kind}, key ${key.c}, value ${value.c}, ${m.maxEntries} ${m.maxEntries === 1 ? "entry" : "entries"}`;
-  if (PER_CPU.has(m.type)) {
+  if (traits.perCpu) {
     imports.add("PerCpuMap");
     return { doc: `${doc} (a value per CPU)`, type: `PerCpuMap<${key.ts}, ${value.ts}>` };
   }
   imports.add("TypedMap");
-  if (m.type === MapType.PROG_ARRAY) {
+  if (traits.holds === "program") {
     imports.add("Program");
     return { doc: `${doc} (update with a Program)`, type: `TypedMap<${key.ts}, ${value.ts}, Encodable<${key.ts}>, Encodable<${value.ts}> | Program>` };
   }
-  if (m.type === MapType.ARRAY_OF_MAPS || m.type === MapType.HASH_OF_MAPS) {
+  if (traits.holds === "map") {
     imports.add("BpfMap");
     return { doc: `${doc} (update with a BpfMap)`, type: `TypedMap<${key.ts}, ${value.ts}, Encodable<${key.ts}>, Encodable<${value.ts}> | BpfMap>` };
   }

@@ -5,6 +5,7 @@ import type { FD } from "../internal/sys/fd.ts";
 import { ioctl } from "../internal/sys/perf.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
 import { failuresOf } from "../internal/settle.ts";
+import { AttachError } from "./errors.ts";
 
 /** What the attach functions need of a loaded program. */
 export interface AttachableProgram {
@@ -107,6 +108,26 @@ export function attachPerfEvent(prog: AttachableProgram, perf: FD, target: strin
   } catch (err) {
     perf.close();
     for (const u of undo) u();
-    throw err;
+    throw explainPerfAttachFailure(err, prog, target);
   }
+}
+
+/** The kernel's limit of programs on one trace event (BPF_TRACE_MAX_PROGS in kernel/trace/bpf_trace.c). */
+export const BPF_TRACE_MAX_PROGS = 64;
+
+function explainPerfAttachFailure(err: unknown, prog: AttachableProgram, target: string): unknown {
+  if (!(err instanceof SyscallError) || err.code !== "E2BIG") return err;
+  // A bare E2BIG here means the event's program array is full.
+  const hook = target.slice(0, Math.max(0, target.indexOf(":"))) || undefined;
+  return new AttachError(
+    `cannot attach program ${prog.name} to ${target}: the kernel allows at most ${BPF_TRACE_MAX_PROGS} BPF programs on one ` +
+      `trace event (BPF_TRACE_MAX_PROGS), and ${target} has them (E2BIG); detach some, or attach one program that does the work of several`,
+    {
+      cause: err,
+      hook,
+      target,
+      reason: `more than ${BPF_TRACE_MAX_PROGS} programs on one trace event`,
+      suggestion: "detach programs from this event, or merge them into one",
+    },
+  );
 }

@@ -1,18 +1,19 @@
 // kprobes and uprobes: the dynamic probe PMUs of perf_event_open (4.17+), with
 // tracefs kprobe_events/uprobe_events as the fallback, as cilium/ebpf and libbpf do.
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PerfType } from "../internal/sys/constants.ts";
 import { perfEventOpen } from "../internal/sys/perf.ts";
 import type { FD } from "../internal/sys/fd.ts";
 import { onExit } from "../internal/cleanup.ts";
-import { tracefsDir } from "../tracing/tracefs.ts";
-import { traceEventId } from "./tracepoint.ts";
+import { haveDynamicProbes, pmuType as featurePmuType } from "../features/index.ts";
+import { addProbeEvent, probeEventsFile, traceEventId, type DynamicProbeKind } from "../tracing/tracefs.ts";
+import { AttachError } from "./errors.ts";
 
-export type ProbeKind = "kprobe" | "uprobe";
+export type { DynamicProbeKind } from "../tracing/tracefs.ts";
 
 export interface ProbeTarget {
-  kind: ProbeKind;
+  kind: DynamicProbeKind;
   retprobe: boolean;
   /** kprobe: the kernel symbol; uprobe: the binary's path. */
   symbolOrPath: string;
@@ -25,33 +26,25 @@ export interface ProbeTarget {
 const PMU_DIR = "/sys/bus/event_source/devices";
 
 /** The dynamic PMU's type number, or undefined when the kernel has none. */
-export function pmuType(kind: ProbeKind): number | undefined {
-  const file = join(PMU_DIR, kind, "type");
-  return existsSync(file) ? Number.parseInt(readFileSync(file, "utf8"), 10) : undefined;
+export function pmuType(kind: DynamicProbeKind): number | undefined {
+  return featurePmuType(kind);
 }
 
 /** The config bit that makes a PMU probe a return probe ("config:0" in format/retprobe). */
-function retprobeBit(kind: ProbeKind): bigint {
+function retprobeBit(kind: DynamicProbeKind): bigint {
   const text = readFileSync(join(PMU_DIR, kind, "format", "retprobe"), "utf8");
   const m = /config:(\d+)/.exec(text);
   return 1n << BigInt(m ? m[1] : 0);
 }
 
 /** Where tracefs defines probes of this kind, or undefined when it cannot. */
-export function tracefsProbeFile(kind: ProbeKind): string | undefined {
-  let dir: string;
-  try {
-    dir = tracefsDir();
-  } catch {
-    return undefined;
-  }
-  const file = join(dir, `${kind}_events`);
-  return existsSync(file) ? file : undefined;
+export function tracefsProbeFile(kind: DynamicProbeKind): string | undefined {
+  return probeEventsFile(kind);
 }
 
 /** True when the kernel can place this kind of probe by either mechanism. */
-export function probesAvailable(kind: ProbeKind): boolean {
-  return pmuType(kind) !== undefined || tracefsProbeFile(kind) !== undefined;
+export function probesAvailable(kind: DynamicProbeKind): boolean {
+  return haveDynamicProbes(kind);
 }
 
 let counter = 0;
@@ -78,12 +71,18 @@ export function openProbe(t: ProbeTarget): { perf: FD; undo: (() => void)[] } {
     );
     return { perf, undo: [] };
   }
-  const file = tracefsProbeFile(t.kind);
-  if (!file) throw new Error(`no ${t.kind} support (no PMU and no ${t.kind}_events)`);
+  if (!probeEventsFile(t.kind)) {
+    throw new AttachError(`no ${t.kind} support (no ${t.kind} PMU and no ${t.kind}_events in tracefs)`, {
+      hook: t.kind,
+      target: t.symbolOrPath,
+      reason: `the kernel has no ${t.kind}s`,
+    });
+  }
   const event = `tsbpf_${process.pid}_${counter++}_${t.symbolOrPath.replace(/[^A-Za-z0-9_]/g, "_").slice(-32)}`;
   const location = t.kind === "kprobe" ? `${t.symbolOrPath}+${t.offset}` : `${t.symbolOrPath}:0x${t.offset.toString(16)}`;
-  appendFileSync(file, `${t.retprobe ? "r" : "p"}:tsbpf/${event} ${location}\n`);
-  const remove = onExit(() => appendFileSync(file, `-:tsbpf/${event}\n`));
+  // Checked and written by the tracefs owner: a newline in a path cannot add a definition.
+  const removeDefinition = addProbeEvent({ kind: t.kind, retprobe: t.retprobe, group: "tsbpf", event, location });
+  const remove = onExit(removeDefinition);
   try {
     const id = traceEventId("tsbpf", event);
     const perf = perfEventOpen({ type: PerfType.TRACEPOINT, config: id, samplePeriod: 1, wakeup: 1 }, t.pid, cpu);

@@ -26,3 +26,16 @@ export function syscallOfFunction(fn: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The syscall whose entry function `fn` is, with the syscall's own arguments
+ * ("__x64_sys_openat", "__se_sys_openat", "__do_sys_openat", "sys_openat" ->
+ * "openat"), or undefined. Narrower than syscallOfFunction: do_sys_openat2 and
+ * ksys_read take other arguments, so their syscall's tracepoint cannot stand in.
+ */
+export function syscallOfEntry(fn: string): string | undefined {
+  for (const prefix of [...prefixes, "__do_sys_"]) {
+    if (fn.startsWith(prefix) && fn.length > prefix.length) return fn.slice(prefix.length);
+  }
+  return undefined;
+}

@@ -1,35 +1,25 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { PerfType } from "../internal/sys/constants.ts";
 import { perfEventOpen } from "../internal/sys/perf.ts";
 import { rawTracepointOpen } from "../internal/sys/bpf.ts";
-import { tracefsDir } from "../tracing/tracefs.ts";
+import { badEventName, traceEventId, tracepointExists } from "../tracing/tracefs.ts";
 import { AttachError } from "./errors.ts";
 import { attachPerfEvent, Link, type AttachableProgram } from "./link.ts";
 
-/** Whether the kernel has the trace event CATEGORY:NAME (e.g. syscalls:sys_enter_open is x86-only). */
-export function tracepointExists(category: string, name: string): boolean {
-  return existsSync(join(tracefsDir(), "events", category, name, "id"));
-}
-
-/** The id of a trace event (events/CATEGORY/NAME/id in tracefs). */
-export function traceEventId(category: string, name: string): number {
-  const dir = join(tracefsDir(), "events", category, name);
-  const idFile = join(dir, "id");
-  if (!existsSync(idFile)) {
-    const hint = existsSync(join(tracefsDir(), "events", category))
-      ? `see ${join(tracefsDir(), "events", category)} for the events of "${category}"`
-      : `there is no category "${category}" in ${join(tracefsDir(), "events")}`;
-    throw new AttachError(`tracepoint ${category}:${name} does not exist on this kernel (${hint})`);
-  }
-  return Number.parseInt(readFileSync(idFile, "utf8"), 10);
-}
+// tracefs owns these; re-exported for the callers that found them here.
+export { traceEventId, tracepointExists };
 
 /** Splits "category/name" or "category:name". */
 export function splitTracepoint(target: string): [string, string] {
   const m = /^([^/:]+)[/:]([^/:]+)$/.exec(target);
-  if (!m) throw new AttachError(`"${target}" is not a tracepoint name; expected CATEGORY/NAME, e.g. syscalls/sys_enter_openat`);
-  return [m[1], m[2]];
+  if (!m) {
+    throw new AttachError(`"${target}" is not a tracepoint name; expected CATEGORY/NAME, e.g. syscalls/sys_enter_openat`, {
+      hook: "tracepoint",
+      target,
+      reason: "not CATEGORY/NAME",
+    });
+  }
+  return [m[1]!, m[2]!];
 }
 
 /** A tracepoint program on CATEGORY:NAME, through a perf event. */
@@ -42,11 +32,18 @@ export function attachTracepoint(prog: AttachableProgram, category: string, name
 
 /** A raw tracepoint program (BPF_PROG_TYPE_RAW_TRACEPOINT) on the tracepoint NAME. */
 export function attachRawTracepoint(prog: AttachableProgram, name: string): Link {
+  const bad = badEventName(name);
+  if (bad !== undefined) {
+    throw new AttachError(`"${name}" is not a raw tracepoint name: ${bad}`, { hook: "raw_tracepoint", target: name, reason: "invalid name" });
+  }
   try {
     return new Link(`raw_tracepoint:${name}`, rawTracepointOpen(prog.fd.value, name));
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") {
-      throw new AttachError(`raw tracepoint "${name}" does not exist on this kernel (names are those of tracepoints, without category, e.g. sched_switch)`, { cause: err });
+      throw new AttachError(
+        `raw tracepoint "${name}" does not exist on this kernel (names are those of tracepoints, without category, e.g. sched_switch)`,
+        { cause: err, hook: "raw_tracepoint", target: name, reason: "no such tracepoint" },
+      );
     }
     throw err;
   }
@@ -64,7 +61,7 @@ export function attachTracing(prog: AttachableProgram, target: string): Link {
       throw new AttachError(
         `cannot attach ${target}: the kernel refuses it (EPERM) under lockdown (${lockdownState()}); ` +
           `use a tracepoint, raw tracepoint or tp_btf program instead, or run on a kernel without lockdown`,
-        { cause: err },
+        { cause: err, hook: "tracing", target, reason: "kernel lockdown", suggestion: "use a tracepoint, raw tracepoint or tp_btf program" },
       );
     }
     throw err;

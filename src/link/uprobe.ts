@@ -1,10 +1,9 @@
-import { accessSync, constants, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { ElfFile } from "../elf/index.ts";
-import { which } from "../internal/which.ts";
+import { findBinary, searchedFor } from "../internal/binaries.ts";
 import { AttachError } from "./errors.ts";
 import { attachPerfEvent, type AttachableProgram, type Link } from "./link.ts";
-import { openProbe, probesAvailable } from "./probe.ts";
+import { openProbe } from "./probe.ts";
 
 export interface UprobeOptions {
   /** The binary or library: a path, or a name looked up in PATH (executables) or the library dirs. */
@@ -24,38 +23,25 @@ export function attachUprobe(prog: AttachableProgram, opts: UprobeOptions): Link
   const kind = retprobe ? "uretprobe" : "uprobe";
   const path = resolveBinary(opts.path);
   if (opts.symbol === undefined && opts.offset === undefined) {
-    throw new AttachError(`${kind} on ${path}: give a symbol or an offset`);
+    throw new AttachError(`${kind} on ${path}: give a symbol or an offset`, { hook: kind, target: path, reason: "no symbol and no offset" });
   }
   let offset = opts.offset ?? 0;
   if (opts.symbol !== undefined) {
     offset += new ElfFile(new Uint8Array(readFileSync(path)), path).symbolFileOffset(opts.symbol);
-  }
-  if (!probesAvailable("uprobe")) {
-    throw new AttachError(`cannot attach ${kind}: this kernel has no uprobes (CONFIG_UPROBE_EVENTS is not set)`);
   }
   const probe = openProbe({ kind: "uprobe", retprobe, symbolOrPath: path, offset: BigInt(offset), pid: opts.pid ?? -1 });
   const where = opts.symbol !== undefined ? `${opts.symbol}${opts.offset ? `+${opts.offset}` : ""}` : `0x${offset.toString(16)}`;
   return attachPerfEvent(prog, probe.perf, `${kind}:${path}:${where}`, probe.undo);
 }
 
-const libraryDirs = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"];
-
-/** An absolute path for a binary named by path or by name, as libbpf's resolve_full_path does. */
+/** An absolute path for a binary named by path, library name or program name (internal/binaries.ts has the rule). */
 export function resolveBinary(name: string): string {
-  if (isAbsolute(name) || name.includes("/")) {
-    if (!canRead(name)) throw new AttachError(`cannot read binary ${name}`);
-    return name;
-  }
-  const found = name.includes(".so") ? libraryDirs.map((dir) => join(dir, name)).find(canRead) : which(name);
+  const found = findBinary(name);
   if (found) return found;
-  throw new AttachError(`cannot find "${name}" in ${name.includes(".so") ? "the library directories" : "PATH"}; give its full path`);
-}
-
-function canRead(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  throw new AttachError(`cannot find ${searchedFor(name)}; give the binary's full path`, {
+    hook: "uprobe",
+    target: name,
+    reason: "no such binary",
+    suggestion: "give the binary's full path",
+  });
 }

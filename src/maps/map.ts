@@ -11,6 +11,7 @@ import { possibleCpus } from "../internal/sys/system.ts";
 import type { MapSpec } from "../object/maps.ts";
 import { mapCodec } from "./codec.ts";
 import { ensureBpffs } from "./pin.ts";
+import { traitsOf } from "./traits.ts";
 
 export type UpdateMode = "any" | "noexist" | "exist" | number;
 
@@ -32,26 +33,6 @@ export interface CreateOptions {
   /** Loaded BTF whose type ids `key`/`value` are (the object's BTF in a Collection). */
   btfFd?: FD;
 }
-
-const PER_CPU = new Set<number>([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
-// Map types the kernel refuses BTF key/value types for (libbpf drops them too).
-const NO_BTF = new Set<number>([
-  MapType.PERF_EVENT_ARRAY,
-  MapType.CGROUP_ARRAY,
-  MapType.STACK_TRACE,
-  MapType.ARRAY_OF_MAPS,
-  MapType.HASH_OF_MAPS,
-  MapType.DEVMAP,
-  MapType.DEVMAP_HASH,
-  MapType.CPUMAP,
-  MapType.XSKMAP,
-  MapType.SOCKMAP,
-  MapType.SOCKHASH,
-  MapType.QUEUE,
-  MapType.STACK,
-  MapType.RINGBUF,
-  MapType.PROG_ARRAY,
-]);
 
 function updateFlags(mode: UpdateMode): number {
   if (typeof mode === "number") return mode;
@@ -90,9 +71,9 @@ export class BpfMap<K = any, V = any> implements Disposable {
     this.flags = def.flags ?? 0;
     this.keyType = def.key;
     this.valueType = def.value;
-    this.perCpu = PER_CPU.has(def.type);
+    this.perCpu = traitsOf(def.type).perCpu ?? false;
     this.#key = mapCodec(def.keySize, def.key);
-    this.#value = mapCodec(def.valueSize, def.value, def.type === MapType.STACK_TRACE ? "addresses" : "plain");
+    this.#value = mapCodec(def.valueSize, def.value, traitsOf(def.type).addresses ? "addresses" : "plain");
     this.#stride = Math.ceil(def.valueSize / 8) * 8;
   }
 
@@ -111,7 +92,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
       mapExtra: def.mapExtra ?? 0n,
       name: kernelName(name),
     };
-    const withBtf = opts.btfFd && !NO_BTF.has(def.type) && def.value !== undefined;
+    const withBtf = opts.btfFd && !traitsOf(def.type).btfRefused && def.value !== undefined;
     let fd: FD;
     try {
       fd = sys.mapCreate(

@@ -5,6 +5,7 @@ import type { Spec } from "../btf/spec.ts";
 import { resolve, sizeof, type Datasec, type Type } from "../btf/types.ts";
 import { MapFlag, MapType } from "../internal/sys/constants.ts";
 import { ObjectError } from "./errors.ts";
+import { traitsOf } from "../maps/traits.ts";
 
 export interface MapSpec {
   /** The name in the object: the `.maps` variable, or the data section (".rodata"). */
@@ -99,7 +100,9 @@ export function btfMapSpec(name: string, def: Type): MapSpec {
 
 /** Sizes the kernel requires that libbpf fills in for the user. */
 function applyDefaults(spec: MapSpec): void {
-  if (spec.type === MapType.PERF_EVENT_ARRAY) {
+  // fd-valued arrays (perf event array, prog array...): u32 index, u32 fd, whatever the C said.
+  const traits = traitsOf(spec.type);
+  if (traits.fdValues && traits.fixedEntries) {
     spec.keySize ||= 4;
     spec.valueSize ||= 4;
   }

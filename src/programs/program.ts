@@ -11,9 +11,9 @@ import { ensureBpffs } from "../maps/pin.ts";
 import { AttachError } from "../link/errors.ts";
 import type { Link } from "../link/link.ts";
 import { failuresOf } from "../internal/settle.ts";
-import { attachKprobe, attachKsyscall, type KprobeOptions } from "../link/kprobe.ts";
-import { attachRawTracepoint, attachTracepoint, attachTracing, splitTracepoint } from "../link/tracepoint.ts";
-import { attachUprobe, type UprobeOptions } from "../link/uprobe.ts";
+import { attachHook, hookDef, targetOfSection, type HookTarget } from "../link/hooks.ts";
+import type { KprobeOptions } from "../link/kprobe.ts";
+import type { UprobeOptions } from "../link/uprobe.ts";
 import { VerifierError } from "./verifier.ts";
 
 export interface LoadOptions {
@@ -87,68 +87,41 @@ export class Program implements Disposable, AsyncDisposable {
   /**
    * Attaches where the section name says: tracepoint/CAT/NAME, raw_tp/NAME,
    * tp_btf/NAME, fentry/FN, kprobe/FN, ksyscall/NAME, uprobe/PATH:SYMBOL...
+   * (the hook registry, link/hooks.ts, reads the section).
    */
   attach(): Link {
-    const { attach, attachTarget: target, section } = this.spec;
-    const need = (what: string) => {
-      if (!target) throw new AttachError(`program ${this.name} (section "${section}") names no ${what}; use the attach method that takes one`);
-    };
-    switch (attach) {
-      case "tracepoint": {
-        need("tracepoint");
-        const [category, name] = splitTracepoint(target);
-        return this.attachTracepoint(category, name);
-      }
-      case "raw_tracepoint":
-        need("tracepoint");
-        return this.attachRawTracepoint(target);
-      case "tracing":
-        return this.#track(attachTracing(this, `${section}`));
-      case "kprobe":
-      case "kretprobe": {
-        need("function");
-        const [symbol, offset] = target.split("+");
-        return this.attachKprobe({ symbol, offset: offset ? Number(offset) : 0, retprobe: attach === "kretprobe" });
-      }
-      case "ksyscall":
-      case "kretsyscall":
-        need("syscall");
-        return this.#track(attachKsyscall(this, target, attach === "kretsyscall"));
-      case "uprobe":
-      case "uretprobe": {
-        need("binary and function (uprobe/PATH:SYMBOL)");
-        const m = /^(.+):([^:+]+)(?:\+(\d+|0x[0-9a-f]+))?$/i.exec(target);
-        if (!m) throw new AttachError(`program ${this.name}: cannot read "${target}" as PATH:SYMBOL[+OFFSET]`);
-        return this.attachUprobe({ path: m[1], symbol: m[2], offset: m[3] ? Number(m[3]) : undefined, retprobe: attach === "uretprobe" });
-      }
-      case "iter":
-        throw new AttachError(`program ${this.name}: BPF iterators are not supported yet`);
-      default:
-        throw new AttachError(
-          `program ${this.name} (${progTypeNames[this.type] ?? this.type}, section "${section}") is not attached to a tracing hook; ` +
-            `attach it where such programs go (a socket, an interface, a cgroup) with the fd in .fd`,
-        );
+    const { attach, attachTarget, section } = this.spec;
+    const target = targetOfSection(attach, attachTarget, section);
+    if (!target) {
+      const def = hookDef(attach);
+      throw new AttachError(`program ${this.name} (section "${section}") names no target; write ${def.label} as ${attach}/${def.syntax}, or use the attach method that takes one`, {
+        hook: attach,
+        target: section,
+        reason: "the section names no target",
+      });
     }
+    return this.attachTo(target);
+  }
+
+  /** Attaches to a hook of the registry: { hook: "tracepoint", category, event }, { hook: "uprobe", path, symbol }... */
+  attachTo(target: HookTarget): Link {
+    return this.#track(attachHook(this, target));
   }
 
   attachTracepoint(category: string, name: string): Link {
-    this.#expect([ProgType.TRACEPOINT], "tracepoint");
-    return this.#track(attachTracepoint(this, category, name));
+    return this.attachTo({ hook: "tracepoint", category, event: name });
   }
 
   attachRawTracepoint(name: string): Link {
-    this.#expect([ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE], "raw tracepoint");
-    return this.#track(attachRawTracepoint(this, name));
+    return this.attachTo({ hook: "raw_tracepoint", event: name });
   }
 
   attachKprobe(opts: KprobeOptions): Link {
-    this.#expect([ProgType.KPROBE], "kprobe");
-    return this.#track(attachKprobe(this, opts));
+    return this.attachTo({ hook: opts.retprobe ? "kretprobe" : "kprobe", symbol: opts.symbol, offset: opts.offset });
   }
 
   attachUprobe(opts: UprobeOptions): Link {
-    this.#expect([ProgType.KPROBE], "uprobe");
-    return this.#track(attachUprobe(this, opts));
+    return this.attachTo({ hook: opts.retprobe ? "uretprobe" : "uprobe", path: opts.path, symbol: opts.symbol, offset: opts.offset, pid: opts.pid });
   }
 
   /** Links made through this program that are still attached. */
@@ -196,12 +169,6 @@ export class Program implements Disposable, AsyncDisposable {
   #track(link: Link): Link {
     this.#links.add(link);
     return link;
-  }
-
-  #expect(types: number[], what: string): void {
-    if (!types.includes(this.type)) {
-      throw new AttachError(`program ${this.name} is a ${progTypeNames[this.type]} program (section "${this.spec.section}"), not a ${what} program`);
-    }
   }
 }
 

@@ -7,21 +7,21 @@
 // finds the tracepoint's fields or the binary, and rewrites the filter and the
 // arguments into C (argN, retval, args->FIELD, $pid...), so that every mistake
 // is reported here, naming the probe, before anything is compiled.
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ElfError, ElfFile } from "../../elf/index.ts";
 import { which } from "../../internal/which.ts";
+import { findBinary as findBinaryByRule, findLibrary as findLibraryByRule } from "../../internal/binaries.ts";
 import { syscallOfFunction, syscallPrefix } from "../../link/syscall.ts";
-import { traceEventId } from "../../link/tracepoint.ts";
-import { resolveBinary } from "../../link/uprobe.ts";
+import type { HookKind, HookTarget } from "../../link/hooks.ts";
 import { AttachError } from "../../link/errors.ts";
 import { parseFormat as parseTracepointFormat, readFormat, type FormatField } from "../../bcc/tracepoint.ts";
-import { tracefsDir } from "../../tracing/tracefs.ts";
+import { traceEventId, tracefsDir, tracepointExists } from "../../tracing/tracefs.ts";
 import { UsageError } from "../tool.ts";
 import { FormatError, parseFormat, unescapeC, type Conversion, type ParsedFormat } from "./format.ts";
 
-export type ProbeKind = "tracepoint" | "kprobe" | "kretprobe" | "uprobe" | "uretprobe";
+/** The hook kinds of the registry (link/hooks.ts) that tsbpf trace writes. */
+export type ProbeKind = Extract<HookKind, "tracepoint" | "kprobe" | "kretprobe" | "uprobe" | "uretprobe">;
 
 /** A probe as written, split into its parts. */
 export interface ProbeSyntax {
@@ -78,6 +78,8 @@ export interface Probe {
   display: string;
   /** The BPF program's name (the kernel keeps 15 characters). */
   programName: string;
+  /** Where it attaches, as the hook registry takes it. */
+  target: HookTarget;
 }
 
 const TYPES: Record<string, { type: ProbeSyntax["type"]; where?: "kernel" | "user" }> = {
@@ -254,6 +256,7 @@ export function resolveProbe(raw: string, index: number): Probe {
       try {
         ElfFile.open(path).symbolFileOffset(symbol);
       } catch (err) {
+        // ElfError has a code too (ERR_TSBPF_ELF): look at the class first, then at errno codes.
         if (err instanceof ElfError) return fail(raw, err.message.replace(/^ELF: /, ""));
         const code = (err as NodeJS.ErrnoException).code;
         if (typeof code === "string") return fail(raw, `cannot read ${path}: ${code}`);
@@ -272,6 +275,12 @@ export function resolveProbe(raw: string, index: number): Probe {
     values: [],
     display,
     programName: programName(index, display),
+    target:
+      kind === "tracepoint"
+        ? { hook: kind, category: category!, event: event! }
+        : kind === "kprobe" || kind === "kretprobe"
+          ? { hook: kind, symbol: symbol!, offset: s.offset }
+          : { hook: kind, path: path!, symbol: symbol!, offset: s.offset || undefined },
   };
   if (kind === "tracepoint") {
     const text = readFormat(category!, event!);
@@ -308,51 +317,24 @@ export function resolveProbe(raw: string, index: number): Probe {
 }
 
 function tracepointPresent(category: string, event: string): boolean {
-  try {
-    return existsSync(join(tracefsDir(), "events", category, event, "id"));
-  } catch {
-    return false;
-  }
-}
-
-let ldCache: { name: string; flags: string; path: string }[] | undefined;
-
-/** The ld.so cache (`ldconfig -p`): library name, its flags ("libc6,x86-64") and path. */
-function ldconfigEntries(): { name: string; flags: string; path: string }[] {
-  if (ldCache) return ldCache;
-  const ldconfig = which("ldconfig", ["/sbin", "/usr/sbin"]);
-  let text = "";
-  try {
-    if (ldconfig) text = execFileSync(ldconfig, ["-p"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    // No cache: names are then looked up on PATH only.
-  }
-  ldCache = [];
-  for (const line of text.split("\n")) {
-    const m = /^\s+(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)$/.exec(line);
-    if (m) ldCache.push({ name: m[1], flags: m[2], path: m[3] });
-  }
-  return ldCache;
+  return tracepointExists(category, event);
 }
 
 /**
  * A library named as BCC's trace names them ("c" is libc: the first libc.so* in
  * the ld.so cache for this architecture, as bcc_procutils_which_so does), or
- * undefined.
+ * undefined. internal/binaries.ts has the one rule.
  */
 export function findLibrary(name: string): string | undefined {
-  const arch = ({ x64: "x86-64", arm64: "AArch64", riscv64: "RISC-V", ppc64: "64bit" } as Partial<Record<string, string>>)[process.arch];
-  const matches = name.includes(".so") ? (n: string) => n === name : (n: string) => n.startsWith(`lib${name}.so`);
-  return ldconfigEntries().find((e) => matches(e.name) && (!arch || e.flags.includes(arch)))?.path;
+  return findLibraryByRule(name);
 }
 
 /** The path of a uprobe's binary: a path, a library name (c, pthread, libssl.so.3) or a program on PATH. */
 function findBinary(raw: string, library: string, ambiguous: string[] | undefined): string {
   if (library.includes("/")) {
     if (!existsSync(library)) return fail(raw, `the binary ${library} does not exist`);
-    return resolveBinary(library);
   }
-  const found = findLibrary(library) ?? which(library);
+  const found = findBinaryByRule(library);
   if (found) return found;
   if (ambiguous) {
     return fail(
