@@ -4,8 +4,8 @@ import { codecFor } from "../btf/codec.ts";
 import { sizeof } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
-import { chooseEventTransport, openEvents } from "../events/channel.ts";
-import { havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
+import { chooseEventTransport, keepUpOptions, openEvents } from "../events/channel.ts";
+import { finishEvents, havePrivileges, intOption, parseToolArgs, toolObject, ToolRun, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf execsnoop [-h] [-T] [-t] [-x] [-q] [-U] [-u UID] [-P PPID] [-n NAME] [-l LINE] [--max-args N] [-d SECS] [--json]
 
@@ -84,7 +84,7 @@ export async function run(args: string[]): Promise<number> {
   if (!havePrivileges("execsnoop")) return 1;
 
   const spec = ObjectSpec.fromBytes((await toolObject("execsnoop")).bytes);
-  chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined);
+  chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined, keepUpOptions());
   await using coll = Collection.load(spec, {
     constants: {
       max_args: maxArgs,
@@ -98,9 +98,10 @@ export async function run(args: string[]): Promise<number> {
   const header = codecFor<ExecHeader>(headerType);
   const headerSize = sizeof(headerType);
   using run = new ToolRun({ durationSec: duration });
-  coll.attachAll();
+  // The reader first: a perf buffer drops what is written before its events are in the map.
   // Records vary in length (the header, then the arguments): read them in place.
-  using reader = openEvents(coll, "events", { signal: run.signal });
+  using reader = openEvents(coll, "events", keepUpOptions());
+  coll.attachAll();
 
   const out = run.out;
   const started = process.hrtime.bigint();
@@ -132,6 +133,6 @@ export async function run(args: string[]): Promise<number> {
     );
   });
   await run.stopped;
-  if (reader.lost) process.stderr.write(`tsbpf execsnoop: ${reader.lost} events lost (the perf buffer was full)\n`);
+  finishEvents("execsnoop", run, reader, { json: o.json });
   return 0;
 }

@@ -13,7 +13,7 @@ import { AttachError } from "../link/errors.ts";
 import { syscallOfFunction } from "../link/syscall.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
-import { havePrivileges, intOption, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
+import { finishEvents, havePrivileges, intOption, parseToolArgs, ToolRun, UsageError } from "./tool.ts";
 import { formatMessage, type Value } from "./trace/format.ts";
 import { generateProgram, HEADER, type EventLayout } from "./trace/generate.ts";
 import { resolveProbe, type Probe } from "./trace/probe.ts";
@@ -240,7 +240,7 @@ export async function run(argv: string[]): Promise<number> {
     if (maxEvents !== undefined && ++printed >= maxEvents) run.stop("max events");
   });
   await run.stopped;
-  if (reader.lost) process.stderr.write(`tsbpf trace: ${reader.lost} events lost (the perf buffer was full; raise -b)\n`);
+  finishEvents("trace", run, reader, { json: o.json, hint: "with a perf buffer, -b gives it more pages" });
   return 0;
 }
 

@@ -24,13 +24,24 @@ export interface ReaderOptions<T> {
   latencyMs?: number;
   /** Stops the reader (as `close()`), ending iteration. */
   signal?: AbortSignal;
+  /**
+   * Called with the number of records the kernel dropped because the buffer was
+   * full: perf LOST records (per CPU, as they are read), or a ring buffer's
+   * per-CPU failure counter (include/tsbpf.h's tsbpf_lost, read at most every
+   * `LOST_POLL_MS` while records flow, and at close).
+   */
+  onLost?: (count: number, cpu: number) => void;
 }
 
+/** How often a reader whose loss count costs a system call looks at it, while records flow. */
+export const LOST_POLL_MS = 250;
+
 export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, Disposable {
-  /** Records lost before reaching the reader (perf buffer LOST records; ring buffers cannot know). */
-  lost = 0;
   /** Records handed to a handler or iterator so far. */
   delivered = 0;
+  #lost = 0;
+  readonly #onLost: ((count: number, cpu: number) => void) | undefined;
+  #lostCheckedAt = 0;
   readonly #codec: Codec<T> | undefined;
   readonly #latencyMs: number | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -53,6 +64,7 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#codec = d === undefined ? undefined : "decode" in d ? (d as Codec<T>) : codecFor<T>(d as Type);
     this.#latencyMs = opts.latencyMs;
     this.#signal = opts.signal;
+    this.#onLost = opts.onLost;
     if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -68,6 +80,34 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
 
   /** Releases mappings and fds; called once by close(). */
   protected abstract release(): void;
+
+  /**
+   * Reads a loss count kept outside the buffer (a ring buffer's counter map) and
+   * reports what it gained through `addLost`. A system call: the base calls it
+   * at most every LOST_POLL_MS from consume(), from `lost`, and at close.
+   */
+  protected checkLost(): void {}
+
+  /** Records the kernel dropped on `cpu`; subclasses report them here. */
+  protected addLost(count: number, cpu: number): void {
+    if (count <= 0) return;
+    this.#lost += count;
+    this.#onLost?.(count, cpu);
+  }
+
+  /**
+   * Records lost before reaching the reader: perf LOST records, or for a ring
+   * buffer its tsbpf_lost counter (up to date when read; 0 if it has none).
+   */
+  get lost(): number {
+    if (!this.#closed) this.#refreshLost();
+    return this.#lost;
+  }
+
+  #refreshLost(): void {
+    this.#lostCheckedAt = performance.now();
+    this.checkLost();
+  }
 
   /**
    * Whether records may be waiting that the fds did not (or will not) signal.
@@ -121,6 +161,7 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
       if (this.#closed) this.release(); // closed by a handler during the drain
     }
     this.delivered += n;
+    if (!this.#closed && performance.now() - this.#lostCheckedAt >= LOST_POLL_MS) this.#refreshLost();
     // poll() waiters in push mode: records handled by any drain count as arrived.
     if (n > 0) for (const wake of [...this.#waiters]) wake();
     return n;
@@ -169,6 +210,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#sync();
     for (const w of this.#watchers ?? []) w.close();
     this.#watchers = undefined;
+    // The last count, while the counter can still be read.
+    this.#refreshLost();
     if (!this.#draining) this.release(); // else consume() releases once the drain has stopped
   }
 
