@@ -26,6 +26,9 @@ options:
       --json             one JSON object per line instead of columns
       --perf-buffer      read events through a perf buffer even where a ring buffer works
 
+Events the kernel could not deliver (a full buffer) are counted: "N events lost" on
+stderr at the end and, with --json, a last record {"lost": N}.
+
 examples:
   tsbpf execsnoop              # trace all exec() syscalls
   tsbpf execsnoop -x           # include failed exec()s
