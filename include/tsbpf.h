@@ -107,8 +107,8 @@ static __always_inline long tsbpf_ringbuf_output_batched(void *ringbuf, void *da
  * the verifier then never walks the branch that would call a ring buffer helper
  * on it. It may also set `events_wakeup_bytes` (batched wake-ups, 0: one per
  * record; the perf reader gets the same as its wakeup watermark). Ring buffer
- * records that find no room are counted in tsbpf_lost; the perf buffer's are
- * counted by the kernel (LOST records).
+ * and perf buffer outputs that fail are counted in tsbpf_lost (the kernel's
+ * perf LOST records come only with a later record that fits).
  */
 #define TSBPF_EVENTS(name, ringbuf_bytes) \
 	const volatile bool name##_is_ringbuf = true; \
@@ -120,9 +120,15 @@ static __always_inline long tsbpf_ringbuf_output_batched(void *ringbuf, void *da
 
 static __always_inline long tsbpf__events_output(void *ctx, void *map, bool ringbuf, __u64 wakeup_bytes, void *data, __u64 size)
 {
+	long err;
+
 	if (ringbuf)
 		return tsbpf_ringbuf_output_batched(map, data, size, wakeup_bytes);
-	return bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
+	/* Counted here too: the kernel's LOST records come only with a later record that fits. */
+	err = bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
+	if (err)
+		tsbpf_count_lost();
+	return err;
 }
 
 #define tsbpf_events_output(ctx, name, data, size) \

@@ -10,8 +10,8 @@ import { ObjectError } from "../object/errors.ts";
 import { MapType } from "../internal/sys/constants.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import { haveRingBuf } from "../features/index.ts";
-import type { EventReader } from "./reader.ts";
-import { LOST_COUNTER_MAP, RingBufReader, type RingBufReaderOptions } from "./ringbuf.ts";
+import { LOST_COUNTER_MAP, type EventReader } from "./reader.ts";
+import { RingBufReader } from "./ringbuf.ts";
 import { PerfReader, type PerfReaderOptions } from "./perf.ts";
 
 export type EventTransport = "ringbuf" | "perf";
@@ -58,25 +58,25 @@ export function chooseEventTransport(spec: ObjectSpec, name = "events", prefer?:
   return transport;
 }
 
-export type EventChannelOptions<T> = PerfReaderOptions<T> & RingBufReaderOptions<T>;
+export type EventChannelOptions<T> = PerfReaderOptions<T>;
 
 /**
  * Opens the reader for the event channel `name` of a loaded collection, whichever
- * transport it got. A ring buffer reader counts its losses with the object's
- * tsbpf_lost map; batched wake-ups (chooseEventTransport's `wakeupBytes`) get a
+ * transport it got. The reader counts its losses with the object's tsbpf_lost
+ * map (tsbpf_events_output() counts each output that failed); batched wake-ups (chooseEventTransport's `wakeupBytes`) get a
  * drain timer (`latencyMs`, default DEFAULT_LATENCY_MS).
  */
 export function openEvents<T = Uint8Array>(coll: Collection, name = "events", opts: EventChannelOptions<T> = {}): EventReader<T> {
   const map = coll.map(name);
   const batched = Number(coll.spec.variables.get(`${name}_wakeup_bytes`)?.get() ?? 0n);
   const latencyMs = opts.latencyMs ?? (batched ? DEFAULT_LATENCY_MS : undefined);
-  if (map.type === MapType.RINGBUF) {
-    return new RingBufReader<T>(map, { ...opts, latencyMs, lostCounter: opts.lostCounter ?? coll.maps.get(LOST_COUNTER_MAP) });
-  }
+  // tsbpf_events_output() counts every output that failed, on either transport.
+  const lostCounter = opts.lostCounter ?? coll.maps.get(LOST_COUNTER_MAP);
+  if (map.type === MapType.RINGBUF) return new RingBufReader<T>(map, { ...opts, latencyMs, lostCounter });
   const pages = opts.pageCount ?? DEFAULT_PERF_PAGES;
   const wanted = opts.wakeupBytes ?? batched;
   const wakeupBytes = wanted ? Math.min(wanted, (pages * pageSize()) / 4) : undefined;
-  return new PerfReader<T>(map, { ...opts, latencyMs, wakeupBytes, pageCount: pages });
+  return new PerfReader<T>(map, { ...opts, latencyMs, wakeupBytes, pageCount: pages, lostCounter });
 }
 
 /** PerfReader's own default (64 pages per CPU). */

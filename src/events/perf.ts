@@ -129,7 +129,10 @@ export class PerfReader<T = Uint8Array> extends EventReader<T> {
     if (map.type !== MapType.PERF_EVENT_ARRAY) throw new TypeError(`${map.name} is not a perf event array map (BPF_MAP_TYPE_PERF_EVENT_ARRAY)`);
     const pages = opts.pageCount ?? 64;
     if (pages < 1 || (pages & (pages - 1)) !== 0) throw new RangeError(`pageCount must be a power of two, got ${pages}`);
-    this.#onLost = (count, cpu) => this.addLost(count, cpu);
+    // With a counter map the program counts every failed output itself (LOST records come late, if at all).
+    this.#onLost = (count, cpu) => {
+      if (!this.counted) this.addLost(count, cpu);
+    };
     try {
       for (const cpu of onlineCpus()) {
         if (cpu >= map.maxEntries) continue; // the map has a slot per CPU it was sized for

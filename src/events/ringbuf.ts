@@ -7,7 +7,7 @@ import { BpfCmd, MapType, PROT_READ, PROT_WRITE } from "../internal/sys/constant
 import { fdById } from "../internal/sys/bpf.ts";
 import type { FD } from "../internal/sys/fd.ts";
 import { native } from "../internal/sys/native.ts";
-import { pageSize, possibleCpus } from "../internal/sys/system.ts";
+import { pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { EventReader, type RawHandler, type ReaderOptions } from "./reader.ts";
 
@@ -97,62 +97,15 @@ class Ring {
   }
 }
 
-/** The per-CPU counter of records include/tsbpf.h's ring helpers could not write. */
-export const LOST_COUNTER_MAP = "tsbpf_lost";
-
-export interface RingBufReaderOptions<T> extends ReaderOptions<T> {
-  /**
-   * The object's tsbpf_lost map (`coll.map("tsbpf_lost")`, declared by
-   * <tsbpf.h>): its per-CPU counts of failed reserves and outputs become this
-   * reader's `lost` and `onLost`. Counted from the object's load, for all of its
-   * ring buffers together. Without it a ring buffer cannot know what it lost.
-   */
-  lostCounter?: BpfMap;
-}
-
-/** Reads a PERCPU_ARRAY of one u64 (key 0) with one lookup, and gives each CPU's increase since the last read. */
-class LostCounter {
-  readonly #map: BpfMap;
-  readonly #key = new Uint8Array(4);
-  readonly #seen: bigint[];
-
-  constructor(map: BpfMap) {
-    if (map.type !== MapType.PERCPU_ARRAY || map.valueSize !== 8 || map.keySize !== 4) {
-      throw new TypeError(`${map.name} is not a lost counter: expected a BPF_MAP_TYPE_PERCPU_ARRAY of u32 -> u64, as ${LOST_COUNTER_MAP} in <tsbpf.h>`);
-    }
-    this.#map = map;
-    this.#seen = new Array<bigint>(possibleCpus()).fill(0n);
-  }
-
-  /** Calls `report(count, cpu)` for each CPU whose count rose. Nothing once the map is closed. */
-  read(report: (count: number, cpu: number) => void): void {
-    if (this.#map.fd.closed) return;
-    const bytes = this.#map.lookupBytes(this.#key);
-    if (!bytes) return;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let cpu = 0; cpu < this.#seen.length && cpu * 8 + 8 <= bytes.byteLength; cpu++) {
-      const now = view.getBigUint64(cpu * 8, true);
-      const delta = now - this.#seen[cpu]!;
-      if (delta > 0n) {
-        this.#seen[cpu] = now;
-        report(Number(delta), cpu);
-      }
-    }
-  }
-}
-
 /**
  * Reads one or more ring buffer maps (like libbpf's ring_buffer__add): with
  * `onEvent`/`onRaw` callbacks, BCC-style `poll()`/`consume()`, or `for await`.
  */
 export class RingBufReader<T = Uint8Array> extends EventReader<T> {
   readonly #rings: Ring[] = [];
-  readonly #counter: LostCounter | undefined;
-  readonly #report = (count: number, cpu: number): void => this.addLost(count, cpu);
 
-  constructor(map: BpfMap | BpfMap[], opts: RingBufReaderOptions<T> = {}) {
+  constructor(map: BpfMap | BpfMap[], opts: ReaderOptions<T> = {}) {
     super(opts);
-    this.#counter = opts.lostCounter && new LostCounter(opts.lostCounter);
     try {
       for (const m of Array.isArray(map) ? map : [map]) this.add(m);
     } catch (err) {
@@ -180,10 +133,6 @@ export class RingBufReader<T = Uint8Array> extends EventReader<T> {
 
   protected fds(): number[] {
     return this.#rings.map((r) => r.fd);
-  }
-
-  protected override checkLost(): void {
-    this.#counter?.read(this.#report);
   }
 
   protected release(): void {
