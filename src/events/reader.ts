@@ -218,7 +218,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
       if (this.#closed) this.release(); // closed by a handler during the drain
     }
     this.delivered += n;
-    if (!this.#closed && performance.now() - this.#lostCheckedAt >= LOST_POLL_MS) this.#refreshLost();
+    // Only readers with a counter map pay for the clock.
+    if (this.#counter && !this.#closed && performance.now() - this.#lostCheckedAt >= LOST_POLL_MS) this.#refreshLost();
     // poll() waiters in push mode: records handled by any drain count as arrived.
     if (n > 0) for (const wake of [...this.#waiters]) wake();
     return n;
