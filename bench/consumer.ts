@@ -5,8 +5,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { compile, Collection, ObjectSpec } from "../src/index.ts";
-import { RingBufReader } from "../src/ringbuf/reader.ts";
-import { PerfReader } from "../src/perf/reader.ts";
+import { RingBufReader } from "../src/events/ringbuf.ts";
+import { PerfReader } from "../src/events/perf.ts";
 import type { EventReader } from "../src/events/reader.ts";
 
 export const PERF_PAGES = 1024; // per CPU, as the C reference

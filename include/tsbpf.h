@@ -10,6 +10,55 @@
 #define __TSBPF_H
 
 /*
+ * Ring buffer records that could not be written: counted, never lost silently.
+ *
+ * A full ring buffer makes bpf_ringbuf_reserve() return NULL and
+ * bpf_ringbuf_output() fail, and the record is gone; unlike a perf buffer the
+ * ring has no LOST record to tell the reader. Every tsbpf_* ring helper below
+ * counts such failures here, one u64 per CPU (no atomics shared between CPUs,
+ * and the counter is touched only on the failure path). User space reads it as
+ * the lost count of a ring buffer reader: `openEvents()` finds it by name, a
+ * `RingBufReader` takes it as `lostCounter: coll.map("tsbpf_lost")`.
+ * It counts for every ring buffer of the object together.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tsbpf_lost SEC(".maps");
+
+static __always_inline void tsbpf_count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&tsbpf_lost, &zero);
+
+	/* Atomic only against a nested program (an NMI) on this same CPU. */
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* bpf_ringbuf_output() that counts a record it could not write. */
+static __always_inline long tsbpf_ringbuf_output(void *ringbuf, void *data, __u64 size, __u64 flags)
+{
+	long err = bpf_ringbuf_output(ringbuf, data, size, flags);
+
+	if (err)
+		tsbpf_count_lost();
+	return err;
+}
+
+/* bpf_ringbuf_reserve() that counts a record it could not reserve. */
+static __always_inline void *tsbpf_ringbuf_reserve(void *ringbuf, __u64 size, __u64 flags)
+{
+	void *record = bpf_ringbuf_reserve(ringbuf, size, flags);
+
+	if (!record)
+		tsbpf_count_lost();
+	return record;
+}
+
+/*
  * Batched ring buffer wake-ups.
  *
  * With flags 0, every record that finds the reader caught up wakes it, and the
@@ -18,22 +67,30 @@
  * cross `wakeup_bytes`, which wakes the reader with BPF_RB_FORCE_WAKEUP. The
  * reader must also drain on a timer (tsbpf's readers: `latencyMs`), so that
  * records below the threshold still arrive within that bound.
+ * `wakeup_bytes` 0 means flags 0: the kernel's own wake-up per record.
  */
 static __always_inline __u64 tsbpf__ringbuf_wakeup_flag(void *ringbuf, __u64 size, __u64 wakeup_bytes)
 {
-	__u64 avail = bpf_ringbuf_query(ringbuf, 0 /* BPF_RB_AVAIL_DATA */);
+	__u64 avail, after;
+
+	if (!wakeup_bytes)
+		return 0;
+	avail = bpf_ringbuf_query(ringbuf, 0 /* BPF_RB_AVAIL_DATA */);
 	/* 8 bytes of record header per record, rounded up to 8 */
-	__u64 after = avail + ((size + 8 + 7) & ~7ULL);
+	after = avail + ((size + 8 + 7) & ~7ULL);
 	return (avail < wakeup_bytes && after >= wakeup_bytes) ? 2 /* BPF_RB_FORCE_WAKEUP */ : 1 /* BPF_RB_NO_WAKEUP */;
 }
 
-/* bpf_ringbuf_output() that wakes the reader once per `wakeup_bytes` of data. */
+/* bpf_ringbuf_output() that wakes the reader once per `wakeup_bytes` of data (and counts failures). */
 static __always_inline long tsbpf_ringbuf_output_batched(void *ringbuf, void *data, __u64 size, __u64 wakeup_bytes)
 {
-	return bpf_ringbuf_output(ringbuf, data, size, tsbpf__ringbuf_wakeup_flag(ringbuf, size, wakeup_bytes));
+	return tsbpf_ringbuf_output(ringbuf, data, size, tsbpf__ringbuf_wakeup_flag(ringbuf, size, wakeup_bytes));
 }
 
-/* bpf_ringbuf_submit() of a record from bpf_ringbuf_reserve(ringbuf, size, 0), batched likewise. */
+/*
+ * bpf_ringbuf_submit() of a record from tsbpf_ringbuf_reserve(ringbuf, size, 0), batched likewise.
+ * (Reserve failures were counted by tsbpf_ringbuf_reserve(); a submit cannot fail.)
+ */
 #define tsbpf_ringbuf_submit_batched(record, ringbuf, size, wakeup_bytes) \
 	bpf_ringbuf_submit((record), tsbpf__ringbuf_wakeup_flag((ringbuf), (size), (wakeup_bytes)))
 
@@ -45,26 +102,37 @@ static __always_inline long tsbpf_ringbuf_output_batched(void *ringbuf, void *da
  *     ...
  *     tsbpf_events_output(ctx, events, &event, sizeof(event));
  *
- * The loader (`openEvents()` in src/events) turns the map into a perf event
- * array and sets `events_is_ringbuf` to false when it must; the verifier then
- * never walks the branch that would call a ring buffer helper on it.
+ * The loader (`chooseEventTransport()` in src/events/channel.ts) turns the map
+ * into a perf event array and sets `events_is_ringbuf` to false when it must;
+ * the verifier then never walks the branch that would call a ring buffer helper
+ * on it. It may also set `events_wakeup_bytes` (batched wake-ups, 0: one per
+ * record; the perf reader gets the same as its wakeup watermark). Ring buffer
+ * and perf buffer outputs that fail are counted in tsbpf_lost (the kernel's
+ * perf LOST records come only with a later record that fits).
  */
 #define TSBPF_EVENTS(name, ringbuf_bytes) \
 	const volatile bool name##_is_ringbuf = true; \
+	const volatile __u64 name##_wakeup_bytes = 0; \
 	struct { \
 		__uint(type, BPF_MAP_TYPE_RINGBUF); \
 		__uint(max_entries, ringbuf_bytes); \
 	} name SEC(".maps")
 
-static __always_inline long tsbpf__events_output(void *ctx, void *map, bool ringbuf, void *data, __u64 size)
+static __always_inline long tsbpf__events_output(void *ctx, void *map, bool ringbuf, __u64 wakeup_bytes, void *data, __u64 size)
 {
+	long err;
+
 	if (ringbuf)
-		return bpf_ringbuf_output(map, data, size, 0);
-	return bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
+		return tsbpf_ringbuf_output_batched(map, data, size, wakeup_bytes);
+	/* Counted here too: the kernel's LOST records come only with a later record that fits. */
+	err = bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
+	if (err)
+		tsbpf_count_lost();
+	return err;
 }
 
 #define tsbpf_events_output(ctx, name, data, size) \
-	tsbpf__events_output((ctx), &name, name##_is_ringbuf, (data), (size))
+	tsbpf__events_output((ctx), &name, name##_is_ringbuf, name##_wakeup_bytes, (data), (size))
 
 /*
  * Whether the current task's command name contains `needle` (a NUL-terminated

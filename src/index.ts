@@ -3,7 +3,7 @@
 //   object/    ELF object -> ObjectSpec (programs, maps, variables), pure
 //   elf/, btf/ the readers under it; btf/codec is the one decoder compiler
 //   collection, maps/, programs/, link/   kernel objects (own fds, Symbol.dispose)
-//   ringbuf/, perf/, events/  event readers over the mapped buffers
+//   events/                   event readers over the mapped ring and perf buffers
 //   tracing/   tracefs and trace_pipe
 //   internal/sys  the thin native layer and the bpf()/perf_event_open() attrs
 export { TsbpfError, UsageError, NotSupportedError, isTsbpfError, type TsbpfErrorCode } from "./errors.ts";
@@ -22,8 +22,8 @@ export { VerifierError } from "./programs/verifier.ts";
 export { Link } from "./link/link.ts";
 export { AttachError, type AttachErrorDetails } from "./link/errors.ts";
 export { syscallPrefix } from "./link/syscall.ts";
-export { RingBufReader } from "./ringbuf/reader.ts";
-export { PerfReader, type PerfReaderOptions } from "./perf/reader.ts";
+export { RingBufReader } from "./events/ringbuf.ts";
+export { PerfReader, type PerfReaderOptions } from "./events/perf.ts";
 export { EventReader, type RawHandler, type ReaderOptions } from "./events/reader.ts";
 export { chooseEventTransport, openEvents, type EventTransport } from "./events/channel.ts";
 export { haveMapType, haveRingBuf } from "./features/index.ts";

@@ -147,6 +147,30 @@ int rb_batched(void *ctx) {
   refused(tsbpf_ringbuf_output_batched(&rb_big, &e, sizeof(e), wakeup_bytes));
   return 0;
 }
+/* tsbpf.h's counting helpers: what they refuse is also counted in tsbpf_lost. */
+SEC("tp/syscalls/sys_enter_getppid")
+int rb_counted(void *ctx) {
+  struct rec *r = 0;
+  if (!mine()) return 0;
+  u32 size = next(&r);
+  if (!r) return 0;
+  refused(tsbpf_ringbuf_output(&rb, r, size & (MAX_REC - 1), 0));
+  return 0;
+}
+
+SEC("tp/syscalls/sys_enter_getppid")
+int rb_reserve_counted(void *ctx) {
+  if (!mine()) return 0;
+  u64 s = seq++;
+  struct small *r = tsbpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+  if (!r) { refused(-1); return 0; }
+  r->seq = s;
+  r->size = sizeof(*r);
+  r->pad = 0;
+  r->tag = ~s;
+  bpf_ringbuf_submit(r, 0);
+  return 0;
+}
 `;
 
 /** The child: reads a u32 count from stdin, makes that many getppid() calls, answers one byte. */
@@ -373,7 +397,7 @@ test("ring buffer: with consumption paused, received + refused by the kernel == 
   assert.equal(received, Math.floor((RB_SIZE - 1) / 72)); // as many as fit; the first ones, in order
   assert.equal(check.next, received);
   assert.equal(variable(coll, "last_err"), -11); // -EAGAIN
-  assert.equal(reader.lost, 0); // a ring buffer reader cannot know (the program counts)
+  assert.equal(reader.lost, 0); // plain bpf_ringbuf_output() and no lostCounter: a ring buffer reader cannot know
   // Drained, the ring takes records again (the reader now drains them as they come, or here).
   check.next = 500;
   await child.burst(10);
@@ -407,6 +431,40 @@ for (const [pageCount, sizes, total] of [
     assert.ok(bursts > 50);
   });
 }
+
+for (const program of ["rb_counted", "rb_reserve_counted"]) {
+  test(`ring buffer: ${program} counts refused records in tsbpf_lost; the reader reports them as lost, per CPU`, async () => {
+    await using child = await startChild();
+    const sizes = { min_size: 64, span: 8 };
+    using coll = load(child, program, sizes);
+    const calls: [number, number][] = [];
+    using reader = new RingBufReader(coll.map("rb"), { lostCounter: coll.map("tsbpf_lost"), onLost: (n, cpu) => calls.push([n, cpu]) });
+    assert.equal(reader.lost, 0);
+    await child.burst(500); // nobody consumes: the 8 KiB ring fills
+    const failed = variable(coll, "failed");
+    assert.ok(failed > 0, "the ring never filled");
+    reader.onRaw(() => {});
+    const received = reader.consume();
+    assert.equal(reader.lost, failed); // read from the counter, as the program counted
+    assert.equal(received + reader.lost, 500);
+    assert.deepEqual(calls, [[failed, 0]]); // the child runs on CPU 0
+    // Counted once: reading again reports nothing new; new refusals are added.
+    assert.equal(reader.lost, failed);
+    await child.burst(500);
+    reader.consume();
+    const failedAgain = variable(coll, "failed");
+    reader.close(); // the last look at the counter
+    assert.equal(reader.lost, failedAgain);
+    assert.equal(reader.delivered + reader.lost, 1000);
+  });
+}
+
+test("ring buffer: lostCounter must be a per-CPU array of u64", async () => {
+  await using child = await startChild();
+  using coll = load(child, "rb_counted");
+  assert.throws(() => new RingBufReader(coll.map("rb"), { lostCounter: coll.map("scratch") }), /scratch is not a lost counter/);
+  assert.throws(() => new RingBufReader(coll.map("rb"), { lostCounter: coll.map("rb_a") }), /rb_a is not a lost counter/);
+});
 
 test("perf buffer: with consumption paused, LOST records + received == produced, onLost(count, cpu)", async () => {
   await using child = await startChild();

@@ -482,6 +482,11 @@ export class BPF implements Disposable, TableHost {
     for (const wake of [...this.#wakers]) wake();
   }
 
+  /** tsbpf.h's per-CPU count of ring buffer records the program could not write. */
+  lostCounter() {
+    return this.collection.maps.get("tsbpf_lost");
+  }
+
   // ---- event buffers ----
 
   #deliver(kind: "perf" | "ring"): number {

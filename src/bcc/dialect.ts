@@ -277,6 +277,8 @@ class Translator {
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
     const code =
       prelude(this.opts.arch) +
+      // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.
+      ([...this.tables.values()].some((t) => t.kind === "ringbuf") ? "#include <tsbpf.h>\n" : "") +
       [...this.tracepointStructs.values()].join("\n") +
       `\n#line 1 "${this.opts.file}"\n` +
       body +
@@ -893,9 +895,9 @@ class Translator {
       case "perf_submit":
         return `({ ${record(a1!)} bpf_perf_event_output(${a0}, ${m}, BPF_F_CURRENT_CPU, ${a1}, ${a2}); })`;
       case "ringbuf_output":
-        return `({ ${record(a0!)} bpf_ringbuf_output(${m}, ${a0}, ${a1}, ${a2}); })`;
+        return `({ ${record(a0!)} tsbpf_ringbuf_output(${m}, ${a0}, ${a1}, ${a2}); })`;
       case "ringbuf_reserve":
-        return `bpf_ringbuf_reserve(${m}, ${a0}, 0)`;
+        return `tsbpf_ringbuf_reserve(${m}, ${a0}, 0)`;
       case "ringbuf_submit":
         return `({ ${record(a0!)} bpf_ringbuf_submit(${a0}, ${a1}); })`;
       case "ringbuf_discard":

@@ -8,8 +8,8 @@ import { traitsOf } from "../maps/traits.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { mapCodec } from "../maps/codec.ts";
-import { PerfReader } from "../perf/reader.ts";
-import { RingBufReader } from "../ringbuf/reader.ts";
+import { PerfReader } from "../events/perf.ts";
+import { RingBufReader } from "../events/ringbuf.ts";
 import type { EventReader } from "../events/reader.ts";
 import type { TableInfo, TableKind } from "./dialect.ts";
 
@@ -47,6 +47,8 @@ export interface TableHost {
   addBuffer(buffer: EventBuffer): void;
   /** Records arrived in some buffer. */
   notify(): void;
+  /** The object's tsbpf_lost map (ring buffer records a full ring dropped), if it has one. */
+  lostCounter?(): BpfMap | undefined;
 }
 
 // BCC's table kinds are the map types' names (maps/traits.ts), but for two.
@@ -95,7 +97,7 @@ export class EventBuffer {
     });
   }
 
-  /** Records lost by the kernel (full perf ring) are counted too. */
+  /** Records lost by the kernel (a full perf or ring buffer) are counted too. */
   addLost(n: number): void {
     this.#lost += n;
   }
@@ -107,6 +109,8 @@ export class EventBuffer {
   /** Pulls what the kernel has now, then hands every queued record to the callback. */
   deliver(): number {
     this.reader.consume();
+    // Brings the reader's loss count up to date: ring buffer drops reach addLost through onLost.
+    void this.reader.lost;
     const batch = this.#queue;
     this.#queue = [];
     this.#bytes = 0;
@@ -258,9 +262,12 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
   /** Calls `callback(ctx, data, size)` for each record of this BPF_RINGBUF_OUTPUT table, from ringBufferPoll(). */
   openRingBuffer(callback: RingCallback): void {
     if (kindOfMap(this.map.type) !== "ringbuf") throw new TypeError(`${this} is not a ring buffer table (BPF_RINGBUF_OUTPUT)`);
-    const reader = new RingBufReader(this.map);
+    let buffer: EventBuffer | undefined;
+    // Records the program's ring_output/ring_reserve could not write (a full ring), counted in the kernel.
+    const reader = new RingBufReader(this.map, { lostCounter: this.#host.lostCounter?.(), onLost: (n) => buffer?.addLost(n) });
     const limit = Math.max(this.map.maxEntries * 2, 1 << 20);
-    this.#host.addBuffer(new EventBuffer("ring", this.name, reader, limit, (_cpu, data) => callback(null, data, data.length), undefined, this.#host));
+    buffer = new EventBuffer("ring", this.name, reader, limit, (_cpu, data) => callback(null, data, data.length), undefined, this.#host);
+    this.#host.addBuffer(buffer);
   }
 
   /**

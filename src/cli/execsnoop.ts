@@ -4,8 +4,8 @@ import { codecFor } from "../btf/codec.ts";
 import { sizeof } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
-import { chooseEventTransport, openEvents } from "../events/channel.ts";
-import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, toolObject, ToolRun, uidOption, UsageError } from "./tool.ts";
+import { chooseEventTransport, keepUpOptions, openEvents } from "../events/channel.ts";
+import { durationOption, finishEvents, havePrivileges, intOption, parseToolArgs, pidOption, toolObject, ToolRun, uidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf execsnoop [-h] [-T] [-t] [-x] [-q] [-U] [-u UID] [-P PPID] [-n NAME] [-l LINE] [--max-args N] [-d SECS] [--json]
 
@@ -25,6 +25,9 @@ options:
   -d, --duration SECS    stop after this many seconds
       --json             one JSON object per line instead of columns
       --perf-buffer      read events through a perf buffer even where a ring buffer works
+
+Events the kernel could not deliver (a full buffer) are counted: "N events lost" on
+stderr at the end and, with --json, a last record {"lost": N}.
 
 examples:
   tsbpf execsnoop              # trace all exec() syscalls
@@ -83,7 +86,7 @@ export async function run(args: string[]): Promise<number> {
   if (!havePrivileges("execsnoop")) return 1;
 
   const spec = ObjectSpec.fromBytes((await toolObject("execsnoop")).bytes);
-  chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined);
+  chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined, keepUpOptions());
   await using coll = Collection.load(spec, {
     constants: {
       max_args: maxArgs,
@@ -97,9 +100,10 @@ export async function run(args: string[]): Promise<number> {
   const header = codecFor<ExecHeader>(headerType);
   const headerSize = sizeof(headerType);
   using run = new ToolRun({ durationSec: duration });
-  coll.attachAll();
+  // The reader first: a perf buffer drops what is written before its events are in the map.
   // Records vary in length (the header, then the arguments): read them in place.
-  using reader = openEvents(coll, "events", { signal: run.signal });
+  using reader = openEvents(coll, "events", keepUpOptions());
+  coll.attachAll();
 
   const out = run.out;
   const started = process.hrtime.bigint();
@@ -131,6 +135,6 @@ export async function run(args: string[]): Promise<number> {
     );
   });
   await run.stopped;
-  if (reader.lost) process.stderr.write(`tsbpf execsnoop: ${reader.lost} events lost (the perf buffer was full)\n`);
+  finishEvents("execsnoop", run, reader, { json: o.json });
   return 0;
 }

@@ -324,3 +324,22 @@ export class ToolRun implements Disposable {
     process.off("SIGTERM", this.#onSignal);
   }
 }
+
+/**
+ * The end of a tool's event stream, once `run` has stopped: hands over what the
+ * buffer still holds (unless stdout is closed), closes the reader and reports
+ * what the kernel could not deliver: "N events lost" on stderr and, with
+ * --json, a last record {"lost": N} on stdout. Nothing is said when none were
+ * lost. Returns the count.
+ */
+export function finishEvents(tool: string, run: ToolRun, reader: import("../events/reader.ts").EventReader<any>, opts: { json?: boolean; hint?: string } = {}): number {
+  if (!run.out.closed && !reader.closed) reader.consume();
+  reader.close();
+  const lost = reader.lost;
+  if (lost > 0) {
+    if (opts.json) run.out.json({ lost });
+    run.out.flush();
+    process.stderr.write(`tsbpf ${tool}: ${lost} events lost${opts.hint ? ` (${opts.hint})` : ""}\n`);
+  }
+  return lost;
+}

@@ -17,7 +17,7 @@ import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepo
 import { ksym, sym } from "../bcc/symbols.ts";
 import { which } from "../internal/which.ts";
 import { tracefsDir } from "../tracing/tracefs.ts";
-import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, ToolRun, uidOption, UsageError } from "./tool.ts";
+import { durationOption, finishEvents, havePrivileges, intOption, parseToolArgs, pidOption, ToolRun, uidOption, UsageError } from "./tool.ts";
 import { formatMessage, type Value } from "./trace/format.ts";
 import { generateProgram, HEADER, type EventLayout } from "./trace/generate.ts";
 import { findLibrary, parseProbe, resolveProbe, type Probe } from "./trace/probe.ts";
@@ -249,7 +249,7 @@ export async function run(argv: string[]): Promise<number> {
     if (maxEvents !== undefined && ++printed >= maxEvents) run.stop("max events");
   });
   await run.stopped;
-  if (reader.lost) process.stderr.write(`tsbpf trace: ${reader.lost} events lost (the perf buffer was full; raise -b)\n`);
+  finishEvents("trace", run, reader, { json: o.json, hint: "with a perf buffer, -b gives it more pages" });
   return 0;
 }
 

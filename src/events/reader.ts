@@ -6,6 +6,9 @@ import type { Codec } from "../btf/codec.ts";
 import { codecFor } from "../btf/codec.ts";
 import type { Type } from "../btf/types.ts";
 import { native, type FdWatcher } from "../internal/sys/native.ts";
+import { MapType } from "../internal/sys/constants.ts";
+import { possibleCpus } from "../internal/sys/system.ts";
+import type { BpfMap } from "../maps/map.ts";
 
 /**
  * Zero-copy access to one record: `size` bytes at `offset` in `view`. Valid
@@ -24,13 +27,70 @@ export interface ReaderOptions<T> {
   latencyMs?: number;
   /** Stops the reader (as `close()`), ending iteration. */
   signal?: AbortSignal;
+  /**
+   * Called with the number of records the kernel dropped because the buffer was
+   * full: perf LOST records (per CPU, as they are read), or a ring buffer's
+   * per-CPU failure counter (include/tsbpf.h's tsbpf_lost, read at most every
+   * `LOST_POLL_MS` while records flow, and at close).
+   */
+  onLost?: (count: number, cpu: number) => void;
+  /**
+   * The object's tsbpf_lost map (`coll.map("tsbpf_lost")`, declared by
+   * <tsbpf.h>): its per-CPU counts of outputs that failed become this reader's
+   * `lost` and `onLost`, counted from the object's load for all the object's
+   * buffers together. A ring buffer cannot know its losses without it. A perf
+   * reader given one uses it instead of LOST records, which the kernel writes
+   * only when a later record finds room (so a flood's last losses would never
+   * show), and which miss outputs to a CPU with no reader yet.
+   */
+  lostCounter?: BpfMap;
 }
 
+/** The per-CPU counter of records include/tsbpf.h's ring helpers could not write. */
+export const LOST_COUNTER_MAP = "tsbpf_lost";
+
+/** Reads a PERCPU_ARRAY of one u64 (key 0) with one lookup, and gives each CPU's increase since the last read. */
+class LostCounter {
+  readonly #map: BpfMap;
+  readonly #key = new Uint8Array(4);
+  readonly #seen: bigint[];
+
+  constructor(map: BpfMap) {
+    if (map.type !== MapType.PERCPU_ARRAY || map.valueSize !== 8 || map.keySize !== 4) {
+      throw new TypeError(`${map.name} is not a lost counter: expected a BPF_MAP_TYPE_PERCPU_ARRAY of u32 -> u64, as ${LOST_COUNTER_MAP} in <tsbpf.h>`);
+    }
+    this.#map = map;
+    this.#seen = new Array<bigint>(possibleCpus()).fill(0n);
+  }
+
+  /** Calls `report(count, cpu)` for each CPU whose count rose. Nothing once the map is closed. */
+  read(report: (count: number, cpu: number) => void): void {
+    if (this.#map.fd.closed) return;
+    const bytes = this.#map.lookupBytes(this.#key);
+    if (!bytes) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let cpu = 0; cpu < this.#seen.length && cpu * 8 + 8 <= bytes.byteLength; cpu++) {
+      const now = view.getBigUint64(cpu * 8, true);
+      const delta = now - this.#seen[cpu]!;
+      if (delta > 0n) {
+        this.#seen[cpu] = now;
+        report(Number(delta), cpu);
+      }
+    }
+  }
+}
+
+/** How often a reader whose loss count costs a system call looks at it, while records flow. */
+export const LOST_POLL_MS = 250;
+
 export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, Disposable {
-  /** Records lost before reaching the reader (perf buffer LOST records; ring buffers cannot know). */
-  lost = 0;
   /** Records handed to a handler or iterator so far. */
   delivered = 0;
+  #lost = 0;
+  readonly #onLost: ((count: number, cpu: number) => void) | undefined;
+  readonly #counter: LostCounter | undefined;
+  readonly #report = (count: number, cpu: number): void => this.addLost(count, cpu);
+  #lostCheckedAt = 0;
   readonly #codec: Codec<T> | undefined;
   readonly #latencyMs: number | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -53,6 +113,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#codec = d === undefined ? undefined : "decode" in d ? (d as Codec<T>) : codecFor<T>(d as Type);
     this.#latencyMs = opts.latencyMs;
     this.#signal = opts.signal;
+    this.#onLost = opts.onLost;
+    this.#counter = opts.lostCounter && new LostCounter(opts.lostCounter);
     if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -68,6 +130,41 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
 
   /** Releases mappings and fds; called once by close(). */
   protected abstract release(): void;
+
+  /**
+   * Reads the loss count kept outside the buffer (the `lostCounter` map) and
+   * reports what it gained through `addLost`. A system call: the base calls it
+   * at most every LOST_POLL_MS from consume(), from `lost`, and at close.
+   */
+  protected checkLost(): void {
+    this.#counter?.read(this.#report);
+  }
+
+  /** Whether losses come from a counter map (then a perf reader ignores LOST records). */
+  protected get counted(): boolean {
+    return this.#counter !== undefined;
+  }
+
+  /** Records the kernel dropped on `cpu`; subclasses report them here. */
+  protected addLost(count: number, cpu: number): void {
+    if (count <= 0) return;
+    this.#lost += count;
+    this.#onLost?.(count, cpu);
+  }
+
+  /**
+   * Records lost before reaching the reader: perf LOST records, or for a ring
+   * buffer its tsbpf_lost counter (up to date when read; 0 if it has none).
+   */
+  get lost(): number {
+    if (!this.#closed) this.#refreshLost();
+    return this.#lost;
+  }
+
+  #refreshLost(): void {
+    this.#lostCheckedAt = performance.now();
+    this.checkLost();
+  }
 
   /**
    * Whether records may be waiting that the fds did not (or will not) signal.
@@ -121,6 +218,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
       if (this.#closed) this.release(); // closed by a handler during the drain
     }
     this.delivered += n;
+    // Only readers with a counter map pay for the clock.
+    if (this.#counter && !this.#closed && performance.now() - this.#lostCheckedAt >= LOST_POLL_MS) this.#refreshLost();
     // poll() waiters in push mode: records handled by any drain count as arrived.
     if (n > 0) for (const wake of [...this.#waiters]) wake();
     return n;
@@ -169,6 +268,8 @@ export abstract class EventReader<T = Uint8Array> implements AsyncIterable<T>, D
     this.#sync();
     for (const w of this.#watchers ?? []) w.close();
     this.#watchers = undefined;
+    // The last count, while the counter can still be read.
+    this.#refreshLost();
     if (!this.#draining) this.release(); // else consume() releases once the drain has stopped
   }
 

@@ -40,7 +40,7 @@ struct event {
 /* clang emits BTF only for types that a global uses: this one lets user space decode events. */
 const struct event *unused_event __attribute__((unused));
 
-TSBPF_EVENTS(events, 1024 * 1024);
+TSBPF_EVENTS(events, 4 * 1024 * 1024);
 
 /* Arguments at syscall entry, by thread, until its exit. */
 struct {

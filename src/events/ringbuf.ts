@@ -9,7 +9,7 @@ import type { FD } from "../internal/sys/fd.ts";
 import { native } from "../internal/sys/native.ts";
 import { pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
-import { EventReader, type RawHandler, type ReaderOptions } from "../events/reader.ts";
+import { EventReader, type RawHandler, type ReaderOptions } from "./reader.ts";
 
 const BUSY = 0x80000000; // BPF_RINGBUF_BUSY_BIT: the producer has not committed it yet
 const DISCARD = 0x40000000; // BPF_RINGBUF_DISCARD_BIT: committed as discarded
@@ -106,7 +106,12 @@ export class RingBufReader<T = Uint8Array> extends EventReader<T> {
 
   constructor(map: BpfMap | BpfMap[], opts: ReaderOptions<T> = {}) {
     super(opts);
-    for (const m of Array.isArray(map) ? map : [map]) this.add(m);
+    try {
+      for (const m of Array.isArray(map) ? map : [map]) this.add(m);
+    } catch (err) {
+      this.release();
+      throw err;
+    }
   }
 
   /** Adds another ring buffer to this reader (before it starts watching). */

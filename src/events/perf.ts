@@ -9,7 +9,7 @@ import { native } from "../internal/sys/native.ts";
 import { ioctl, perfEventOpen, PerfAttrFlag } from "../internal/sys/perf.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
-import { EventReader, type RawHandler, type ReaderOptions } from "../events/reader.ts";
+import { EventReader, type RawHandler, type ReaderOptions } from "./reader.ts";
 
 const PERF_RECORD_LOST = 2;
 const PERF_RECORD_SAMPLE = 9;
@@ -27,8 +27,6 @@ export interface PerfReaderOptions<T> extends ReaderOptions<T> {
   wakeupEvents?: number;
   /** Or: wake the reader when this many bytes are waiting (wakeup_watermark). */
   wakeupBytes?: number;
-  /** Called with the number of records the kernel dropped on `cpu` because its ring was full. */
-  onLost?: (count: number, cpu: number) => void;
 }
 
 class CpuRing {
@@ -131,10 +129,9 @@ export class PerfReader<T = Uint8Array> extends EventReader<T> {
     if (map.type !== MapType.PERF_EVENT_ARRAY) throw new TypeError(`${map.name} is not a perf event array map (BPF_MAP_TYPE_PERF_EVENT_ARRAY)`);
     const pages = opts.pageCount ?? 64;
     if (pages < 1 || (pages & (pages - 1)) !== 0) throw new RangeError(`pageCount must be a power of two, got ${pages}`);
-    const userLost = opts.onLost;
+    // With a counter map the program counts every failed output itself (LOST records come late, if at all).
     this.#onLost = (count, cpu) => {
-      this.lost += count;
-      userLost?.(count, cpu);
+      if (!this.counted) this.addLost(count, cpu);
     };
     try {
       for (const cpu of onlineCpus()) {
