@@ -300,7 +300,13 @@ export class FunctionTable {
 
   name(i: number): string {
     let s = this.#names[i];
-    if (s === undefined) s = this.#names[i] = cstr(this.#strings[this.#tableOf[i]!]!, this.#nameOffs[i]!);
+    if (s === undefined) {
+      s = cstr(this.#strings[this.#tableOf[i]!]!, this.#nameOffs[i]!);
+      // Versioned definitions in .symtab ("memcpy@@GLIBC_2.14"): the name as callers know it.
+      const at = s.indexOf("@");
+      if (at > 0) s = s.slice(0, at);
+      this.#names[i] = s;
+    }
     return s;
   }
 
