@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Collection } from "../src/index.ts";
 import { NotSupportedError, UsageError } from "../src/errors.ts";
+import { AttachError } from "../src/link/errors.ts";
 import { attachPerfEvent, onlineCpus, parseCpuList, resolvePerfEvent } from "../src/link/perf_event.ts";
 import { HEADERS, linksOfProgram, openFds, specOf } from "./support/kernel.ts";
 
@@ -102,6 +103,19 @@ test("a hardware event on a machine without the cpu PMU is a NotSupportedError t
     );
   }
   assert.equal(linksOfProgram("on_sample").length, 0);
+});
+
+test("a program a cpu-clock event cannot run is an AttachError naming the section to use, and leaves nothing open", async () => {
+  const spec = await specOf(`${HEADERS}
+SEC("tracepoint/syscalls/sys_enter_getppid") int on_tp(void *ctx) { return 0; }`);
+  using coll = Collection.load(spec);
+  const fds = openFds();
+  assert.throws(
+    () => attachPerfEvent(coll.program("on_tp"), { event: "cpu-clock" }),
+    (err: unknown) => err instanceof AttachError && err.hook === "perf_event" && /SEC\("perf_event"\)/.test(err.suggestion ?? ""),
+  );
+  assert.equal(openFds(), fds);
+  assert.equal(linksOfProgram("on_tp").length, 0);
 });
 
 test("event names, CPU lists and bad options", () => {

@@ -249,6 +249,7 @@ export class FunctionTable {
     const sizes = new Float64Array(count);
     const nameOffs = new Uint32Array(count);
     const tableOf = new Uint8Array(count);
+    const rank = new Uint8Array(count);
     let n = 0;
     tables.forEach((t, ti) => {
       const v = dv(t.data);
@@ -263,13 +264,16 @@ export class FunctionTable {
         sizes[n] = u64(v, o + 16);
         nameOffs[n] = nameOff;
         tableOf[n] = ti;
+        // Aliases share an address (getppid, __GI_getppid): global, then weak, then local names.
+        const bind = t.data[o + 4]! >> 4;
+        rank[n] = bind === 1 ? 0 : bind === 2 ? 1 : 2;
         n++;
       }
     });
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    // Same address: the sized one first, then the first table's (.symtab before .dynsym).
-    order.sort((a, b) => addrs[a]! - addrs[b]! || (sizes[a]! > 0 ? 0 : 1) - (sizes[b]! > 0 ? 0 : 1) || a - b);
+    // Same address: the sized one first, then global before weak before local, then the first table's.
+    order.sort((a, b) => addrs[a]! - addrs[b]! || (sizes[a]! > 0 ? 0 : 1) - (sizes[b]! > 0 ? 0 : 1) || rank[a]! - rank[b]! || a - b);
     // One entry per address.
     const keep: number[] = [];
     for (let k = 0; k < n; k++) {
@@ -296,7 +300,13 @@ export class FunctionTable {
 
   name(i: number): string {
     let s = this.#names[i];
-    if (s === undefined) s = this.#names[i] = cstr(this.#strings[this.#tableOf[i]!]!, this.#nameOffs[i]!);
+    if (s === undefined) {
+      s = cstr(this.#strings[this.#tableOf[i]!]!, this.#nameOffs[i]!);
+      // Versioned definitions in .symtab ("memcpy@@GLIBC_2.14"): the name as callers know it.
+      const at = s.indexOf("@");
+      if (at > 0) s = s.slice(0, at);
+      this.#names[i] = s;
+    }
     return s;
   }
 

@@ -223,12 +223,16 @@ export function attachPerfEvent(prog: AttachableProgram, opts: PerfEventOptions 
           continue;
         } catch (err) {
           if (!(err instanceof SyscallError) || !["EINVAL", "EOPNOTSUPP", "ENOTSUPP", "E524"].includes(err.code) || links.length) {
-            throw attachError(err, prog, target);
+            throw err;
           }
           useIoctl = true; // no perf-event links before 5.15
         }
       }
-      ioctl(fd.value, PerfIoctl.SET_BPF, prog.fd.value);
+      try {
+        ioctl(fd.value, PerfIoctl.SET_BPF, prog.fd.value);
+      } catch (err) {
+        throw attachError(err, prog, target); // EINVAL here: a program type a perf event cannot run
+      }
       ioctl(fd.value, PerfIoctl.ENABLE, 0);
     }
   } catch (err) {
@@ -249,7 +253,7 @@ function openError(err: unknown, ev: ResolvedEvent, pid: number, cpu: number): u
 
 function attachError(err: unknown, prog: AttachableProgram, target: string): unknown {
   if (err instanceof SyscallError && err.code === "EINVAL") {
-    return new AttachError(`cannot attach program ${prog.name} to ${target}: the kernel refused it (EINVAL); a perf event takes perf_event, kprobe or tracepoint programs`, {
+    return new AttachError(`cannot attach program ${prog.name} to ${target}: the kernel refused it (${err.code}); a perf event takes perf_event, kprobe or tracepoint programs`, {
       cause: err,
       hook: "perf_event",
       target,
