@@ -11,11 +11,11 @@ import { loadavg } from "node:os";
 import { Collection, type CollectionOptions } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import type { BpfMap } from "../maps/map.ts";
-import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
+import { chooseEventTransport, keepUpOptions, openEvents, type EventTransport } from "../events/channel.ts";
 import type { EventReader } from "../events/reader.ts";
 import { clockTime, intervalHeader, intervalTicks, type IntervalArgs, type Tick } from "../histogram/interval.ts";
 import { formatLinearHist, formatLog2Hist, histogramJson, type PrintOptions } from "../histogram/index.ts";
-import { havePrivileges, toolObject, ToolRun } from "./tool.ts";
+import { finishEvents, havePrivileges, toolObject, ToolRun } from "./tool.ts";
 
 export interface StartOptions extends Pick<CollectionOptions, "constants" | "programs"> {
   /** The tool's name (for messages) and, unless `object` says otherwise, its BPF object's. */
@@ -78,19 +78,27 @@ export interface EventToolOptions<E> extends StartOptions {
   record?(e: E): unknown;
 }
 
-/** Runs an event tool until it is stopped; resolves to the exit code. */
+/**
+ * Runs an event tool until it is stopped; resolves to the exit code. Events are
+ * batched (keepUpOptions: a wake-up per 256 KiB or 50 ms), and what the kernel
+ * could not write is reported at exit ("N events lost", {"lost": N} in JSON).
+ */
 export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number> {
   const channel = opts.channel ?? "events";
+  const keepUp = keepUpOptions();
   await using tool = await startTool({
     ...opts,
     prepare: (spec) => {
-      chooseEventTransport(spec, channel, opts.transport);
+      chooseEventTransport(spec, channel, opts.transport, keepUp);
       opts.prepare?.(spec);
     },
+    attach: () => {}, // after the reader is open: a perf buffer drops what comes before
   });
   if (!tool) return 1;
   const { coll, run } = tool;
-  using reader: EventReader<E> = openEvents<E>(coll, channel, { decode: coll.type(opts.eventType ?? "event"), signal: run.signal });
+  using reader: EventReader<E> = openEvents<E>(coll, channel, { ...keepUp, decode: coll.type(opts.eventType ?? "event"), signal: run.signal });
+  if (opts.attach) opts.attach(coll);
+  else coll.attachAll();
   if (!opts.json && opts.header !== undefined) run.out.line(opts.header);
   reader.onEvent((e) => {
     if (opts.json) {
@@ -101,6 +109,7 @@ export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number
     if (text !== undefined) run.out.line(text);
   });
   await run.stopped;
+  finishEvents(opts.tool, run, reader, { json: opts.json });
   return 0;
 }
 
