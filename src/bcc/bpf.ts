@@ -30,6 +30,7 @@ import { tracePipe, type TraceLine } from "../tracing/index.ts";
 import { EVENT_SECTION, EVENT_VAR_PREFIX, translate, type Translation } from "./dialect.ts";
 import { holdInterrupts, interruptible } from "./interrupt.ts";
 import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
+import { kallsyms } from "../internal/kallsyms.ts";
 import { EventBuffer, Table, type TableHost } from "./table.ts";
 import { readFormat } from "./tracepoint.ts";
 
@@ -414,14 +415,11 @@ export class BPF implements Disposable, TableHost {
     return syscallPrefix() + name;
   }
 
-  /** Kernel text symbols matching `re` (from /proc/kallsyms; available_filter_functions is often unreadable). */
+  /** Kernel text symbols matching `re` (from kallsyms; available_filter_functions is often unreadable). */
   static getKprobeFunctions(re: string | RegExp): string[] {
     const regex = toRegExp(re);
     const out = new Set<string>();
-    for (const line of readFileSync("/proc/kallsyms", "utf8").split("\n")) {
-      const m = /^[0-9a-f]+ [tTwW] (\S+)(\s|$)/.exec(line);
-      if (!m) continue;
-      const name = m[1]!;
+    for (const { name } of kallsyms().symbols("tw")) {
       if (name.startsWith("__bpf_trace") || name.startsWith("__traceiter") || name.includes(".")) continue;
       if (regex.test(name)) out.add(name);
     }

@@ -423,7 +423,7 @@ export const sectionDefs: readonly SectionDef[] = [
   { prefix: "xdp/cpumap", progType: P.XDP, attachType: A.XDP_CPUMAP, attach: "none", means: "a cpumap entry" },
   { prefix: "xdp.frags", progType: P.XDP, attachType: A.XDP, attach: "none", means: "a network interface (XDP)" },
   { prefix: "xdp", progType: P.XDP, attachType: A.XDP, attach: "none", means: "a network interface (XDP)" },
-  { prefix: "perf_event", progType: P.PERF_EVENT, attach: "none", means: "a perf event (perf_event_open: a timer, a counter)" },
+  { prefix: "perf_event", progType: P.PERF_EVENT, attach: "none", means: "a perf event (perf_event_open: a timer, a counter): program.attachPerfEvent({ event, frequency })" },
   { prefix: "lwt_in", progType: P.LWT_IN, attach: "none", means: "a route (lightweight tunnel)" },
   { prefix: "lwt_out", progType: P.LWT_OUT, attach: "none", means: "a route (lightweight tunnel)" },
   { prefix: "lwt_xmit", progType: P.LWT_XMIT, attach: "none", means: "a route (lightweight tunnel)" },

@@ -1,6 +1,6 @@
 import { SyscallError } from "../internal/sys/errors.ts";
 import { AttachError } from "./errors.ts";
-import { attachPerfEvent, type AttachableProgram, type Link } from "./link.ts";
+import { attachToPerfEvent, type AttachableProgram, type Link } from "./link.ts";
 import { openProbe } from "./probe.ts";
 import { syscallPrefix } from "./syscall.ts";
 
@@ -30,7 +30,7 @@ export function attachKprobe(prog: AttachableProgram, opts: KprobeOptions): Link
     }
     throw err;
   }
-  return attachPerfEvent(prog, probe.perf, `${kind}:${opts.symbol}${opts.offset ? `+${opts.offset}` : ""}`, probe.undo);
+  return attachToPerfEvent(prog, probe.perf, `${kind}:${opts.symbol}${opts.offset ? `+${opts.offset}` : ""}`, probe.undo);
 }
 
 /** A ksyscall/kretsyscall program: a kprobe on the syscall's wrapper function. */

@@ -94,7 +94,7 @@ export class Link implements Disposable, AsyncDisposable {
  * bpf_link where the kernel has BPF_LINK_CREATE for perf events (5.15+), else
  * the older PERF_EVENT_IOC_SET_BPF. The Link owns `perf` either way.
  */
-export function attachPerfEvent(prog: AttachableProgram, perf: FD, target: string, undo: (() => void)[] = []): Link {
+export function attachToPerfEvent(prog: AttachableProgram, perf: FD, target: string, undo: (() => void)[] = []): Link {
   try {
     try {
       const fd = linkCreate({ progFd: prog.fd.value, targetFd: perf.value, attachType: AttachType.PERF_EVENT });

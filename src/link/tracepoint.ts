@@ -4,7 +4,7 @@ import { perfEventOpen } from "../internal/sys/perf.ts";
 import { rawTracepointOpen } from "../internal/sys/bpf.ts";
 import { badEventName, traceEventId, tracepointExists } from "../tracing/tracefs.ts";
 import { AttachError } from "./errors.ts";
-import { attachPerfEvent, Link, type AttachableProgram } from "./link.ts";
+import { attachToPerfEvent, Link, type AttachableProgram } from "./link.ts";
 
 // tracefs owns these; re-exported for the callers that found them here.
 export { traceEventId, tracepointExists };
@@ -27,7 +27,7 @@ export function attachTracepoint(prog: AttachableProgram, category: string, name
   const id = traceEventId(category, name);
   // pid -1 with cpu 0 is how libbpf opens it: trace events run the program on every CPU.
   const perf = perfEventOpen({ type: PerfType.TRACEPOINT, config: id, samplePeriod: 1, wakeup: 1 }, -1, 0);
-  return attachPerfEvent(prog, perf, `tracepoint:${category}:${name}`);
+  return attachToPerfEvent(prog, perf, `tracepoint:${category}:${name}`);
 }
 
 /** A raw tracepoint program (BPF_PROG_TYPE_RAW_TRACEPOINT) on the tracepoint NAME. */

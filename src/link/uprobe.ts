@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { ElfFile } from "../elf/index.ts";
 import { findBinary, searchedFor } from "../internal/binaries.ts";
 import { AttachError } from "./errors.ts";
-import { attachPerfEvent, type AttachableProgram, type Link } from "./link.ts";
+import { attachToPerfEvent, type AttachableProgram, type Link } from "./link.ts";
 import { openProbe } from "./probe.ts";
 
 export interface UprobeOptions {
@@ -31,7 +31,7 @@ export function attachUprobe(prog: AttachableProgram, opts: UprobeOptions): Link
   }
   const probe = openProbe({ kind: "uprobe", retprobe, symbolOrPath: path, offset: BigInt(offset), pid: opts.pid ?? -1 });
   const where = opts.symbol !== undefined ? `${opts.symbol}${opts.offset ? `+${opts.offset}` : ""}` : `0x${offset.toString(16)}`;
-  return attachPerfEvent(prog, probe.perf, `${kind}:${path}:${where}`, probe.undo);
+  return attachToPerfEvent(prog, probe.perf, `${kind}:${path}:${where}`, probe.undo);
 }
 
 /** An absolute path for a binary named by path, library name or program name (internal/binaries.ts has the rule). */

@@ -14,6 +14,7 @@ import { failuresOf } from "../internal/settle.ts";
 import { attachHook, hookDef, targetOfSection, type HookTarget } from "../link/hooks.ts";
 import type { KprobeOptions } from "../link/kprobe.ts";
 import type { UprobeOptions } from "../link/uprobe.ts";
+import { attachPerfEvent, type PerfEventLink, type PerfEventOptions } from "../link/perf_event.ts";
 import { VerifierError } from "./verifier.ts";
 
 export interface LoadOptions {
@@ -118,6 +119,11 @@ export class Program implements Disposable, AsyncDisposable {
 
   attachKprobe(opts: KprobeOptions): Link {
     return this.attachTo({ hook: opts.retprobe ? "kretprobe" : "kprobe", symbol: opts.symbol, offset: opts.offset });
+  }
+
+  /** Runs this program on a sampling perf event (cpu-clock at 49 Hz on every CPU by default), as BCC's attach_perf_event. */
+  attachPerfEvent(opts: PerfEventOptions = {}): PerfEventLink {
+    return this.#track(attachPerfEvent(this, opts)) as PerfEventLink;
   }
 
   attachUprobe(opts: UprobeOptions): Link {
