@@ -82,13 +82,15 @@ function runsTsbpf(command: string[]): boolean {
 }
 
 /**
- * The guest has no clang: its tools load the objects of dist/bpf (or $TSBPF_TOOL_OBJECTS),
- * which travel in with the project. Builds them here first when one is missing or older
- * than its C and the host has clang; without clang, the guest's tool says what to do.
+ * The guest has no clang: its tools load the project's dist/bpf, which travels in with the
+ * project (unless --env TSBPF_TOOL_OBJECTS points elsewhere). Builds it here first when an
+ * object is missing or older than its C and the host has clang; without clang, the guest's
+ * tool says what to do.
  */
 async function ensureToolObjects(log: ((m: string) => void) | undefined): Promise<void> {
-  const { buildToolObjects, toolNames, toolObjectsDir, toolSourceDir } = await import("./tool.ts");
-  const dir = toolObjectsDir();
+  const { buildToolObjects, toolNames, toolSourceDir } = await import("./tool.ts");
+  const { packageRoot } = await import("../internal/package.ts");
+  const dir = join(packageRoot, "dist", "bpf");
   const stale = toolNames().filter((name) => {
     const object = join(dir, `${name}.bpf.o`);
     return !existsSync(object) || statSync(object).mtimeMs < statSync(join(toolSourceDir, `${name}.bpf.c`)).mtimeMs;
@@ -182,7 +184,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (command.length === 0) return fail(`no command given\n\n${USAGE}`);
 
   const log = verbose ? (m: string) => process.stderr.write(`tsbpf vm: ${m}\n`) : undefined;
-  if (runsTsbpf(command)) await ensureToolObjects(log);
+  if (runsTsbpf(command) && !env.TSBPF_TOOL_OBJECTS) await ensureToolObjects(log);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once("SIGINT", onSignal);
