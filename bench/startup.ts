@@ -1,7 +1,7 @@
 // npm run bench:startup: how long `tsbpf opensnoop` takes to start tracing, measured
 // from outside: from spawn() to its header line on stdout (printed right after the
 // programs are attached), then SIGINT and the time to exit. Each mode N times:
-//   baseline     `node -e ""` and `node bin/tsbpf.js opensnoop --help` (node + tsx + modules, no BPF)
+//   baseline     `node -e ""` and `node bin/tsbpf.js opensnoop --help` (node and the CLI's modules, no BPF)
 //   cold         empty TSBPF_CACHE_DIR (a fresh one per run): vmlinux.h by bpftool, then clang
 //   warm         the same cache dir again: the cached object (clang --version still runs)
 //   precompiled  TSBPF_TOOL_OBJECTS = objects from buildToolObjects(), TSBPF_CLANG=/nonexistent
@@ -197,7 +197,7 @@ async function series(name: string, fn: (i: number) => Promise<Timing>): Promise
 }
 
 try {
-  // One untimed run first: tsx's transform cache (in the temp dir) is filled, as after any first use.
+  // One untimed run first: the page cache holds the CLI's files (and tsx's cache, in a stale checkout), as after any first use.
   await timeToExit(process.execPath, [tsbpf, "opensnoop", "--help"]);
 
   if (modes.has("baseline")) {
