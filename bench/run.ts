@@ -25,7 +25,7 @@ function record(line: string, rename?: string): void {
 }
 
 for (const mode of ["rb-raw", "rb-decoded", "rb-batched", "pb-raw", "pb-decoded", "pb-batched"]) {
-  record(run(process.execPath, ["--import", "tsx", join(here, "consumer.ts"), mode, String(n), flood]));
+  record(run(process.execPath, [join(here, "consumer.mjs"), mode, String(n), flood]));
 }
 // The C reference prints no memory figure: GNU time's %M is the peak resident memory of the
 // largest process it waited for (the consumer, whose rings outweigh the flood and the shell).

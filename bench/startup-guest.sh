@@ -13,7 +13,7 @@ set -euo pipefail
 series=${1:-6.12}
 shift || true
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh   # among others, dist/cli.js up to date: a stale bundle would run through tsx
+bash scripts/setup.sh   # among others, dist/cli/ up to date: a stale bundle would run through tsx
 
 pkg=$(node bin/tsbpf.js vm kernels | awk -v s="$series" '$1 == s { print $2 }')
 [ -n "$pkg" ] || { echo "no Debian kernel for series $series" >&2; exit 1; }

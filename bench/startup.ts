@@ -1,14 +1,14 @@
 // npm run bench:startup: how long `tsbpf opensnoop` takes to start tracing, measured
 // from outside: from spawn() to its header line on stdout (printed right after the
 // programs are attached), then SIGINT and the time to exit. Each mode N times:
-//   baseline     `node -e ""` and `node bin/tsbpf.js opensnoop --help` (node + tsx + modules, no BPF)
+//   baseline     `node -e ""` and `node bin/tsbpf.js opensnoop --help` (node and the CLI's modules, no BPF)
 //   cold         empty TSBPF_CACHE_DIR (a fresh one per run): vmlinux.h by bpftool, then clang
 //   warm         the same cache dir again: the cached object (clang --version still runs)
 //   precompiled  TSBPF_TOOL_OBJECTS = objects from buildToolObjects(), TSBPF_CLANG=/nonexistent
 //   phases       the same work in-process, each step timed with performance.now()
 //   bcc          BCC's opensnoop (opensnoop-bpfcc), PYTHONUNBUFFERED=1, if it runs here
 //
-//   npm run bench:startup [-- --runs N] [--modes cold,warm,...] [--objects DIR] [--bcc CMD] [--json FILE|-]
+//   npm run bench:startup [-- --runs N] [--modes cold,warm,...] [--objects DIR] [--bcc CMD] [--bin PATH] [--json FILE|-]
 // In a guest (`bench/startup-guest.sh`) there is no clang: give --objects and leave out cold/warm.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,7 +17,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 const root = join(import.meta.dirname, "..");
-const tsbpf = join(root, "bin", "tsbpf.js");
 const HEADER = /^PID\s+COMM\s+FD\s+ERR\s+PATH/m;
 
 // ---------------------------------------------------------------------------------
@@ -88,8 +87,11 @@ const { values: opts } = parseArgs({
     objects: { type: "string" },
     bcc: { type: "string", default: "opensnoop-bpfcc" },
     json: { type: "string" },
+    bin: { type: "string" },
   },
 });
+// --bin: another tsbpf, such as an installed package's node_modules/tsbpf/bin/tsbpf.js.
+const tsbpf = opts.bin ?? join(root, "bin", "tsbpf.js");
 const N = Number(opts.runs);
 const inVm = process.env.TSBPF_IN_VM === "1";
 const modes = new Set((opts.modes ?? (inVm ? "baseline,precompiled,phases-precompiled,bcc" : "baseline,cold,warm,precompiled,phases,bcc")).split(","));
@@ -195,7 +197,7 @@ async function series(name: string, fn: (i: number) => Promise<Timing>): Promise
 }
 
 try {
-  // One untimed run first: tsx's transform cache (in the temp dir) is filled, as after any first use.
+  // One untimed run first: the page cache holds the CLI's files (and tsx's cache, in a stale checkout), as after any first use.
   await timeToExit(process.execPath, [tsbpf, "opensnoop", "--help"]);
 
   if (modes.has("baseline")) {

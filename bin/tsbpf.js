@@ -1,30 +1,39 @@
 #!/usr/bin/env node
-// npx tsbpf TOOL ...: the CLI. It runs dist/cli.js, the sources bundled into one file by
-// `npm run build:js` (esbuild), when that is newer than every source: faster to start than
-// transpiling each module (0.4 s on a host, seconds in an emulated guest). Else it runs the
-// TypeScript sources through tsx, so a checkout never runs stale code.
-// TSBPF_CLI_FROM_SOURCE=1 forces the sources.
-import { readdirSync, statSync } from "node:fs";
+// npx tsbpf TOOL ...: the CLI, built by esbuild into dist/cli/ (main.js, and a chunk per
+// tool that loads only when that tool runs). An installed package has no src/ and runs
+// the build straight away. In a checkout, the build runs only when it is newer than every
+// source; else the TypeScript sources run through tsx (a devDependency there), so a
+// checkout never runs stale code. TSBPF_CLI_FROM_SOURCE=1 forces the sources.
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
+const built = join(root, "dist", "cli", "main.js");
+const src = join(root, "src");
 
-function bundleIsFresh() {
-  let built;
+function buildIsFresh() {
+  if (process.env.TSBPF_CLI_FROM_SOURCE === "1") return false;
+  if (!existsSync(src)) return true; // the package: no sources to compare with
+  let time;
   try {
-    built = statSync(join(root, "dist", "cli.js")).mtimeMs;
+    time = statSync(built).mtimeMs;
   } catch {
     return false;
   }
-  const src = join(root, "src");
-  return readdirSync(src, { recursive: true }).every((f) => !f.endsWith(".ts") || statSync(join(src, f)).mtimeMs <= built);
+  return readdirSync(src, { recursive: true }).every((f) => !f.endsWith(".ts") || statSync(join(src, f)).mtimeMs <= time);
 }
 
 let main;
-if (process.env.TSBPF_CLI_FROM_SOURCE !== "1" && bundleIsFresh()) {
-  ({ main } = await import("../dist/cli.js"));
+if (buildIsFresh()) {
+  ({ main } = await import("../dist/cli/main.js"));
 } else {
-  const { register } = await import("tsx/esm/api");
+  let register;
+  try {
+    ({ register } = await import("tsx/esm/api"));
+  } catch {
+    console.error(`tsbpf: ${built} is missing or older than the sources, and tsx is not installed to run them: run "npm install" then "npm run build:cli" in ${root}`);
+    process.exit(1);
+  }
   register();
   ({ main } = await import("../src/cli/main.ts"));
 }

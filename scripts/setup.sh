@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tsbpf needs on a fresh Debian machine (as root): clang and
 # libbpf's headers to compile BPF C, bpftool for vmlinux.h, then npm packages
-# and the native addon, and bundles the CLI into dist/cli.js. Idempotent: does nothing that is already done.
+# and the native addon, and bundles the CLI into dist/cli/ (esbuild). Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 need=()
@@ -19,7 +19,7 @@ fi
 if [ ! -e node_modules/.package-lock.json ] || [ ! -e build/Release/tsbpf_native.node ] || [ package.json -nt node_modules/.package-lock.json ] || [ native/tsbpf.c -nt build/Release/tsbpf_native.node ]; then
   npm install --no-audit --no-fund >&2
 fi
-# The CLI runs dist/cli.js (the sources bundled by esbuild) when it is newer than every source.
-if [ ! -e dist/cli.js ] || [ -n "$(find src -name '*.ts' -newer dist/cli.js -print -quit)" ]; then
-  npm run -s build:js >&2
+# The CLI runs dist/cli/main.js (the sources bundled by esbuild) when it is newer than every source.
+if [ ! -e dist/cli/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/cli/main.js -print -quit)" ]; then
+  npm run -s build:cli >&2
 fi

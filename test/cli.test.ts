@@ -51,8 +51,8 @@ test("tsbpf with an unknown command or none prints the commands", () => {
   assert.match(help.stdout, /usage: tsbpf hello/);
 });
 
-test("the bundled CLI (dist/cli.js, built by npm test's set-up) is fresh and answers as the TypeScript sources do", () => {
-  const built = statSync(join(root, "dist", "cli.js")).mtimeMs;
+test("the bundled CLI (dist/cli/main.js, built by npm test's set-up) is fresh and answers as the TypeScript sources do", () => {
+  const built = statSync(join(root, "dist", "cli", "main.js")).mtimeMs;
   const sources = readdirSync(join(root, "src"), { recursive: true }).filter((f): f is string => typeof f === "string" && f.endsWith(".ts"));
   assert.ok(sources.length > 50, `${sources.length} sources`);
   for (const f of sources) assert.ok(statSync(join(root, "src", f)).mtimeMs <= built, `src/${f} is newer than the bundle`);

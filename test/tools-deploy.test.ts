@@ -3,9 +3,9 @@
 // and 6.12 kernels under QEMU (whose struct layouts differ from this kernel's).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { buildToolObjects } from "../src/cli/tool.ts";
 import { root, runTool, tempDir, tsbpf, Workload } from "./support/tools.ts";
 
@@ -42,38 +42,7 @@ test("with pre-compiled objects, opensnoop and execsnoop run on a machine withou
   assert.ok(exec.json.some((e) => e.ppid === w.pid && e.argv.join(" ") === "/bin/true deploy-marker"), exec.out);
 });
 
-test("npm pack ships the bundled CLI and the tools' objects: installed elsewhere, opensnoop runs without clang", { timeout: 300_000 }, async () => {
-  // Pack a copy of the tracked files, so that prepack's build (dist/cli.js, dist/bpf) does not
-  // write into this checkout, where dist/bpf would change what the other tests run.
-  const copy = join(work.path, "package-source");
-  for (const f of execFileSync("git", ["ls-files", "-z"], { cwd: root, encoding: "utf8" }).split("\0").filter(Boolean)) {
-    mkdirSync(dirname(join(copy, f)), { recursive: true });
-    copyFileSync(join(root, f), join(copy, f));
-  }
-  symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
-  const tarball = join(work.path, execFileSync("npm", ["pack", "--silent", "--pack-destination", work.path], { cwd: copy, encoding: "utf8" }).trim().split("\n").pop()!);
-  const listing = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n");
-  for (const f of ["bin/tsbpf.js", "dist/cli.js", "dist/bpf/opensnoop.bpf.o", "dist/bpf/execsnoop.bpf.o", "include/tsbpf.h", "native/tsbpf.c", "binding.gyp"]) {
-    assert.ok(listing.includes(`package/${f}`), `the package has no ${f}`);
-  }
-  assert.ok(!listing.some((f) => f.startsWith("package/test/")), "tests are not shipped");
-
-  const consumer = join(work.path, "consumer");
-  mkdirSync(consumer);
-  writeFileSync(join(consumer, "package.json"), "{}\n");
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: consumer, stdio: "pipe" });
-  const path = join(work.path, "opened-by-package");
-  writeFileSync(path, "x");
-  using w = new Workload(work.path, "tsbpfpackage", `read x < ${path}`);
-  const r = await runTool(["opensnoop", "--json", "-p", String(w.pid)], {
-    bin: join(consumer, "node_modules", "tsbpf", "bin", "tsbpf.js"),
-    spawn: { cwd: consumer, env: noClang }, // no clang, no cache: only the shipped object can work
-    until: (o) => o.includes(path),
-  });
-  assert.equal(r.code, 0, r.err);
-  assert.ok(r.json.some((e) => e.path === path && e.pid === w.pid && e.comm === "tsbpfpackage"), r.out);
-  assert.equal(existsSync(join(cache.path, "objects")), false, "nothing was compiled");
-});
+// The packed and installed package: test/package.test.ts.
 
 /**
  * In a Debian guest (no clang there): both tools from the objects built above,

@@ -1,4 +1,6 @@
 // tsbpf vm: run a command in a Debian kernel under QEMU (for what the host kernel lacks).
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { VmError } from "../vm/host.ts";
 import { kernelFeatures, listKernels, resolveKernel } from "../vm/kernels.ts";
@@ -72,6 +74,38 @@ function kernels(args: string[]): number {
   const others = list.flatMap((k) => k.cached.filter((p) => p !== k.package));
   if (others.length) console.log(`\nalso cached: ${others.join(", ")}`);
   return 0;
+}
+
+/** Whether the guest command runs the tsbpf CLI (tsbpf, npx tsbpf, node bin/tsbpf.js). */
+function runsTsbpf(command: string[]): boolean {
+  return command.some((a) => /(^|\/)tsbpf(\.js)?$/.test(a) || /(^|[\s/])tsbpf(\.js)?\s/.test(a));
+}
+
+/**
+ * The guest has no clang: its tools load the project's dist/bpf, which travels in with the
+ * project (unless --env TSBPF_TOOL_OBJECTS points elsewhere). Builds it here first when an
+ * object is missing or older than its C and the host has clang; without clang, the guest's
+ * tool says what to do.
+ */
+async function ensureToolObjects(log: ((m: string) => void) | undefined): Promise<void> {
+  const { buildToolObjects, toolNames, toolSourceDir } = await import("./tool.ts");
+  const { packageRoot } = await import("../internal/package.ts");
+  const dir = join(packageRoot, "dist", "bpf");
+  const stale = toolNames().filter((name) => {
+    const object = join(dir, `${name}.bpf.o`);
+    return !existsSync(object) || statSync(object).mtimeMs < statSync(join(toolSourceDir, `${name}.bpf.c`)).mtimeMs;
+  });
+  if (stale.length === 0) return;
+  const { ToolNotFoundError } = await import("../compile/index.ts");
+  const t0 = Date.now();
+  try {
+    await buildToolObjects(dir);
+  } catch (err) {
+    if (!(err instanceof ToolNotFoundError)) throw err;
+    console.error(`tsbpf vm: the tools' objects (${stale.join(", ")}) are not in ${dir} and cannot be built here: ${err.message}`);
+    return;
+  }
+  (log ?? ((m: string) => process.stderr.write(`tsbpf vm: ${m}\n`)))(`built the tools' objects into ${dir} for the guest (${Date.now() - t0} ms)`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -150,6 +184,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (command.length === 0) return fail(`no command given\n\n${USAGE}`);
 
   const log = verbose ? (m: string) => process.stderr.write(`tsbpf vm: ${m}\n`) : undefined;
+  if (runsTsbpf(command) && !env.TSBPF_TOOL_OBJECTS) await ensureToolObjects(log);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once("SIGINT", onSignal);

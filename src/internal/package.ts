@@ -1,6 +1,6 @@
 // Where the tsbpf package's own files are (package.json, include/, build/ with the
 // addon, dist/): the nearest package.json above this module. Counting "../" would
-// not do: this module runs from src/internal/ and, bundled, from dist/cli.js.
+// not do: this module runs from src/internal/ and, bundled, from dist/cli/; compiled, from dist/js/internal/.
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -321,8 +321,18 @@ function devOnlyPackages(root: string): Set<string> {
   const out = new Set<string>();
   for (const lock of [join(root, "node_modules", ".package-lock.json"), join(root, "package-lock.json")]) {
     try {
-      const parsed = JSON.parse(readFileSync(lock, "utf8")) as { packages?: Record<string, { dev?: boolean }> };
-      for (const [path, info] of Object.entries(parsed.packages ?? {})) if (path.startsWith("node_modules/") && info.dev) out.add(join(root, path));
+      const parsed = JSON.parse(readFileSync(lock, "utf8")) as { packages?: Record<string, { dev?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }> };
+      const packages = parsed.packages ?? {};
+      // tsx is a dev dependency, yet guests run tests and scripts through it: keep it and what it needs.
+      const keep = new Set<string>();
+      for (const todo = ["node_modules/tsx"]; todo.length; ) {
+        const path = todo.pop()!;
+        if (keep.has(path) || !packages[path]) continue;
+        keep.add(path);
+        const { dependencies = {}, optionalDependencies = {} } = packages[path]!;
+        for (const dep of [...Object.keys(dependencies), ...Object.keys(optionalDependencies)]) todo.push(`node_modules/${dep}`);
+      }
+      for (const [path, info] of Object.entries(packages)) if (path.startsWith("node_modules/") && info.dev && !keep.has(path)) out.add(join(root, path));
       return out;
     } catch {
       // try the next lock file

@@ -5,9 +5,10 @@
 // Errors thrown by these functions are `Error`s with `errno` (number) and `code`
 // ("EPERM", "E2BIG", ...) set, and `syscall` naming the call.
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../package.ts";
+import { NotSupportedError } from "../../errors.ts";
 
 export interface FdWatcher {
   /**
@@ -68,16 +69,36 @@ export interface Native {
   watch(fd: number, callback: (status: number, readable: boolean, writable: boolean) => void): FdWatcher;
 }
 
+/**
+ * Where the addon may be, in order: the prebuilt the package ships
+ * (prebuilds/PLATFORM-ARCH, N-API, so one binary serves every Node from 20 on),
+ * then node-gyp's build/. A build/Release newer than the prebuilt goes first: in a
+ * checkout, that is a developer's rebuild after changing native/tsbpf.c.
+ */
+export function addonCandidates(root = packageRoot): string[] {
+  const prebuilt = join(root, "prebuilds", `${process.platform}-${process.arch}`, "tsbpf_native.node");
+  const release = join(root, "build", "Release", "tsbpf_native.node");
+  const debug = join(root, "build", "Debug", "tsbpf_native.node");
+  const mtime = (p: string): number => (existsSync(p) ? statSync(p).mtimeMs : -1);
+  const order = mtime(release) > mtime(prebuilt) ? [release, prebuilt, debug] : [prebuilt, release, debug];
+  return order.filter(existsSync);
+}
+
 function loadNative(): Native {
   const require = createRequire(import.meta.url);
   const root = packageRoot;
-  for (const candidate of ["build/Release/tsbpf_native.node", "build/Debug/tsbpf_native.node"]) {
-    const path = join(root, candidate);
-    if (existsSync(path)) return require(path) as Native;
+  const failures: string[] = [];
+  for (const path of addonCandidates(root)) {
+    try {
+      return require(path) as Native;
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message}`);
+    }
   }
-  throw new Error(
-    `tsbpf: the native addon is not built (looked in ${join(root, "build")}). ` +
-      `Run "npm install" (or "npx node-gyp rebuild") in ${root}; it needs python3, make and a C compiler.`,
+  throw new NotSupportedError(
+    "the native addon",
+    `tsbpf: no native addon loads here (${failures.length ? failures.join("; ") : `none in ${join(root, "prebuilds")} or ${join(root, "build")}`}). ` +
+      `Run "npm rebuild tsbpf" (or "npx node-gyp rebuild" in ${root}); it needs python3, make and a C compiler.`,
   );
 }
 
