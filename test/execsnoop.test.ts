@@ -97,5 +97,5 @@ test("execsnoop --help and bad options get a clear answer", async () => {
   assert.match(help.out, /usage: tsbpf execsnoop/);
   const bad = await runTool(["execsnoop", "--max-args", "100"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /--max-args: at most 60/);
+  assert.match(bad.err, /--max-args expects an integer from 1 to 60/);
 });

@@ -49,7 +49,7 @@ test("section names resolve as libbpf's do: longest prefix, bare names, exact na
   }
   assert.equal(sectionDef("kprobes/x"), undefined);
   assert.equal(sectionDef("xdpfoo"), undefined);
-  assert.equal(sectionDef("perf_event")?.means, "a perf event (perf_event_open: a timer, a counter)");
+  assert.equal(sectionDef("perf_event")?.means, "a perf event (perf_event_open: a timer, a counter): program.attachPerfEvent({ event, frequency })");
 });
 
 test("targets are read from section tails and written back the same way", () => {

@@ -291,7 +291,7 @@ function traceHint(err: AttachError, p: Probe): string {
   if (alt?.hook !== "tracepoint") return text;
   const format = readFormat(alt.category, alt.event);
   if (!format) return text;
-  const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_")).map((f) => `args->${f.name}`);
+  const fields = parseTracepointFormat(format).filter((f) => f.offset >= 8 && !f.name.startsWith("common_") && f.name !== "__syscall_nr").map((f) => `args->${f.name}`);
   return `${text} In tsbpf trace: 't:${alt.category}:${alt.event}', whose values are ${fields.join(", ")}.`;
 }
 
