@@ -142,7 +142,7 @@ test("opensnoop --help, bad options and no root each get a clear answer", async 
   assert.match(help.out, /-x, --failed/);
   const bad = await runTool(["opensnoop", "-p", "abc"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /-p\/--pid expects an integer/);
+  assert.match(bad.err, /-p\/--pid expects a process ID from 1 to 4194303, got "abc"/);
   const unknown = await runTool(["opensnoop", "--bogus"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /Unknown option '--bogus'/);
