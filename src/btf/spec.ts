@@ -67,6 +67,15 @@ export class Spec {
     return spec;
   }
 
+  /**
+   * Drops the cached kernel BTF (about 9 MiB for a 6.x vmlinux), for a long-running
+   * process that has loaded its programs and will not relocate more: the next
+   * `Spec.kernel()` reads it again.
+   */
+  static releaseKernel(): void {
+    kernelSpecs.clear();
+  }
+
   /** How many types there are, void included (ids 0 .. typeCount-1). */
   get typeCount(): number {
     return this.objects.length;

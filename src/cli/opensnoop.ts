@@ -1,6 +1,7 @@
 // tsbpf opensnoop: every open(), openat() and openat2() on the system, with the
 // options and columns of BCC's opensnoop. The filters run in the kernel.
 import { constants as osConstants } from "node:os";
+import { Spec } from "../btf/spec.ts";
 import { Collection } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { resolve, type Type } from "../btf/types.ts";
@@ -97,6 +98,7 @@ export async function run(args: string[]): Promise<number> {
       targ_accmodes: flagFilter.accmodes,
     },
   });
+  Spec.releaseKernel(); // every relocation is done: 9 MiB less for the rest of the run
   using run = new ToolRun({ durationSec: duration });
   // The reader first: a perf buffer drops what is written before its events are in the map.
   using reader = openEvents(coll, "events", keepUpOptions());
