@@ -10,66 +10,13 @@ import {
 } from "../../src/btf/index.ts";
 import type { Datasec, Struct, Type } from "../../src/btf/index.ts";
 import { StringTable } from "../../src/elf/strings.ts";
-import { buildBpfObject, buildExecutable } from "../support/clang.ts";
+import { fixtureObject, fixtureSource } from "../support/fixtures.ts";
 
-const STRUCTS = `
-struct value {
-  __u32 pid;
-  __u64 ts;
-  char comm[16];
-  __u8 flags;
-  __u16 port;
-  struct { __u32 a; __u32 b; } pair;
-  __u32 tail[3];
-};
-`;
-
-const BPF_SOURCE = `
-#include <linux/bpf.h>
-#include <linux/types.h>
-#include <bpf/bpf_helpers.h>
-${STRUCTS}
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 64);
-  __type(key, __u32);
-  __type(value, struct value);
-} values SEC(".maps");
-
-struct task { int pad; int pid; } __attribute__((preserve_access_index));
-
-const volatile __u32 target_pid = 0;
-const volatile __u64 min_ts = 5;
-__u64 hits = 7;
-__u32 hits2 = 9;
-static __u32 quiet = 11;
-__u64 zeroed;
-__u32 zeroed2;
-
-static __noinline int helper(int x) { return x * 3 + hits2; }
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int prog_a(void *ctx) {
-  __u32 key = target_pid;
-  struct value v = { .ts = min_ts };
-  bpf_map_update_elem(&values, &key, &v, BPF_ANY); /* UPDATE_LINE */
-  hits++;
-  zeroed++;
-  quiet++;
-  return helper(key);
-}
-
-SEC("kprobe/do_sys_openat2")
-int prog_b(struct task *t) { zeroed2++; return helper(t->pid); }
-
-SEC("kprobe/do_sys_openat2")
-int prog_c(void *ctx) { return hits2 + 1; }
-
-char LICENSE[] SEC("license") = "GPL";
-`;
+// The C is test/fixtures/src/btf.bpf.c, built by scripts/build-fixtures.ts.
+const BPF_SOURCE = fixtureSource("btf");
 
 // A Buffer, as ElfFile.open would give: its subarray()/slice() are views, which fixup must not write through.
-const elf = new ElfFile(Buffer.from(buildBpfObject(BPF_SOURCE, "btftest")));
+const elf = new ElfFile(Buffer.from(fixtureObject("btf")));
 const btfBytes = elf.section(".BTF")!.data();
 const spec = new Spec(btfBytes);
 
@@ -81,45 +28,6 @@ test("header and type table", () => {
   spec.types.forEach((t, i) => assert.equal(t.id, i));
   assert.equal(spec.typeById(1), spec.types[1]);
   assert.throws(() => spec.typeById(spec.types.length), BtfError);
-});
-
-test("map value struct layout matches the C compiler's offsetof", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "tsbpf-btf-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const exe = join(dir, "layout");
-  buildExecutable(`
-    #include <stdio.h>
-    #include <stddef.h>
-    #include <linux/types.h>
-    ${STRUCTS}
-    int main(void) {
-      printf("{\\"size\\":%zu,\\"pid\\":%zu,\\"ts\\":%zu,\\"comm\\":%zu,\\"flags\\":%zu,\\"port\\":%zu,\\"pair\\":%zu,\\"tail\\":%zu}",
-        sizeof(struct value), offsetof(struct value, pid), offsetof(struct value, ts), offsetof(struct value, comm),
-        offsetof(struct value, flags), offsetof(struct value, port), offsetof(struct value, pair), offsetof(struct value, tail));
-      return 0;
-    }`, exe);
-  const layout = JSON.parse(execFileSync(exe, { encoding: "utf8" }));
-
-  const value = spec.typeByName("value", "struct");
-  assert.equal(value.size, layout.size);
-  assert.equal(sizeof(value), layout.size);
-  assert.equal(alignof(value), 8);
-  assert.deepEqual(value.members.map((m) => m.name), ["pid", "ts", "comm", "flags", "port", "pair", "tail"]);
-  for (const m of value.members) {
-    assert.equal(m.offset, layout[m.name] * 8, `${m.name} offset in bits`);
-    assert.equal(m.bitfieldSize, 0);
-  }
-  const pid = value.members[0].type;
-  assert.equal(pid.kind, "typedef");
-  assert.equal(pid.name, "__u32");
-  const u32 = resolve(pid);
-  assert.ok(u32.kind === "int" && u32.size === 4 && u32.encoding === "none" && u32.bits === 32);
-  const comm = value.members[2].type;
-  assert.ok(comm.kind === "array" && comm.nelems === 16);
-  assert.equal(sizeof(comm), 16);
-  const pair = value.members[5].type;
-  assert.ok(pair.kind === "struct" && pair.name === "" && pair.size === 8);
-  assert.equal(sizeof(value.members[6].type), 12);
 });
 
 test("the BTF map definition in .maps points at the value struct", () => {
@@ -197,7 +105,7 @@ test(".BTF.ext line_info carries the source text", () => {
   const update = lines.find((l) => l.line.includes("UPDATE_LINE"));
   assert.ok(update, "line_info for the bpf_map_update_elem line");
   assert.match(update.line, /bpf_map_update_elem\(&values/);
-  assert.match(update.fileName, /btftest\.c$/);
+  assert.match(update.fileName, /btf\.bpf\.c$/);
   const sourceLine = BPF_SOURCE.split("\n").findIndex((l) => l.includes("UPDATE_LINE")) + 1;
   assert.equal(update.lineNumber, sourceLine);
   assert.ok(update.column > 0);

@@ -3,62 +3,13 @@ import assert from "node:assert/strict";
 import { ElfFile } from "../../src/elf/index.ts";
 import { BtfError, codecFor, fixupDatasecs, sectionLayouts, Spec } from "../../src/btf/index.ts";
 import type { Type } from "../../src/btf/index.ts";
-import { buildBpfObject } from "../support/clang.ts";
+import { fixtureObject } from "../support/fixtures.ts";
 
 // Initialized globals land in .data: clang lays the bytes out exactly as C
 // does, and BTF describes them, so both directions can be checked against it.
-const SOURCE = `
-#include <linux/types.h>
+// The C is test/fixtures/src/codec.bpf.c, built by scripts/build-fixtures.ts.
 
-enum color { RED = 1, GREEN = 2, BLUE = 7 };
-enum big_enum { HUGE = 0x100000000ULL };
-
-struct inner { __u16 x; __s8 y; };
-
-struct big {
-  __u8 a; __u16 b; __u32 c; __u64 d; __s32 e; __s64 f;
-  char name[16];
-  struct inner in;
-  struct inner arr[3];
-  union { __u32 word; __u8 bytes[4]; } un;
-  union { __u64 both; struct { __u32 lo, hi; }; };
-  enum color col;
-  __u32 bf1 : 3, bf2 : 5, bf3 : 24;
-  __s32 sb : 7;
-  __u64 wide : 40;
-  _Bool flag;
-  void *ptr;
-  __u8 raw[4];
-  float fl;
-  double db;
-  __s16 grid[2][3];
-  char names[2][4];
-  const volatile __u32 cv;
-};
-
-struct big g = {
-  .a = 1, .b = 2, .c = 3, .d = 0x1122334455667788ULL, .e = -5, .f = -6, .name = "hello",
-  .in = { 7, -8 }, .arr = { {1, 2}, {3, 4}, {5, 6} }, .un = { .word = 0xdeadbeef },
-  .lo = 10, .hi = 20, .col = BLUE, .bf1 = 5, .bf2 = 17, .bf3 = 0xabcdef, .sb = -9,
-  .wide = 0x123456789aULL, .flag = 1, .ptr = (void *)0x1000, .raw = {9, 8, 7, 6},
-  .fl = 1.5f, .db = 2.25, .grid = { {1, -2, 3}, {-4, 5, -6} }, .names = { "ab", "cde" }, .cv = 42,
-};
-
-struct __attribute__((packed)) packed {
-  __u8 tag;
-  __u64 straddle : 50;
-  __s64 neg : 13;
-  __u32 mid : 17;
-  __u8 last;
-};
-struct packed p = { .tag = 0xaa, .straddle = 0x2345678912345ULL, .neg = -1000, .mid = 0x1abcd, .last = 0x55 };
-
-unsigned __int128 wide128 = ((unsigned __int128)0x0102030405060708ULL << 64) | 0x090a0b0c0d0e0f10ULL;
-enum big_enum be = HUGE;
-__u64 counter = 0xffffffffffffffffULL;
-`;
-
-const elf = new ElfFile(buildBpfObject(SOURCE, "codectest"));
+const elf = new ElfFile(fixtureObject("codec"));
 const raw = new Spec(elf.section(".BTF")!.data());
 const spec = new Spec(fixupDatasecs(raw, sectionLayouts(elf)));
 const data = elf.section(".data")!.data();

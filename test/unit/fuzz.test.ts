@@ -32,7 +32,7 @@ function withSectionField(bytes: Uint8Array, section: string, field: number, val
 
 describe("seed fixtures", () => {
   test("each committed object matches its C source and build flags (recorded hashes, no clang)", () => {
-    assert.deepEqual(fixtureSources(), ["core.bpf.c", "maps.bpf.c", "target.bpf.c"]);
+    for (const seed of ["core.bpf.c", "maps.bpf.c", "target.bpf.c"]) assert.ok(fixtureSources().includes(seed), seed);
     assert.deepEqual(checkFixtures(), []);
   });
 

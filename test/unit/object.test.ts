@@ -3,14 +3,8 @@
 // come from libbpf's conventions and from reading the same ELF independently
 // (symbols, relocations, raw .BTF), never from the code under test.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { readFile } from "node:fs/promises";
 import { before, describe, test } from "node:test";
-import { compile, vmlinuxHeader } from "../../src/compile/index.ts";
 import { ObjectSpec } from "../../src/object/spec.ts";
 import { ObjectError } from "../../src/object/errors.ts";
 import type { ProgramSpec } from "../../src/object/programs.ts";
@@ -18,330 +12,13 @@ import { BtfError, Spec } from "../../src/btf/index.ts";
 import { ElfError, ElfFile, STT_FUNC, STT_OBJECT, type ElfSection, type ElfSymbol } from "../../src/elf/index.ts";
 import { Instructions, INSN_SIZE, Opcode } from "../../src/asm/instruction.ts";
 import { AttachType, MapFlag, MapType, ProgType } from "../../src/internal/sys/constants.ts";
-
-const HEADERS = `#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-`;
+import { fixtureObject } from "../support/fixtures.ts";
 
 // ---------------------------------------------------------------------------
 // Sources
 // ---------------------------------------------------------------------------
-
-const SECTIONS_SRC = `${HEADERS}#include <bpf/bpf_core_read.h>
-char LICENSE[] SEC("license") = "GPL";
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int tracepoint_long(void *ctx) { return 0; }
-
-SEC("tp/syscalls/sys_enter_openat")
-int tracepoint_short(void *ctx) { return 0; }
-
-SEC("raw_tracepoint/sched_switch")
-int raw_long(struct bpf_raw_tracepoint_args *ctx) { return 0; }
-
-SEC("raw_tp/sched_switch")
-int raw_short(struct bpf_raw_tracepoint_args *ctx) { return 0; }
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(btf_tp, bool preempt, struct task_struct *prev, struct task_struct *next) { return 0; }
-
-SEC("kprobe/do_unlinkat")
-int BPF_KPROBE(kprobe_prog, int dfd) { return 0; }
-
-SEC("kretprobe/do_unlinkat")
-int BPF_KRETPROBE(kretprobe_prog, long ret) { return 0; }
-
-/* BPF_KSYSCALL reads the LINUX_HAS_SYSCALL_WRAPPER kconfig extern, which the
- * spec layer does not support yet: the section name is what is tested here. */
-SEC("ksyscall/openat")
-int BPF_KPROBE(ksyscall_prog, int dfd) { return 0; }
-
-SEC("kretsyscall/openat")
-int BPF_KRETPROBE(kretsyscall_prog, long ret) { return 0; }
-
-SEC("uprobe//bin/bash:readline")
-int BPF_KPROBE(uprobe_prog) { return 0; }
-
-SEC("uretprobe//bin/bash:readline")
-int BPF_KRETPROBE(uretprobe_prog, void *ret) { return 0; }
-
-SEC("uprobe.s//bin/bash:readline")
-int BPF_KPROBE(uprobe_sleepable) { return 0; }
-
-SEC("fentry/do_unlinkat")
-int BPF_PROG(fentry_prog, int dfd, struct filename *name) { return 0; }
-
-SEC("fexit/do_unlinkat")
-int BPF_PROG(fexit_prog, int dfd, struct filename *name, long ret) { return 0; }
-
-SEC("perf_event")
-int perf_prog(struct bpf_perf_event_data *ctx) { return 0; }
-
-SEC("xdp")
-int xdp_prog(struct xdp_md *ctx) { return XDP_PASS; }
-
-SEC("socket")
-int socket_prog(struct __sk_buff *skb) { return 0; }
-
-/* libbpf's "kprobe+" form: no target in the name, given at attach time. */
-SEC("kprobe")
-int BPF_KPROBE(kprobe_bare) { return 0; }
-
-SEC("fentry")
-int fentry_bare(u64 *ctx) { return 0; }
-
-SEC("fentry.s/do_unlinkat")
-int BPF_PROG(fentry_sleepable, int dfd) { return 0; }
-
-SEC("lsm/file_open")
-int BPF_PROG(lsm_prog, struct file *file) { return 0; }
-
-SEC("raw_tp.w/sched_switch")
-int raw_writable(struct bpf_raw_tracepoint_args *ctx) { return 0; }
-
-SEC("xdp/devmap")
-int xdp_devmap(struct xdp_md *ctx) { return XDP_PASS; }
-
-SEC("xdp.frags/cpumap")
-int xdp_frags_cpumap(struct xdp_md *ctx) { return XDP_PASS; }
-
-SEC("xdp.frags")
-int xdp_frags(struct xdp_md *ctx) { return XDP_PASS; }
-
-/* Two programs in one section, with bodies of different lengths. */
-SEC("kprobe/do_sys_openat2")
-int same_a(void *ctx) { return 1; }
-
-SEC("kprobe/do_sys_openat2")
-int same_b(void *ctx)
-{
-	u64 t = bpf_ktime_get_ns();
-	return (int)(t >> 7) + 2;
-}
-`;
-
-const CALLS_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-__noinline static int add3(int x)
-{
-	return x + 3 + (int)bpf_get_prandom_u32();
-}
-
-/* A global (non-static) function, which itself calls the static one. */
-__noinline int global_mul(int x)
-{
-	return add3(x) * 7 + (int)bpf_get_smp_processor_id();
-}
-
-SEC("tp/syscalls/sys_enter_openat")
-int caller_a(void *ctx)
-{
-	int r = (int)bpf_get_prandom_u32();
-	return add3(r) + global_mul(r);
-}
-
-SEC("tp/syscalls/sys_enter_close")
-int caller_b(void *ctx)
-{
-	return add3((int)bpf_ktime_get_ns());
-}
-`;
-
-const CALLBACK_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-u64 counter;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u64);
-} arr SEC(".maps");
-
-/* A bpf_loop callback: its address is an ld_imm64 (BPF_PSEUDO_FUNC). */
-static long cb(u32 i, void *ctx)
-{
-	counter += i;
-	return 0;
-}
-
-/* A subprogram that references a map and a global itself. */
-__noinline static int bump(int x)
-{
-	u32 k = 0;
-	u64 *v = bpf_map_lookup_elem(&arr, &k);
-	if (v)
-		*v += x;
-	counter++;
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_openat")
-int loop(void *ctx)
-{
-	bpf_printk("hello %d", 1);
-	bpf_printk("world %d", 2);
-	bpf_loop(10, cb, 0, 0);
-	return bump(3);
-}
-`;
-
-const REFS_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, u32);
-	__type(value, u64);
-} arr SEC(".maps");
-
-u64 data_a = 11;
-u64 data_b = 22;
-u32 bss_a;
-u32 bss_b;
-const volatile u32 ro_a = 5;
-const volatile u64 ro_b = 6;
-static volatile u32 static_x;
-static volatile u32 static_y;
-
-SEC("tp/syscalls/sys_enter_openat")
-int refs(void *ctx)
-{
-	u32 k = 0;
-	u64 *v = bpf_map_lookup_elem(&arr, &k);
-	if (v)
-		*v = data_a + data_b + bss_a + ro_b;
-	bss_b = ro_a;
-	static_x = (u32)bpf_get_prandom_u32();
-	static_y = static_x + 1;
-	return 0;
-}
-`;
-
-const MAPS_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-struct key_t {
-	u32 a;
-	u64 b;
-};
-
-struct event {
-	u32 pid;
-	char comm[16];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct key_t);
-	__type(value, struct event);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} pinned SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, u32);
-	__type(value, u64);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} counts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(key_size, 4);
-	__uint(value_size, 24);
-	__uint(max_entries, 3);
-} sized SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} rb SEC(".maps");
-
-SEC("tp/syscalls/sys_enter_openat")
-int use_maps(void *ctx)
-{
-	u32 k = 0;
-	u64 *v = bpf_map_lookup_elem(&counts, &k);
-	if (v)
-		*v += 1;
-	return 0;
-}
-`;
-
-const GLOBALS_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct config {
-	u32 a;
-	u16 b;
-	char name[8];
-	u64 c;
-};
-
-const volatile u32 target_pid = 7;
-const volatile u64 min_ns = 1000000;
-u64 total;
-u32 misses;
-struct config cfg = { .a = 1, .b = 2, .name = "tsbpf", .c = 3 };
-u32 custom SEC(".data.custom") = 9;
-
-SEC("tp/syscalls/sys_enter_openat")
-int globals(void *ctx)
-{
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (pid != target_pid || cfg.a == 0) {
-		misses++;
-		return 0;
-	}
-	total += min_ns + cfg.c + custom;
-	return 0;
-}
-`;
-
-const UNKNOWN_SECTION_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-SEC("foo/bar")
-int mystery(void *ctx) { return 0; }
-`;
-
-const LEGACY_MAPS_SRC = `${HEADERS}
-char LICENSE[] SEC("license") = "GPL";
-
-struct legacy_map_def {
-	unsigned int type;
-	unsigned int key_size;
-	unsigned int value_size;
-	unsigned int max_entries;
-	unsigned int map_flags;
-};
-
-struct legacy_map_def old_map SEC("maps") = {
-	.type = BPF_MAP_TYPE_HASH,
-	.key_size = 4,
-	.value_size = 8,
-	.max_entries = 16,
-};
-
-SEC("tp/syscalls/sys_enter_openat")
-int legacy(void *ctx)
-{
-	u32 k = 0;
-	bpf_map_lookup_elem(&old_map, &k);
-	return 0;
-}
-`;
+// The C of each object is test/fixtures/src/object-NAME.bpf.c, built by
+// scripts/build-fixtures.ts and committed: these tests need no clang.
 
 // ---------------------------------------------------------------------------
 // Helpers: an independent reading of the object (ELF symbols, relocations)
@@ -361,10 +38,9 @@ const specs = new Proxy({} as Record<string, ObjectSpec>, {
   },
 });
 
-/** Compiles with tsbpf's clang driver (-O2 -g -target bpf, vmlinux.h, libbpf headers). */
-async function build(name: string, text: string): Promise<Uint8Array> {
-  const { bytes } = await compile({ text, name: `${name}.bpf.c` });
-  return bytes;
+/** test/fixtures/object-NAME.bpf.o, which tsbpf's clang driver built (-O2 -g -target bpf, vmlinux.h, libbpf headers). */
+function build(fixture: string): Uint8Array {
+  return fixtureObject(`object-${fixture}`);
 }
 
 function sym(elf: ElfFile, name: string): ElfSymbol {
@@ -437,17 +113,16 @@ function u64le(bytes: Uint8Array, offset: number): bigint {
 
 before(async () => {
   const sources: Record<string, string> = {
-    sections: SECTIONS_SRC,
-    calls: CALLS_SRC,
-    callback: CALLBACK_SRC,
-    refs: REFS_SRC,
-    maps: MAPS_SRC,
-    globals: GLOBALS_SRC,
-    unknownSection: UNKNOWN_SECTION_SRC,
-    legacyMaps: LEGACY_MAPS_SRC,
+    sections: "sections",
+    calls: "calls",
+    callback: "callback",
+    refs: "refs",
+    maps: "maps",
+    globals: "globals",
+    unknownSection: "unknown-section",
+    legacyMaps: "legacy-maps",
   };
-  const built = await Promise.all(Object.entries(sources).map(async ([name, text]) => [name, await build(name, text)] as const));
-  for (const [name, bytes] of built) objects[name] = bytes;
+  for (const [name, fixture] of Object.entries(sources)) objects[name] = build(fixture);
 });
 
 // ---------------------------------------------------------------------------
@@ -1316,25 +991,12 @@ describe("errors", () => {
     assert.match(err.message, /legacy\.o/);
   });
 
-  test(".maps in an object compiled without -g -> compile with -g", async () => {
-    const header = await vmlinuxHeader();
-    const dir = await mkdtemp(join(tmpdir(), "tsbpf-object-test-"));
-    try {
-      const src = join(dir, "nog.bpf.c");
-      const out = join(dir, "nog.bpf.o");
-      await writeFile(src, MAPS_SRC);
-      const multiarch = `/usr/include/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
-      const args = ["-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", dirname(header)];
-      if (existsSync(multiarch)) args.push("-idirafter", multiarch);
-      args.push("-c", src, "-o", out);
-      await promisify(execFile)("clang", args);
-      const bytes = new Uint8Array(await readFile(out));
-      assert.equal(new ElfFile(bytes).section(".BTF"), undefined, "no BTF without -g");
-      const err = assertClearError(() => ObjectSpec.fromBytes(bytes, "nog.bpf.o"), /compile with -g/, [ObjectError]);
-      assert.match(err.message, /\.maps/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  test(".maps in an object compiled without -g -> compile with -g", () => {
+    // test/fixtures/src/object-maps-nog.bpf.c: the maps object's C, built with -g0.
+    const bytes = build("maps-nog");
+    assert.equal(new ElfFile(bytes).section(".BTF"), undefined, "no BTF without -g");
+    const err = assertClearError(() => ObjectSpec.fromBytes(bytes, "nog.bpf.o"), /compile with -g/, [ObjectError]);
+    assert.match(err.message, /\.maps/);
   });
 
   test("a non-BPF ELF file -> ObjectError", async () => {

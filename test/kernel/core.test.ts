@@ -273,60 +273,6 @@ describe("relocated for each kernel, checked against its BTF", () => {
   });
 });
 
-describe("candidates", () => {
-  const TARGET = `
-struct foo___a { int x; int y; };
-struct foo___b { int y; };
-struct bar___a { int y; int z; };
-struct bar___b { int y; };
-struct bar___c { char *y; };
-struct pair { int a; long b; };
-struct foo___a g1; struct foo___b g2; struct bar___a g3; struct bar___b g4; struct bar___c g5; struct pair g6;
-`;
-  const LOCAL = `${HEADERS}
-struct foo { int y; } __attribute__((preserve_access_index));
-struct bar { int y; } __attribute__((preserve_access_index));
-struct pair { int a; long b; };
-struct pair___sub { long b; };
-struct pair___bad { int a; int b; };
-struct pair p1; struct pair___sub p2; struct pair___bad p3;
-struct task_struct___m { int pid; }; struct task_struct___n { long pid; };
-struct task_struct___m t1; struct task_struct___n t2;
-SEC("raw_tp/x") int ambiguous(void *ctx) { struct foo *f = (void *)bpf_get_current_task(); return BPF_CORE_READ(f, y); }
-SEC("raw_tp/x") int agreeing(void *ctx) { struct bar *b = (void *)bpf_get_current_task(); return BPF_CORE_READ(b, y); }
-`;
-  let target: Spec;
-  let local: ObjectSpec;
-  before(async () => {
-    target = ObjectSpec.fromBytes((await compile({ text: TARGET, name: "target.bpf.c" })).bytes).btf!;
-    local = await specOf(LOCAL, "local.bpf.c");
-  });
-
-  test("two flavors that put a field at different offsets: an error naming both", () => {
-    assert.throws(
-      () => applyCoreRelocations(local, target, { programs: ["ambiguous"] }),
-      (err: Error) => err instanceof CoreError && /program ambiguous: .*struct foo field y is ambiguous: struct foo___a .* at bit 32, struct foo___b .* at bit 0/.test(err.message),
-    );
-  });
-
-  test("flavors that agree are fine; an incompatible one (a pointer for an int) is not a candidate", () => {
-    const r = applyCoreRelocations(local, target, { programs: ["agreeing"] });
-    assert.equal(fixed(r, "agreeing", "byte_off", "struct bar field y"), 0n);
-  });
-
-  test("TYPE_MATCHES (bpf_core_type_matches: clang 15+), from records made here", () => {
-    const matches = (btf: Spec, name: string, against: Spec) => {
-      const t = btf.typeByName(name, "struct");
-      return calculateCoreRelocation(btf, { insnOff: 0, typeId: t.id, accessStr: "0", accessStrOff: 0, kind: CoreReloKind.TYPE_MATCHES }, against).target;
-    };
-    assert.equal(matches(local.btf!, "pair", target), 1n);
-    assert.equal(matches(local.btf!, "pair___sub", target), 1n, "a subset of the members matches");
-    assert.equal(matches(local.btf!, "pair___bad", target), 0n, "int is not long");
-    assert.equal(matches(local.btf!, "task_struct___m", Spec.kernel()), 1n, "int matches pid_t");
-    assert.equal(matches(local.btf!, "task_struct___n", Spec.kernel()), 0n);
-  });
-});
-
 describe("in this kernel", () => {
   test("BPF_CORE_READ(task, real_parent, tgid) gives our parent's pid; a poisoned read that cannot run loads", () => {
     using coll = Collection.load(spec, { programs: ["parent", "sibling"] });

@@ -26,20 +26,6 @@ function kernelConfig(name: string): boolean | undefined {
   return new RegExp(`^${name}=[ym]$`, "m").test(text);
 }
 
-test("map traits: one entry per map type the constants name, with the facts maps/, gen/ and bcc/ read", () => {
-  for (const [name, type] of Object.entries(MapType)) {
-    if (type === MapType.UNSPEC) continue;
-    assert.equal(traitsOf(type).name, name.toLowerCase(), name);
-  }
-  assert.deepEqual(mapTypesWith("perCpu").sort((a, b) => a - b), [MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
-  assert.deepEqual(mapTypesWith("noKey").sort((a, b) => a - b), [MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER]);
-  assert.ok(traitsOf(MapType.PROG_ARRAY).fdValues && traitsOf(MapType.PROG_ARRAY).holds === "program");
-  assert.ok(traitsOf(MapType.RINGBUF).byteSized && traitsOf(MapType.RINGBUF).btfRefused);
-  assert.ok(traitsOf(MapType.TASK_STORAGE).btfRequired);
-  assert.equal(traitsOf(9999).name, "map type 9999");
-  assert.ok(Object.keys(mapTraits).length >= 33);
-});
-
 test("program types, maps and PMUs of this kernel", { skip: !root && "needs root" }, () => {
   assert.equal(haveProgType(ProgType.KPROBE), true, "kprobe programs load, with or without kprobes");
   assert.equal(haveProgType(ProgType.TRACEPOINT), true);
