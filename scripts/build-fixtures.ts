@@ -1,11 +1,19 @@
-// Builds the committed seed objects of test/fixtures/ from their C in
-// test/fixtures/src/ (the fuzz test uses them and must not need clang).
+// Builds the committed objects of test/fixtures/ from their C in
+// test/fixtures/src/: the unit tests (test/unit/, the fuzz seeds among them)
+// read these and must not need clang or root.
 // Beside each object, <name>.o.json records the hash of the sources and flags
-// it was built from and of the object itself; test/fuzz.test.ts checks both,
-// so an edited source without a rebuild (or an edited object) fails the suite.
+// it was built from and of the object itself; test/unit/fuzz.test.ts checks
+// both, so an edited source without a rebuild (or an edited object) fails.
 //
-//   node --import tsx scripts/build-fixtures.ts          # rebuild every fixture
-//   node --import tsx scripts/build-fixtures.ts --check  # verify, without clang
+// Two kinds of source: the hermetic fuzz seeds include "common.h" and build
+// with plain clang and CFLAGS; every other one is built by tsbpf's own compile
+// driver (vmlinux.h of this host, libbpf headers), as the tests compiled it
+// before it became a fixture. A line `// fixture-cflags: -g0 ...` in a source
+// appends flags to the driver's.
+//
+//   node --import tsx scripts/build-fixtures.ts              # rebuild every fixture
+//   node --import tsx scripts/build-fixtures.ts a.bpf.c ...  # rebuild some
+//   node --import tsx scripts/build-fixtures.ts --check      # verify, without clang
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +33,8 @@ export interface FixtureRecord {
   sourceSha256: string;
   objectSha256: string;
   clang: string;
+  /** "clang" (CFLAGS, hermetic) or "tsbpf compile" (the compile driver, this host's vmlinux.h). */
+  builtWith?: string;
 }
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -34,8 +44,23 @@ export function fixtureSources(): string[] {
   return readdirSync(SRC).filter((f) => f.endsWith(".bpf.c")).sort();
 }
 
+/** True for the hermetic seeds (plain clang, CFLAGS); false for sources built by tsbpf's compile driver. */
+export function isHermetic(source: string): boolean {
+  return /^#include "common\.h"/m.test(readFileSync(join(SRC, source), "utf8"));
+}
+
+/** Flags a driver-built source asks for on a `// fixture-cflags:` line (appended to the driver's). */
+export function extraCflags(source: string): string[] {
+  const m = /^\/\/ fixture-cflags:((?:\s+-\S+)+)/m.exec(readFileSync(join(SRC, source), "utf8"));
+  return m ? m[1]!.trim().split(/\s+/) : [];
+}
+
 /** The hash a fixture's record must carry: its C file, the shared header(s) and the flags. */
 export function sourceHash(source: string): string {
+  if (!isHermetic(source)) {
+    const h = createHash("sha256").update(JSON.stringify(["tsbpf compile", ...extraCflags(source)]));
+    return h.update(`\0${source}\0`).update(readFileSync(join(SRC, source))).digest("hex");
+  }
   const h = createHash("sha256").update(JSON.stringify(CFLAGS));
   const headers = readdirSync(SRC).filter((f) => f.endsWith(".h")).sort();
   for (const f of [source, ...headers]) h.update(`\0${f}\0`).update(readFileSync(join(SRC, f)));
@@ -66,20 +91,34 @@ export function checkFixtures(): string[] {
   return problems;
 }
 
-function build(): void {
+async function build(only: string[]): Promise<void> {
   const clang = process.env.CLANG ?? "clang";
   const strip = process.env.LLVM_STRIP ?? "llvm-strip";
   const version = execFileSync(clang, ["--version"], { encoding: "utf8" }).split("\n")[0]!;
   const tmp = mkdtempSync(join(tmpdir(), "tsbpf-fixtures-"));
+  // Loaded here so that --check (and the tests importing this file) never touch the compiler.
+  const { compile } = await import("../src/compile/index.ts");
   try {
     for (const source of fixtureSources()) {
+      if (only.length && !only.includes(source)) continue;
       const obj = objectName(source);
       const out = join(tmp, obj);
-      execFileSync(clang, [...CFLAGS, source, "-o", out], { cwd: SRC, stdio: ["ignore", "inherit", "inherit"] });
+      const hermetic = isHermetic(source);
+      if (hermetic) {
+        execFileSync(clang, [...CFLAGS, source, "-o", out], { cwd: SRC, stdio: ["ignore", "inherit", "inherit"] });
+      } else {
+        // A private cache, so clang really runs; the name is the one the tests compiled under.
+        const text = readFileSync(join(SRC, source), "utf8");
+        const { bytes } = await compile({ text, name: source }, { clang, cacheDir: join(tmp, "cache"), cflags: extraCflags(source) });
+        writeFileSync(out, bytes);
+      }
       execFileSync(strip, ["-g", out], { stdio: ["ignore", "inherit", "inherit"] });
       const bytes = readFileSync(out);
       writeFileSync(join(FIXTURES, obj), bytes);
-      const record: FixtureRecord = { source, sourceSha256: sourceHash(source), objectSha256: sha256(bytes), clang: version };
+      const record: FixtureRecord = {
+        source, sourceSha256: sourceHash(source), objectSha256: sha256(bytes), clang: version,
+        ...(hermetic ? {} : { builtWith: "tsbpf compile" }),
+      };
       writeFileSync(join(FIXTURES, `${obj}.json`), JSON.stringify(record, null, 1) + "\n");
       console.log(`${obj}: ${bytes.length} bytes`);
     }
@@ -94,5 +133,7 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
     for (const p of problems) console.error(p);
     process.exit(problems.length ? 1 : 0);
   }
-  build();
+  const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  for (const s of only) if (!fixtureSources().includes(s)) throw new Error(`${s} is not in test/fixtures/src/`);
+  await build(only);
 }

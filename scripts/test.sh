@@ -1,22 +1,44 @@
 #!/usr/bin/env bash
-# npm test: set up what is missing, type-check, then run every test file with
-# node's test runner (TSBPF_TEST_FILES narrows it to some files).
-# The VM suite (test/vm.test.ts: guest kernels 6.1 and 6.12 under QEMU, a few
-# minutes) is part of it; TSBPF_TEST_HOST_ONLY=1 or `npm test -- --host-only`
-# runs the host suite alone.
+# npm test: type-check, then run the three suites with node's test runner, in
+# this order, each with its own summary:
+#   unit    test/unit/*.test.ts: no root, no clang, no kernel (parsing, CO-RE,
+#           codecs, dialect translation) on the committed objects of
+#           test/fixtures/ (scripts/build-fixtures.ts builds them from C)
+#   kernel  test/kernel/*.test.ts: root, clang, this host's kernel
+#   vm      test/vm/*.test.ts: guest kernels 6.1 and 6.12 under QEMU (minutes)
+# `npm test -- --unit` runs the unit suite alone and needs neither root nor
+# clang (nor does it run scripts/setup.sh); `--host-only` (or
+# TSBPF_TEST_HOST_ONLY=1) runs unit and kernel; `--kernel` and `--vm` one suite.
+# TSBPF_TEST_FILES="test/unit/a.test.ts test/kernel/b.test.ts" runs those files alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+suites=(unit kernel vm)
+[ "${TSBPF_TEST_HOST_ONLY:-}" = 1 ] && suites=(unit kernel)
 for arg in "$@"; do
   case "$arg" in
-    --host-only) export TSBPF_TEST_HOST_ONLY=1 ;;
-    *) echo "usage: npm test [-- --host-only]" >&2; exit 2 ;;
+    --host-only) suites=(unit kernel) ;;
+    --unit) suites=(unit) ;;
+    --kernel) suites=(kernel) ;;
+    --vm) suites=(vm) ;;
+    *) echo "usage: npm test [-- --unit | --kernel | --vm | --host-only]" >&2; exit 2 ;;
   esac
 done
-bash scripts/setup.sh
+# The unit suite needs only node and the npm packages: no apt, no addon, no clang.
+if [ "${suites[*]}" != unit ] || [ -n "${TSBPF_TEST_FILES:-}" ]; then bash scripts/setup.sh; fi
 npx tsc --noEmit -p .
-files=${TSBPF_TEST_FILES:-test/*.test.ts}
-if [ "${TSBPF_TEST_HOST_ONLY:-}" = 1 ] && [ -z "${TSBPF_TEST_FILES:-}" ]; then
-  files=$(printf '%s\n' test/*.test.ts | grep -vx 'test/vm\.test\.ts')
+if [ -n "${TSBPF_TEST_FILES:-}" ]; then
+  # shellcheck disable=SC2086
+  exec node --import tsx --test --test-concurrency=1 $TSBPF_TEST_FILES
 fi
-# shellcheck disable=SC2086
-exec node --import tsx --test --test-concurrency=1 $files
+failed=()
+for suite in "${suites[@]}"; do
+  echo "# suite: $suite (test/$suite/)"
+  start=$SECONDS
+  # shellcheck disable=SC2046
+  node --import tsx --test --test-concurrency=1 $(printf '%s\n' test/"$suite"/*.test.ts) || failed+=("$suite")
+  echo "# suite $suite: $((SECONDS - start)) s"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "# failed suites: ${failed[*]}" >&2
+  exit 1
+fi

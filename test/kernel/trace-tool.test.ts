@@ -1,0 +1,215 @@
+// tsbpf trace against workloads whose every open and call the test knows: a
+// shell opening its own paths, and a small C program built here.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { runTool, runToolIntoHead, tempDir, Workload, type ToolResult } from "../support/tools.ts";
+import { probesAvailable } from "../../src/link/probe.ts";
+import { which } from "../../src/internal/which.ts";
+import { formatMessage, formatValue, parseFormat } from "../../src/cli/trace/format.ts";
+import { parseProbe, programName } from "../../src/cli/trace/probe.ts";
+
+const dir = tempDir("tsbpf-trace-");
+const plainA = join(dir.path, "a-plain");
+const createdA = join(dir.path, "a-created");
+const plainB = join(dir.path, "b-plain");
+const createdB = join(dir.path, "b-created");
+const binary = join(dir.path, "tsbpftraceprog");
+let a: Workload;
+let b: Workload;
+let prog: ChildProcess;
+
+const PROGRAM = String.raw`
+#include <string.h>
+#include <unistd.h>
+__attribute__((noinline)) int tsbpf_add(int a, int b) { __asm__ volatile(""); return a + b; }
+__attribute__((noinline)) int tsbpf_greet(const char *name) { return (int)strlen(name); }
+int main(void) {
+	for (;;) {
+		char name[32];
+		/* On the stack, so paged in when the probe reads it (a probe cannot fault pages in), and
+		 * read by tsbpf_greet, so that no compiler drops the copy. */
+		strcpy(name, "hello from tsbpf");
+		tsbpf_add(40, 2);
+		tsbpf_add(-5, 3);
+		volatile int n = tsbpf_greet(name);
+		(void)n;
+		usleep(100000);
+	}
+}
+`;
+
+before(() => {
+  writeFileSync(plainA, "a\n");
+  writeFileSync(plainB, "b\n");
+  // Each shell opens one path read-only and creates another (O_CREAT), every 0.1 s.
+  a = new Workload(dir.path, "tsbpftra", `read x < ${plainA}; echo y > ${createdA}`);
+  b = new Workload(dir.path, "tsbpftrb", `read x < ${plainB}; echo y > ${createdB}`);
+  const cc = which("cc") ?? which("gcc") ?? which("clang");
+  assert.ok(cc, "a C compiler (cc, gcc or clang) is needed to build the uprobe workload");
+  writeFileSync(join(dir.path, "prog.c"), PROGRAM);
+  execFileSync(cc, ["-O0", "-o", binary, join(dir.path, "prog.c")]);
+  prog = spawn(binary, [], { stdio: "ignore" });
+});
+
+after(() => {
+  a[Symbol.dispose]();
+  b[Symbol.dispose]();
+  prog.kill("SIGKILL");
+  dir[Symbol.dispose]();
+});
+
+const OPENAT = `t:syscalls:sys_enter_openat "%s", args->filename`;
+
+function assertDetached(probes: [number, string][]): void {
+  for (const [index, display] of probes) {
+    const name = programName(index, display);
+    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
+    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
+  }
+}
+
+/** A clear one-line answer: "tsbpf trace: ..." first, and no stack trace. */
+function assertClearError(r: ToolResult, code: number, message: RegExp): void {
+  assert.equal(r.code, code, `exit code of: ${r.err}`);
+  const first = r.err.split("\n")[0];
+  assert.match(first, /^tsbpf trace: /, r.err);
+  assert.match(first, message);
+  assert.doesNotMatch(r.err, /\n\s+at /, "a stack trace was printed");
+}
+
+test("a tracepoint probe prints PID, TID, COMM and the %s string; a filter keeps only what it matches; Ctrl-C detaches", async () => {
+  const r = await runTool(
+    ["trace", OPENAT, `syscalls:sys_enter_openat (args->flags & 0100) "created %s flags=%#o", args->filename, args->flags`],
+    { until: (o) => o.includes(`created ${createdA}`) && o.includes(` ${plainA}\n`) },
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.lines[0], /^PID\s+TID\s+COMM\s+FUNC\s+-$/);
+  const line = (text: string) => new RegExp(`^${a.pid}\\s+${a.pid}\\s+tsbpftra\\s+sys_enter_openat\\s+${text}$`);
+  // Probe 1 prints both opens; probe 2 only the one with O_CREAT (0100).
+  assert.ok(r.lines.some((l) => line(plainA).test(l)), r.out);
+  assert.ok(r.lines.some((l) => line(createdA).test(l)), r.out);
+  assert.ok(r.lines.some((l) => line(`created ${createdA} flags=01101`).test(l)), r.out);
+  assert.ok(!r.out.includes(`created ${plainA}`), "the filter let a read-only open through");
+  assertDetached([[0, "sys_enter_openat"], [1, "sys_enter_openat"]]);
+});
+
+test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {
+  const r = await runTool(["trace", "--json", "-t", "-M", "6", "-p", String(a.pid), OPENAT], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.signal, null);
+  assert.equal(r.json.length, 6, r.out);
+  for (const e of r.json) {
+    assert.equal(e.pid, a.pid, JSON.stringify(e));
+    assert.equal(e.tid, a.pid);
+    assert.equal(e.comm, "tsbpftra");
+    assert.equal(e.func, "sys_enter_openat");
+    assert.equal(typeof e.time, "number");
+    assert.ok([plainA, createdA].includes(e.message), JSON.stringify(e));
+    assert.deepEqual(e.values, [e.message]);
+  }
+  assert.ok(!r.out.includes(plainB) && !r.out.includes(createdB), "-p let another process through");
+  assertDetached([[0, "sys_enter_openat"]]);
+});
+
+test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s of a user string, retval with a filter", async () => {
+  const probes = [
+    `p:${binary}:tsbpf_add "%d+%d", arg1, arg2`,
+    `r:${binary}:tsbpf_add ((int)retval < 0) "negative sum %d", retval`,
+    `uprobe:${binary}:tsbpf_greet "[%-18s] [%5.3s]", arg1, arg1`,
+    `c:usleep "usleep(%u)", arg1`,
+  ];
+  const wanted = ["40+2", "-5+3", "negative sum -2", "[hello from tsbpf  ] [  hel]", "usleep(100000)"];
+  const r = await runTool(["trace", "-p", String(prog.pid), ...probes], { until: (o) => wanted.every((w) => o.includes(w)) });
+  assert.equal(r.code, 0, r.err);
+  for (const w of wanted) {
+    const func = w.startsWith("[") ? "tsbpf_greet" : w.startsWith("usleep") ? "usleep" : "tsbpf_add";
+    assert.ok(
+      r.lines.some((l) => l === `${String(prog.pid).padEnd(7)} ${String(prog.pid).padEnd(7)} ${"tsbpftraceprog".padEnd(15)} ${func.padEnd(16)} ${w}`),
+      `no line for ${w}:\n${r.out}`,
+    );
+  }
+  assert.ok(!r.out.includes("negative sum 42"), "the retval filter let a positive sum through");
+  assertDetached([[0, "tsbpf_add"], [1, "tsbpf_add"], [2, "tsbpf_greet"], [3, "usleep"]]);
+});
+
+test("tsbpf trace | head -n 2 ends the tool, leaving nothing attached", async () => {
+  const { code, out } = await runToolIntoHead(["trace", OPENAT], 2, 30_000);
+  assert.equal(code, 0);
+  assert.equal(out.trim().split("\n").length, 2, out);
+  assert.match(out, /^PID\s+TID\s+COMM\s+FUNC\s+-\n\d+\s+\d+\s+\S.*sys_enter_openat /);
+  assertDetached([[0, "sys_enter_openat"]]);
+});
+
+test("mistakes and what tsbpf trace cannot do get a clear one-line answer", async () => {
+  const run = (...args: string[]) => runTool(["trace", ...args], { timeoutMs: 30_000 });
+  const [kprobe, field, tracepoint, filter, conversion, usdt, stack, compileError, symbol, help] = await Promise.all([
+    run(`__x64_sys_openat "%s", arg2@user`),
+    run(`t:syscalls:sys_enter_openat "%s", args->filenam`),
+    run(`t:syscalls:sys_enter_nosuch "%d", args->x`),
+    run(`t:syscalls:sys_enter_openat (args->flags & 1 "%s", args->filename`),
+    run(`t:syscalls:sys_enter_openat "%q", args->filename`),
+    run("u:pthread:pthread_create"),
+    run("-K", OPENAT),
+    run(`t:syscalls:sys_enter_openat (nosuchvar > 1)`),
+    run(`p:${binary}:no_such_function`),
+    run("--help"),
+  ]);
+  if (!probesAvailable("kprobe")) {
+    // The library's answer, with the tracepoint to use in tsbpf trace's own terms.
+    assertClearError(kprobe, 1, /no kprobes.*Use the tracepoint syscalls:sys_enter_openat.*'t:syscalls:sys_enter_openat'.*args->filename/);
+    assertDetached([[0, "__x64_sys_openat"]]);
+  }
+  assertClearError(field, 2, /has no field "filenam"; its fields are: __syscall_nr, dfd, filename, flags, mode$/);
+  assertClearError(tracepoint, 1, /tracepoint syscalls:sys_enter_nosuch does not exist on this kernel/);
+  assertClearError(filter, 2, /the filter has no closing "\)"/);
+  assertClearError(conversion, 2, /"%q": the conversion %q is not supported\. Supported: %d/);
+  assertClearError(usdt, 2, /USDT probes \(u:\) are not supported/);
+  assertClearError(stack, 2, /-K\/--kernel-stack \(kernel stack traces\) is not supported/);
+  assertClearError(compileError, 2, /the C of the probes does not compile/);
+  assert.match(compileError.err, /probe 1 filter:1:\d+: error: use of undeclared identifier 'nosuchvar'/);
+  assertClearError(symbol, 2, /symbol 'no_such_function' not found in /);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /usage: tsbpf trace/);
+  assert.match(help.out, /-M, --max-events N/);
+});
+
+test("probe text is split as BCC's trace splits it", () => {
+  const t = parseProbe(`t:syscalls:sys_enter_openat (args->flags & 0100) "%s %d\\n", args->filename, f(a, b)`);
+  assert.equal(t.type, "t");
+  assert.deepEqual(t.parts, ["syscalls", "sys_enter_openat"]);
+  assert.equal(t.filter, "args->flags & 0100");
+  assert.equal(t.format, "%s %d\\n");
+  assert.deepEqual(t.args, ["args->filename", "f(a, b)"]);
+  const r = parseProbe(`r:c:malloc ((void *)retval == 0) "failed"`);
+  assert.deepEqual([r.type, r.parts, r.filter, r.format, r.args], ["r", ["c", "malloc"], "(void *)retval == 0", "failed", []]);
+  assert.deepEqual(parseProbe("tracepoint:sched:sched_switch").parts, ["sched", "sched_switch"]);
+  assert.deepEqual([parseProbe("do_sys_open").type, parseProbe("do_sys_open").where], ["p", "kernel"]);
+  assert.deepEqual(parseProbe("r::vfs_read").parts, ["", "vfs_read"]);
+  assert.deepEqual(parseProbe("uretprobe:/bin/bash:readline").parts, ["/bin/bash", "readline"]);
+  assert.equal(parseProbe("sched:sched_switch").type, undefined); // a tracepoint if it exists, else LIBRARY:FUNCTION
+  const sig = parseProbe(`p:c:write(int fd, const char *buf, size_t n) (fd == 1) "%d", n`);
+  assert.deepEqual(sig.signature, [{ type: "int", name: "fd" }, { type: "const char *", name: "buf" }, { type: "size_t", name: "n" }]);
+  assert.equal(parseProbe("p:c:malloc+0x10").offset, 16);
+  assert.throws(() => parseProbe(`t:a:b "x`), /no closing double quote/);
+  assert.throws(() => parseProbe(`t:a:b (x) y`), /expected a format string in double quotes/);
+  assert.throws(() => parseProbe(`q:a:b`), /unknown probe type "q"/);
+});
+
+test("the %-formatter prints as C's printf does", () => {
+  const f = (fmt: string, ...values: (string | bigint)[]) => formatMessage(parseFormat(fmt), values);
+  assert.equal(f("%d|%5d|%-5d|%05d|%+d|% d", 42n, 42n, 42n, -42n, 7n, 7n), "42|   42|42   |-0042|+7| 7");
+  assert.equal(f("%x %X %#x %08lx %o %#o", 255n, 255n, 255n, 0xbeefn, 8n, 8n), "ff FF 0xff 0000beef 10 010");
+  assert.equal(f("%s|%10s|%-6s|%.2s|%c|%%", "abc", "abc", "abc", "abc", 65n), "abc|       abc|abc   |ab|A|%");
+  assert.equal(f("%p %p %.3d", 0x1000n, 0n, 5n), "0x1000 (nil) 005");
+  assert.equal(formatValue(parseFormat("%llu").conversions[0], 18446744073709551615n), "18446744073709551615");
+  const convs = parseFormat("%hhd %hu %lld %s %c").conversions;
+  assert.deepEqual(convs.map((c) => [c.storage, c.ctype]), [
+    ["signed", "signed char"], ["unsigned", "unsigned short"], ["signed", "long long"], ["string", "char *"], ["signed", "char"],
+  ]);
+  assert.throws(() => parseFormat("%*d"), /width or precision from an argument/);
+  assert.throws(() => parseFormat("%f"), /%f is not supported/);
+});

@@ -1,0 +1,91 @@
+// Split from test/kernel/bcc-dialect.test.ts: the BCC dialect's translation to
+// libbpf C, its tracepoint structs and histogram printing, without the kernel.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BPF, BccError, CompileError, VerifierError, AttachError } from "../../src/index.ts";
+import { translate, log2HistLines, linearHistLines } from "../../src/bcc/index.ts";
+import { parseFormat, tracepointStruct } from "../../src/bcc/tracepoint.ts";
+
+describe("the translation itself", () => {
+  test("keeps the user's line numbers, and frames tracepoint twins with #line", () => {
+    const text = `#include <uapi/linux/ptrace.h>
+BPF_PERF_OUTPUT(events);
+BPF_HASH(h,
+         u32,
+         u64);
+int syscall__openat(struct pt_regs *ctx,
+                    int dfd,
+                    const char __user *filename)
+{
+    u32 k = 0;
+    u64 v = 1;
+    h.update(&k,
+             &v);
+    events.perf_submit(ctx, &v, sizeof(v));
+    return 0; // line 15
+}
+int after(void *ctx) { return 17; }
+`;
+    const t = translate(text, { file: "lines.c", kprobes: false, tracepointFormat: () => undefined });
+    const body = t.code.slice(t.code.indexOf('#line 1 "lines.c"\n') + '#line 1 "lines.c"\n'.length);
+    const lines = body.split("\n");
+    // Without #line directives inside, physical line n is user line n until the twin.
+    assert.match(lines[14]!, /return 0; \/\/ line 15/);
+    assert.match(lines[5]!, /^SEC\("kprobe"\) int syscall__openat\(struct pt_regs \* ctx\)$/);
+    assert.match(lines[8]!, /^\{ int dfd = .*const char __user \* filename = /);
+    const twinAt = lines.indexOf('#line 6 "lines.c"');
+    assert.ok(twinAt > 15, "the twin follows the function, renumbered from its first line");
+    assert.match(lines[twinAt + 1]!, /^SEC\("tracepoint"\) int syscall__openat__tp\(struct pt_regs \* ctx\)$/);
+    assert.match(lines[twinAt + 10]!, /return 0; \/\/ line 15/);
+    assert.equal(lines[twinAt + 12], '#line 16 "lines.c"');
+    assert.match(lines[twinAt + 14]!, /return 17/);
+    assert.equal(t.functions.get("syscall__openat")?.tracepointVariant, "syscall__openat__tp");
+    assert.deepEqual(t.tables.get("h"), { name: "h", kind: "hash", keyType: "u32", leafType: "u64", line: 3 });
+  });
+
+  test("tracepoint args structs follow the format file's offsets", () => {
+    const format = `name: sys_enter_openat
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
+	field:int dfd;	offset:16;	size:8;	signed:0;
+	field:const char * filename;	offset:24;	size:8;	signed:0;
+	field:__data_loc char[] name;	offset:32;	size:4;	signed:0;
+	field:char comm[16];	offset:36;	size:16;	signed:0;
+	field:pid_t pid;	offset:52;	size:4;	signed:1;
+`;
+    assert.equal(
+      tracepointStruct("tracepoint__syscalls__sys_enter_openat", parseFormat(format)),
+      "struct tracepoint__syscalls__sys_enter_openat { u64 __do_not_use__; int __syscall_nr; char __pad_0[4]; u64 dfd; const char * filename; int data_loc_name; char comm[16]; s32 pid; };",
+    );
+  });
+
+  test("histograms print as BCC prints them", () => {
+    assert.deepEqual(log2HistLines([0, 1, 3, 10], "usecs", false), [
+      "     usecs               : count     distribution",
+      "         0 -> 1          : 1        |****                                    |",
+      "         2 -> 3          : 3        |************                            |",
+      "         4 -> 7          : 10       |****************************************|",
+    ]);
+    assert.deepEqual(log2HistLines([0, 0], "x", false), []);
+    const wide = new Array(65).fill(0);
+    wide[40] = 2;
+    const lines = log2HistLines(wide, "bytes", true);
+    assert.equal(lines[0], `               ${"bytes".padEnd(29)} : count     distribution`);
+    assert.equal(lines[1], `${"549755813888".padStart(20)} -> ${"1099511627775".padEnd(20)} : 2        |${"*".repeat(20)}|`);
+    assert.deepEqual(linearHistLines([2, 0, 1], "ms"), [
+      "     ms            : count     distribution",
+      `        0          : 2        |${"*".repeat(40)}|`,
+      `        1          : 0        |${" ".repeat(40)}|`,
+      `        2          : 1        |${"*".repeat(20)}${" ".repeat(20)}|`,
+    ]);
+  });
+});

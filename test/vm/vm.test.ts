@@ -1,0 +1,166 @@
+// tsbpf vm: the runner itself (output, exit status, files, timeout, errors), then
+// the guest suite (test/guest/probes.ts: kprobes, kretprobes, fentry...) in each
+// Debian kernel, one boot per kernel. TSBPF_TEST_HOST_ONLY=1 skips all of it.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compile } from "../../src/compile/index.ts";
+import { GUEST_OBJECTS, GUEST_PROGRAMS } from "../guest/programs.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const HOST_ONLY = process.env.TSBPF_TEST_HOST_ONLY === "1";
+const KERNELS = ["6.1", "6.12"];
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** `tsbpf vm ARGS...` from the project root. */
+function vm(args: string[], env: Record<string, string> = {}, limitMs = 300_000): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [join(ROOT, "bin", "tsbpf.js"), "vm", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    // SIGTERM: the CLI stops QEMU on its way out.
+    const timer = setTimeout(() => child.kill("SIGTERM"), limitMs);
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolvePromise({ status, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+const show = (r: Run): string => `status ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "tsbpf-vm-test-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("an unknown kernel version: a clear error, no boot", async () => {
+    const r = await vm(["run", "--kernel", "5.4", "--", "true"]);
+    assert.equal(r.status, 125, show(r));
+    assert.match(r.stderr, /unknown kernel 5\.4; available: .*\b6\.1\b.*\b6\.12\b.* or a path to a vmlinuz/, show(r));
+  });
+
+  test("QEMU missing: a clear error, no boot", async () => {
+    const r = await vm(["run", "--", "true"], { TSBPF_QEMU: "/nonexistent/qemu-system-x86_64" });
+    assert.equal(r.status, 125, show(r));
+    assert.match(r.stderr, /QEMU was not found: TSBPF_QEMU="\/nonexistent\/qemu-system-x86_64" does not exist/, show(r));
+  });
+
+  test("exit status 0; stdout byte for byte, stderr apart; timings with --verbose", { timeout: 300_000 }, async () => {
+    const r = await vm(["run", "--verbose", "--", "sh", "-c", `printf 'hi\\r\\nthere\\n\\001'; echo oops >&2; echo "$0" "$1"`, "a b", "c'd"]);
+    assert.equal(r.status, 0, show(r));
+    assert.equal(r.stdout, "hi\r\nthere\n\u0001a b c'd\n");
+    assert.match(r.stderr, /^oops$/m);
+    assert.match(r.stderr, /timings: .*QEMU start to command \d+ ms, to first output \d+ ms/, show(r));
+  });
+
+  test("a non-zero exit status; --file in; node, npx tsbpf and the project at its host path", { timeout: 300_000 }, async () => {
+    writeFileSync(join(dir, "in.txt"), "from the host\n");
+    mkdirSync(join(dir, "tree", "sub"), { recursive: true });
+    writeFileSync(join(dir, "tree", "sub", "deep.txt"), "deep\n");
+    const script = [
+      "cat /data/in.txt",
+      `cat ${dir}/tree/sub/deep.txt`,
+      "pwd",
+      `node -e 'console.log("node", process.version)'`,
+      "npx tsbpf --help | head -n 1",
+      "test -f build/Release/tsbpf_native.node && echo addon",
+      "test -d node_modules/typescript || echo no-typescript",
+      "grep -q ' /sys/fs/bpf bpf ' /proc/mounts && grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts && echo mounts",
+      "id -u",
+      "exit 3",
+    ].join("; ");
+    const r = await vm(["run", "--file", `${join(dir, "in.txt")}:/data/in.txt`, "--file", join(dir, "tree"), "--", "sh", "-c", script]);
+    assert.equal(r.status, 3, show(r));
+    assert.equal(
+      r.stdout,
+      `from the host\ndeep\n${ROOT}\nnode ${process.version}\nusage: tsbpf COMMAND [ARGS...]\naddon\nno-typescript\nmounts\n0\n`,
+      show(r),
+    );
+  });
+
+  test("a boot that never reaches the command is tried twice, then an error with the console's last lines", { timeout: 300_000 }, async () => {
+    // No /init: the kernel panics ("Unable to mount root fs") before any command.
+    const r = await vm(["run", "--verbose", "--kernel", "6.1", "--", "true"], { TSBPF_VM_APPEND: "rdinit=/nonexistent" });
+    assert.equal(r.status, 125, show(r));
+    assert.match(r.stderr, /boot 1 never reached the command .*; booting again/, show(r));
+    assert.match(r.stderr, /never reached the command in 2 boots/, show(r));
+    assert.match(r.stderr, /Kernel panic/, show(r));
+  });
+
+  test("a guest that dies during the command is not booted again", { timeout: 300_000 }, async () => {
+    const r = await vm(["run", "--verbose", "--", "sh", "-c", "echo started; sleep 1; echo c > /proc/sysrq-trigger; sleep 100"]);
+    assert.equal(r.status, 125, show(r));
+    assert.equal(r.stdout, "started\n");
+    assert.match(r.stderr, /stopped before the command finished/, show(r));
+    assert.match(r.stderr, /sysrq|Kernel panic/i, show(r));
+    // A boot that dies before the command (a TCG flake under load) is retried by design;
+    // once the command has started, a dead guest must not be booted again.
+    const afterStart = r.stderr.slice(r.stderr.indexOf("command started"));
+    assert.match(r.stderr, /command started/, show(r));
+    assert.doesNotMatch(afterStart, /booting again/, show(r));
+  });
+
+  test("a hanging command is stopped at --timeout: exit status 124", { timeout: 300_000 }, async () => {
+    const r = await vm(["run", "--timeout", "15", "--", "sleep", "1000"]);
+    assert.equal(r.status, 124, show(r));
+    assert.match(r.stderr, /did not finish in 15 s/, show(r));
+    assert.ok(r.ms < 120_000, `took ${r.ms} ms`);
+  });
+});
+
+describe("guest suite (test/guest/probes.ts)", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => {
+  let objects: string;
+  before(async () => {
+    objects = mkdtempSync(join(tmpdir(), "tsbpf-guest-objects-"));
+    for (const [name, text] of Object.entries(GUEST_PROGRAMS)) {
+      const o = await compile({ text, name: `${name}.bpf.c` });
+      writeFileSync(join(objects, `${name}.o`), o.bytes);
+    }
+  });
+  after(() => rmSync(objects, { recursive: true, force: true }));
+
+  for (const kernel of KERNELS) {
+    test(`in ${kernel}`, { timeout: 600_000 }, async (t) => {
+      const r = await vm([
+        "run", "--kernel", kernel, "--timeout", "300", "--file", `${objects}:${GUEST_OBJECTS}`,
+        "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/probes.ts",
+      ]);
+      // One subtest per guest test, with the guest's diagnostics when it failed.
+      const lines = r.stdout.split("\n");
+      let results = 0;
+      for (let i = 0; i < lines.length; i++) {
+        const m = /^(not )?ok \d+ - (.*)$/.exec(lines[i]!);
+        if (!m) continue;
+        results++;
+        const detail: string[] = [];
+        for (let j = i + 1; j < lines.length && /^\s/.test(lines[j]!); j++) detail.push(lines[j]!);
+        await t.test(m[2]!, () => {
+          if (m[1]) assert.fail(`failed in the ${kernel} guest:\n${detail.join("\n")}`);
+        });
+      }
+      assert.ok(results > 0, `no test results from the guest\n${show(r)}`);
+      assert.equal(r.status, 0, show(r));
+    });
+  }
+});
