@@ -15,8 +15,10 @@
 // Line numbers of the user's text are kept (rewrites are padded to the same
 // number of lines, and #line directives frame what is added), so clang's
 // diagnostics and the verifier's source lines point at the user's code.
+import { release } from "node:os";
 import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
+import { rewriteKernelReads } from "./kernelreads.ts";
 import { prelude } from "./prelude.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
@@ -74,6 +76,8 @@ export interface TranslateOptions {
   syscallPrefix?: string;
   /** __TARGET_ARCH: "x86" or "arm64". Default from the running Node. */
   arch?: string;
+  /** LINUX_VERSION_CODE (KERNEL_VERSION(a, b, c)). Default: the running kernel's. */
+  kernelVersion?: number;
   /** Page size, for BPF_RINGBUF_OUTPUT's page count. Default 4096. */
   pageSize?: number;
   /** The format file of a tracepoint, or undefined when it does not exist. */
@@ -86,6 +90,10 @@ export interface Translation {
   tables: Map<string, TableInfo>;
   /** Program functions by name (twins are not listed; see `tracepointVariant`). */
   functions: Map<string, FunctionInfo>;
+  /** Offset in `code` where the user's text starts (after the prelude). */
+  userStart: number;
+  /** Every function defined in the user's part, as named in `code`; `program`: its first parameter is the context. */
+  definitions: { name: string; program: boolean }[];
 }
 
 /** Name of the BTF section in which the struct submitted to each perf/ring table is recorded. */
@@ -252,6 +260,7 @@ class Translator {
       syscallPrefix: "__x64_sys_",
       arch: process.arch === "arm64" ? "arm64" : "x86",
       pageSize: 4096,
+      kernelVersion: runningKernelVersion(),
       ...options,
       displayName: options.displayName ?? options.file,
     };
@@ -275,13 +284,21 @@ class Translator {
     this.collectTracepointStructs();
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
-    const code =
-      prelude(this.opts.arch) +
+    const head =
+      prelude(this.opts.arch, this.opts.kernelVersion) +
       [...this.tracepointStructs.values()].join("\n") +
-      `\n#line 1 "${this.opts.file}"\n` +
-      body +
-      license;
-    return { code, tables: this.tables, functions: this.functions };
+      "\n#include <bcc/compat.h>\n";
+    const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
+    const definitions: { name: string; program: boolean }[] = [];
+    for (const fn of fns) {
+      const program = this.programs.get(fn);
+      if (!program) definitions.push({ name: this.tokens[fn.nameTok]!.text, program: false });
+      else {
+        definitions.push({ name: program.info.name, program: true });
+        if (program.info.tracepointVariant) definitions.push({ name: program.info.tracepointVariant, program: true });
+      }
+    }
+    return { code, tables: this.tables, functions: this.functions, userStart: head.length, definitions };
   }
 
   // ---- pass 1: top-level structure ----
@@ -319,10 +336,11 @@ class Translator {
     const inc = /^#\s*include\s*([<"])([^>"]+)[>"]/.exec(t.text);
     if (inc) {
       const path = inc[2]!;
-      if (path === "bcc/proto.h") {
-        this.fail(t.line, "#include <bcc/proto.h>", "BCC's packet parsing structs and helpers are not translated by tsbpf's BCC front end");
+      if (path.startsWith("bcc/") && path !== "bcc/proto.h" && path !== "bcc/helpers.h") {
+        this.fail(t.line, `#include <${path}>`, `BCC's header ${path} is not available in tsbpf (BCC headers it has: bcc/helpers.h, bcc/proto.h)`);
       }
       if (inc[1] === "<" && DROPPED_INCLUDE.test(path)) {
+        // Kernel headers: vmlinux.h has their types, <bcc/compat.h> their macros.
         const comment = t.text.replace(/\*\//g, "").replace(/\\?\n/g, " ");
         this.items.push({ type: "replace", from: i, to: i, text: `/* ${comment}: types come from vmlinux.h */` + "\n".repeat(countNewlines(t.text)) });
       }
@@ -809,11 +827,6 @@ class Translator {
           }
         }
         if (toks[i + 1]?.text === "(" && !memberOf) {
-          if (t.text === "bpf_get_current_task" && toks[i + 2]?.text === ")") {
-            // A BTF pointer: BCC programs dereference the task directly (task->real_parent->tgid).
-            emit(i, "(u64)bpf_get_current_task_btf", t.end);
-            continue;
-          }
           if (t.text === "bpf_trace_printk") {
             emit(i, "__tsbpf_trace_printk", t.end);
             continue;
@@ -911,8 +924,40 @@ class Translator {
   }
 }
 
+/** KERNEL_VERSION(a, b, c) of a release string ("6.1.0-50-cloud-amd64"), as BCC computes LINUX_VERSION_CODE. */
+export function kernelVersionCode(release: string): number {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+  if (!m) return 0;
+  return (Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(Number(m[3] ?? 0), 255);
+}
+
+function runningKernelVersion(): number {
+  return kernelVersionCode(release());
+}
+
 function countNewlines(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) n++;
   return n;
+}
+
+export interface BccTranslateOptions extends TranslateOptions {
+  /** The cflags the program is compiled with (-D... matter to the preprocessor). */
+  cflags?: string[];
+  /** Include directories of the compile (for the user's own #include "..."). */
+  includeDirs?: string[];
+}
+
+/** translate(), then the passes that need clang's view of the program: BCC's implicit kernel reads. */
+export async function translateBcc(text: string, options: BccTranslateOptions): Promise<Translation & { kernelReads: number; userReads: number }> {
+  const t = translate(text, options);
+  const r = await rewriteKernelReads(t.code, {
+    userStart: t.userStart,
+    functions: t.definitions.map((d) => d.name),
+    programs: t.definitions.filter((d) => d.program).map((d) => d.name),
+    cflags: options.cflags,
+    includeDirs: options.includeDirs,
+    arch: options.arch ?? (process.arch === "arm64" ? "arm64" : "x86"),
+  });
+  return { ...t, code: r.code, kernelReads: r.kernelReads, userReads: r.userReads };
 }
