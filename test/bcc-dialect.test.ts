@@ -10,6 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BPF, BccError, CompileError, VerifierError, AttachError } from "../src/index.ts";
 import { translate, log2HistLines, linearHistLines } from "../src/bcc/index.ts";
+import { kernelVersionCode, translateBcc } from "../src/bcc/dialect.ts";
+import { compile } from "../src/compile/index.ts";
+import { Collection } from "../src/collection.ts";
+import { readFormat } from "../src/bcc/tracepoint.ts";
 import { parseFormat, tracepointStruct } from "../src/bcc/tracepoint.ts";
 import { buildExecutable } from "./support/clang.ts";
 import { linkIds } from "./support/kernel.ts";
@@ -449,7 +453,7 @@ describe("errors name the line and the construct", () => {
     fails("\nBPF_HASH(a);\nBPF_PROG_ARRAY(progs, 8);\n", 3, /^BPF_PROG_ARRAY$/, /tail calls/);
     fails("BPF_HASH(a);\nint f(void *ctx) {\n  u64 k = 0;\n  a.call(ctx, k);\n  return 0;\n}\n", 4, /^a\.call\(\)$/, /\.call\(\) on a hash table is not part of tsbpf's BCC subset/);
     fails("BPF_PERF_OUTPUT(ev);\nint f(void *ctx) {\n\n  ev.lookup(&ctx);\n  return 0; }", 4, /^ev\.lookup\(\)$/, /perf_output tables have: \.perf_submit\(\)/);
-    fails("#include <bcc/proto.h>\n", 1, /bcc\/proto\.h/, /packet/);
+    fails("#include <bcc/nothing.h>\n", 1, /bcc\/nothing\.h/, /not available in tsbpf/);
     fails("\n\nint kfunc__do_unlinkat(void *ctx) { return 0; }", 3, /^kfunc__do_unlinkat$/, /kfunc programs are not translated/);
     fails("KFUNC_PROBE(do_unlinkat) { return 0; }", 1, /^KFUNC_PROBE$/, /fentry/);
     fails("\nTRACEPOINT_PROBE(nope, nothing) { return 0; }", 2, /^nope:nothing$/, /no tracepoint nope:nothing/);
@@ -564,5 +568,159 @@ format:
       `        1          : 0        |${" ".repeat(40)}|`,
       `        2          : 1        |${"*".repeat(20)}${" ".repeat(20)}|`,
     ]);
+  });
+});
+
+describe("implicit kernel reads (clang's AST)", () => {
+  // Each shape as BCC's tools write it; the translation is checked as text, then compiled and loaded
+  // (kprobe-type programs load on this host; they are not attached).
+  const SHAPES = `
+#include <net/sock.h>
+#include <linux/sched.h>
+BPF_HASH(currsock, u32, struct sock *);
+int kprobe__tcp_v4_connect(struct pt_regs *ctx, struct sock *sk) {
+  u32 tid = bpf_get_current_pid_tgid();
+  currsock.update(&tid, &sk);
+  return 0;
+}
+int kretprobe__tcp_v4_connect(struct pt_regs *ctx) {
+  u32 tid = bpf_get_current_pid_tgid();
+  struct sock **skpp = currsock.lookup(&tid);
+  if (skpp == 0) return 0;
+  struct sock *skp = *skpp;
+  u16 dport = skp->__sk_common.skc_dport;
+  u16 family = skp->sk_family;
+  struct inet_sock *inet = (struct inet_sock *)skp;
+  u16 sport = inet->inet_sport;
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  u32 ppid = t->real_parent->tgid;
+  char c = t->comm[0];
+  struct list_head *h = &t->children;
+  void *next = h->next;
+  bpf_trace_printk("%d %d %d\\n", dport + family + sport, ppid, c + (next != 0));
+  return 0;
+}
+int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename) {
+  char first = filename[0];
+  bpf_trace_printk("%c\\n", first);
+  return 0;
+}
+`;
+  const opts = { file: "shapes.c", tracepointFormat: readFormat, kprobes: false };
+
+  test("chains, aliases, casts, arrays in structs, &a->b, pointers read back from maps, user pointers in syscall arguments", async () => {
+    const t = await translateBcc(SHAPES, opts);
+    const user = t.code.slice(t.code.indexOf('#line 1 "shapes.c"'));
+    assert.match(user, /u16 dport = __TSBPF_KREAD\(skp->__sk_common\.skc_dport\);/); // pointer stored in a map, read back
+    assert.match(user, /u16 family = __TSBPF_KREAD\(skp->sk_family\);/); // an alias from <bcc/compat.h>
+    assert.match(user, /u16 sport = __TSBPF_KREAD\(inet->inet_sport\);/); // through a cast
+    assert.match(user, /u32 ppid = __TSBPF_KREAD\(__TSBPF_KREAD\(t->real_parent\)->tgid\);/); // a chain
+    assert.match(user, /char c = __TSBPF_KREAD\(t->comm\[0\]\);/); // an array inside a struct
+    assert.match(user, /struct list_head \*h = &t->children;/); // &a->b is an address, not a read...
+    assert.match(user, /void \*next = __TSBPF_KREAD\(h->next\);/); // ...of kernel memory
+    assert.match(user, /char first = __TSBPF_UREAD\(filename\[0\]\);/); // a syscall's pointer argument is user memory
+    assert.match(user, /struct sock \*skp = \*skpp;/); // the map value itself is read directly
+    assert.match(user, /u32 tid = bpf_get_current_pid_tgid\(\);/);
+    assert.equal(t.userReads, 2); // main program and its tracepoint twin
+
+    const object = await compile({ text: t.code, name: "shapes.bcc.c" });
+    using coll = Collection.load(object.bytes);
+    assert.deepEqual([...coll.programs.keys()].sort(), [
+      "kprobe__tcp_v4_connect", "kprobe__tcp_v4_connect__tp", "kretprobe__tcp_v4_connect", "kretprobe__tcp_v4_connect__tp",
+      "syscall__openat", "syscall__openat__tp",
+    ]);
+  });
+
+  test("a warm translation comes from the cache and is the same text", async () => {
+    const a = await translateBcc(SHAPES, opts);
+    const b = await translateBcc(SHAPES, opts);
+    assert.equal(a.code, b.code);
+  });
+
+  test("a static helper called with the context reads it directly, and with a kernel pointer through probe reads", async () => {
+    const text = `
+static int get_pid(struct task_struct *task) { return task->tgid; }
+static int arg0(struct pt_regs *regs) { return PT_REGS_PARM1(regs); }
+int kprobe__do_nanosleep(struct pt_regs *ctx) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  return get_pid(t) + arg0(ctx);
+}`;
+    const t = await translateBcc(text, opts);
+    assert.match(t.code, /return __TSBPF_KREAD\(task->tgid\);/);
+    assert.match(t.code, /return PT_REGS_PARM1\(regs\);/);
+    using coll = Collection.load((await compile({ text: t.code, name: "helpers.bcc.c" })).bytes);
+    assert.equal(coll.programs.size, 2);
+  });
+});
+
+describe("what kernel headers give", () => {
+  test("LINUX_VERSION_CODE is the running kernel's: the #if picks this kernel's branch", () => {
+    assert.equal(kernelVersionCode("6.1.0-50-cloud-amd64"), (6 << 16) + (1 << 8));
+    assert.equal(kernelVersionCode("4.19.300"), (4 << 16) + (19 << 8) + 255);
+    const t = translate("int x;\n", { file: "v.c", tracepointFormat: () => undefined, kernelVersion: kernelVersionCode("6.1.0") });
+    assert.match(t.code, /#define LINUX_VERSION_CODE 393472\n/);
+  });
+
+  test("<bcc/compat.h> macros and helpers compile and load, with values from this kernel's BTF", async () => {
+    const text = `
+#include <linux/blk-mq.h>
+#include <linux/dcache.h>
+#include <bcc/proto.h>
+BPF_ARRAY(out, u64, 16);
+int kprobe__blk_account_io_done(struct pt_regs *ctx, struct request *req, struct sock *sk, struct scatterlist *sg) {
+  int i = 0; u64 v;
+  v = REQ_OP_MASK; out.update(&i, &v); i++;
+  v = REQ_SYNC; out.update(&i, &v); i++;
+  v = DNAME_INLINE_LEN; out.update(&i, &v); i++;
+  v = O_CREAT | S_ISREG(0100644) | EINVAL | SCM_RIGHTS | DISK_NAME_LEN; out.update(&i, &v); i++;
+  u16 dp = sk->__sk_common.skc_dport;
+  v = ntohs(dp) + sk->sk_state + ((struct inet_sock *)sk)->inet_dport; out.update(&i, &v); i++;
+  v = sg_is_last(sg) + (u64)folio_page((struct folio *)0, 1) + (PAGE_OFFSET > 0) + KERNEL_VERSION(5, 0, 0); out.update(&i, &v);
+  return 0;
+}`;
+    const t = await translateBcc(text, { file: "compat.c", tracepointFormat: readFormat, kprobes: true });
+    const object = await compile({ text: t.code, name: "compat.bcc.c" });
+    using coll = Collection.load(object.bytes);
+    assert.equal(coll.programs.size, 1);
+  });
+
+  test("a table and a function defined in both branches of an #ifdef are not declared twice", async () => {
+    const text = `
+#ifdef BY_PID
+BPF_HASH(data, u32, u64);
+int trace(struct pt_regs *ctx) { u32 k = 1; u64 v = 1; data.update(&k, &v); return 0; }
+#else
+BPF_HASH(data, u64, u64);
+int trace(struct pt_regs *ctx) { u64 k = 1; u64 v = 2; data.update(&k, &v); return 0; }
+#endif
+`;
+    const t = await translateBcc(text, { file: "ifdef.c", tracepointFormat: readFormat, kprobes: true });
+    assert.equal(t.tables.size, 1);
+    assert.throws(() => translate("BPF_HASH(a);\nBPF_HASH(a);\n", { file: "twice.c", tracepointFormat: () => undefined }), /declared twice/);
+    using coll = Collection.load((await compile({ text: t.code, name: "ifdef.bcc.c" })).bytes);
+    assert.deepEqual([...coll.programs.keys()], ["trace"]);
+  });
+
+  test("lookup_or_try_init returns 0 from the function when the entry can be neither found nor made", async () => {
+    const t = translate("BPF_HASH(h, u32, u64);\nint f(struct pt_regs *ctx) { u32 k = 0; u64 z = 0; u64 *v = h.lookup_or_try_init(&k, &z); *v += 1; return 1; }\n", {
+      file: "init.c", tracepointFormat: () => undefined,
+    });
+    assert.match(t.code, /if \(!__tsbpf_leaf\) return 0; __tsbpf_leaf; \}\)/);
+  });
+});
+
+describe("compile errors", () => {
+  test("show the errors first; warnings only when asked", async () => {
+    const text = "int f(int a) {\n" + "  a + 1;\n".repeat(25) + "  return missing;\n}\n";
+    const err = await compile({ text, name: "warn.c" }).catch((e: unknown) => e);
+    assert.ok(err instanceof CompileError);
+    assert.ok(err.diagnostics.filter((d) => d.severity === "warning").length >= 20);
+    const lines = err.message.split("\n");
+    assert.match(lines[1]!, /warn\.c:27:\d+: error: use of undeclared identifier 'missing'/);
+    assert.ok(!lines.some((l) => / warning: /.test(l)));
+    assert.match(err.message, /warnings? not shown/);
+    const verbose = new CompileError({ source: "warn.c", stderr: err.stderr, diagnostics: err.diagnostics, exitCode: 1, warnings: true });
+    assert.match(verbose.message.split("\n")[1]!, / error: /);
+    assert.match(verbose.message.split("\n")[2]!, / warning: /);
   });
 });

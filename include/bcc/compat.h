@@ -119,6 +119,9 @@
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
+#define FMODE_CREATED 0x100000
+#define READ 0
+#define WRITE 1
 
 /* ---- block layer: REQ_* flags from the kernel's own enum req_flag_bits ---- */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 10, 0)
@@ -161,6 +164,11 @@
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_ARP 0x0806
 #define ETH_HLEN 14
+
+/* struct in6_addr's (include/uapi/linux/in6.h) */
+#define s6_addr in6_u.u6_addr8
+#define s6_addr16 in6_u.u6_addr16
+#define s6_addr32 in6_u.u6_addr32
 
 /* struct sock's short names for its sock_common fields (include/net/sock.h) */
 #define sk_node __sk_common.skc_node

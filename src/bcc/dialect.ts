@@ -90,7 +90,7 @@ export interface Translation {
   tables: Map<string, TableInfo>;
   /** Program functions by name (twins are not listed; see `tracepointVariant`). */
   functions: Map<string, FunctionInfo>;
-  /** Offset in `code` where the user's text starts (after the prelude). */
+  /** Offset in `code` where the prelude ends (the tracepoint structs, then the user's text, follow). */
   userStart: number;
   /** Every function defined in the user's part, as named in `code`; `program`: its first parameter is the context. */
   definitions: { name: string; program: boolean }[];
@@ -270,6 +270,9 @@ class Translator {
     throw new BccError(this.opts.displayName, line, construct, detail);
   }
 
+  /** #if groups around each directive line: [group, branch] pairs, outermost first. */
+  condPaths: { line: number; path: [number, number][] }[] = [];
+
   run(): Translation {
     try {
       this.tokens = tokenize(this.text);
@@ -277,6 +280,7 @@ class Translator {
       if (err instanceof LexError) this.fail(err.line, "C text", err.message);
       throw err;
     }
+    this.conditionals();
     this.scan();
     const fns = this.items.filter((i): i is Extract<Item, { type: "function" }> => i.type === "function").map((i) => i.fn);
     const called = this.calledNames(fns);
@@ -284,8 +288,9 @@ class Translator {
     this.collectTracepointStructs();
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
+    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
     const head =
-      prelude(this.opts.arch, this.opts.kernelVersion) +
+      preludeText +
       [...this.tracepointStructs.values()].join("\n") +
       "\n#include <bcc/compat.h>\n";
     const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
@@ -298,10 +303,45 @@ class Translator {
         if (program.info.tracepointVariant) definitions.push({ name: program.info.tracepointVariant, program: true });
       }
     }
-    return { code, tables: this.tables, functions: this.functions, userStart: head.length, definitions };
+    return { code, tables: this.tables, functions: this.functions, userStart: preludeText.length, definitions };
   }
 
   // ---- pass 1: top-level structure ----
+
+  /** Records which #if/#elif/#else branch each line is in, so a table or function defined in two branches is not "declared twice". */
+  conditionals(): void {
+    const stack: [number, number][] = [];
+    let groups = 0;
+    for (const t of this.tokens) {
+      if (t.kind !== "directive") continue;
+      const d = /^#\s*(\w+)/.exec(t.text)?.[1];
+      if (d === "if" || d === "ifdef" || d === "ifndef") stack.push([groups++, 0]);
+      else if ((d === "elif" || d === "else") && stack.length) stack[stack.length - 1]![1]++;
+      else if (d === "endif") stack.pop();
+      else continue;
+      this.condPaths.push({ line: t.line, path: stack.map((x) => [x[0], x[1]] as [number, number]) });
+    }
+  }
+
+  condPath(line: number): [number, number][] {
+    let path: [number, number][] = [];
+    for (const c of this.condPaths) {
+      if (c.line >= line) break;
+      path = c.path;
+    }
+    return path;
+  }
+
+  /** Lines a and b are in different branches of one #if: at most one of them is compiled. */
+  exclusive(a: number, b: number): boolean {
+    const pa = this.condPath(a);
+    const pb = this.condPath(b);
+    for (let k = 0; k < Math.min(pa.length, pb.length); k++) {
+      if (pa[k]![0] !== pb[k]![0]) return false;
+      if (pa[k]![1] !== pb[k]![1]) return true;
+    }
+    return false;
+  }
 
   scan(): void {
     const toks = this.tokens;
@@ -445,8 +485,9 @@ class Translator {
         bad("unknown table macro");
     }
     if (!/^[A-Za-z_]\w*$/.test(name!)) bad(`"${name!}" is not a table name`);
-    if (this.tables.has(name!)) bad(`table "${name!}" is declared twice`);
-    this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
+    const before = this.tables.get(name!);
+    if (before && !this.exclusive(before.line, t.line)) bad(`table "${name!}" is declared twice`);
+    if (!before) this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
     const newlines = "\n".repeat(this.newlinesIn(i, close));
     this.items.push({ type: "replace", from: i, to: close, text: this.mapDefinition(name!, kind!, key, leaf, size, flags) + newlines });
     return close;
@@ -638,8 +679,9 @@ class Translator {
   }
 
   addProgram(fn: FunctionSyntax, section: string, params: Param[], ctx: string, info: FunctionInfo): void {
-    if (this.functions.has(info.name)) this.fail(info.line, info.name, "a program of this name is defined twice");
-    this.functions.set(info.name, info);
+    const before = this.functions.get(info.name);
+    if (before && !this.exclusive(before.line, info.line)) this.fail(info.line, info.name, "a program of this name is defined twice");
+    if (!before) this.functions.set(info.name, info);
     this.programs.set(fn, { section, params, ctx, info });
   }
 
@@ -881,7 +923,8 @@ class Translator {
         return (
           `({ ${leaf} *__tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); ` +
           `if (!__tsbpf_leaf) { bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_NOEXIST); __tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); } ` +
-          `__tsbpf_leaf; })`
+          // BCC: the function returns 0 when the entry can be neither found nor made.
+          `if (!__tsbpf_leaf) return 0; __tsbpf_leaf; })`
         );
       case "update":
         return `bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_ANY)`;

@@ -74,7 +74,7 @@ type Node = {
 type BareLoc = { offset?: number; file?: string; tokLen?: number; includedFrom?: unknown };
 type Loc = BareLoc & { spellingLoc?: BareLoc; expansionLoc?: BareLoc };
 
-const PREFIX_CACHE_FORMAT = 1;
+const PREFIX_CACHE_FORMAT = 2;
 
 /** The macros the wraps expand to (put in the prelude). */
 export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernelreads.ts) */
@@ -111,8 +111,8 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
   await mkdir(join(cacheDir, "tmp"), { recursive: true });
   const tmp = await mkdtemp(join(cacheDir, "tmp", "ast-"));
   let json: string;
+  const input = join(tmp, "program.c");
   try {
-    const input = join(tmp, "program.c");
     await writeFile(input, astText);
     const args = [...flags, ...(pch ? ["-include-pch", pch, "-Xclang", "-fno-validate-pch"] : []), "-fsyntax-only", "-Xclang", "-ast-dump=json", "-Xclang", `-ast-dump-filter=${AST_MARK}`, "-x", "c", input];
     json = await new Promise<string>((resolve, reject) => {
@@ -126,7 +126,7 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
     await rm(tmp, { recursive: true, force: true });
   }
   const decls = splitJson(json);
-  const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)));
+  const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)), [input]);
   const wraps = analysis.run();
   await writeFileAtomic(cacheFile, JSON.stringify({ wraps })).catch(() => {});
   return { ...applyWraps(code, wraps), cached: false };
@@ -203,7 +203,12 @@ class Analysis {
     readonly code: string,
     readonly shift: (offset: number) => number,
     readonly programs: Set<string>,
-  ) {}
+    mainFiles: string[],
+  ) {
+    for (const f of mainFiles) this.mainFiles.add(f);
+    // The user's text is under #line "FILE" directives.
+    for (const m of code.matchAll(/^#line \d+ "([^"]+)"$/gm)) this.mainFiles.add(m[1]!);
+  }
 
   run(): [number, number, Kind][] {
     // Ranges first: clang writes a file name only when it changes, in document order.
@@ -253,8 +258,14 @@ class Analysis {
     };
     if (l.spellingLoc || l.expansionLoc) {
       const sp = see(l.spellingLoc);
+      const spFile = this.fileState.file;
       const ex = see(l.expansionLoc);
       if (!ex || ex.offset === undefined || sp?.offset === undefined) return undefined;
+      // A macro argument (ntohs(sk->x)): its tokens are spelled in the user's text, where the wrap goes.
+      if (this.mainFiles.has(spFile)) {
+        const o = this.shift(sp.offset);
+        if (o >= 0) return which === "begin" ? o : o + (sp.tokLen ?? 0);
+      }
       const off = this.shift(ex.offset);
       if (off < 0) return undefined;
       // A token from an object-like macro (sk_state, an alias): the user's token stands for it.
