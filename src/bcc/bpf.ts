@@ -27,7 +27,7 @@ import { ObjectSpec } from "../object/spec.ts";
 import type { Program } from "../programs/program.ts";
 import { listTracepoints, tracepointExists } from "../tracing/tracefs.ts";
 import { tracePipe, type TraceLine } from "../tracing/index.ts";
-import { EVENT_SECTION, EVENT_VAR_PREFIX, translate, type Translation } from "./dialect.ts";
+import { EVENT_SECTION, EVENT_VAR_PREFIX, syscallOfEvent, translateBcc, type Translation } from "./dialect.ts";
 import { holdInterrupts, interruptible } from "./interrupt.ts";
 import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
@@ -683,13 +683,15 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean },
     includeDir = process.cwd();
   }
   const prefix = syscallPrefix();
-  const translation = translate(text, {
+  const translation = await translateBcc(text, {
     file: lineFile,
     displayName: display,
     kprobes: opts.kprobes,
     syscallWrappers: prefix !== "sys_",
     syscallPrefix: prefix,
     tracepointFormat: readFormat,
+    cflags: opts.cflags,
+    includeDirs: [includeDir],
   });
   // Where the text's copy lives differs between machines; the translation does not.
   const key = sha256(JSON.stringify([translation.code.split(lineFile).join("<source>"), opts.cflags ?? []])).slice(0, 32);

@@ -15,8 +15,10 @@
 // Line numbers of the user's text are kept (rewrites are padded to the same
 // number of lines, and #line directives frame what is added), so clang's
 // diagnostics and the verifier's source lines point at the user's code.
+import { release } from "node:os";
 import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
+import { rewriteKernelReads } from "./kernelreads.ts";
 import { prelude } from "./prelude.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
@@ -74,6 +76,8 @@ export interface TranslateOptions {
   syscallPrefix?: string;
   /** __TARGET_ARCH: "x86" or "arm64". Default from the running Node. */
   arch?: string;
+  /** LINUX_VERSION_CODE (KERNEL_VERSION(a, b, c)). Default: the running kernel's. */
+  kernelVersion?: number;
   /** Page size, for BPF_RINGBUF_OUTPUT's page count. Default 4096. */
   pageSize?: number;
   /** The format file of a tracepoint, or undefined when it does not exist. */
@@ -86,6 +90,10 @@ export interface Translation {
   tables: Map<string, TableInfo>;
   /** Program functions by name (twins are not listed; see `tracepointVariant`). */
   functions: Map<string, FunctionInfo>;
+  /** Offset in `code` where the prelude ends (the tracepoint structs, then the user's text, follow). */
+  userStart: number;
+  /** Every function defined in the user's part, as named in `code`; `program`: its first parameter is the context. */
+  definitions: { name: string; program: boolean }[];
 }
 
 /** Name of the BTF section in which the struct submitted to each perf/ring table is recorded. */
@@ -252,6 +260,7 @@ class Translator {
       syscallPrefix: "__x64_sys_",
       arch: process.arch === "arm64" ? "arm64" : "x86",
       pageSize: 4096,
+      kernelVersion: runningKernelVersion(),
       ...options,
       displayName: options.displayName ?? options.file,
     };
@@ -261,6 +270,9 @@ class Translator {
     throw new BccError(this.opts.displayName, line, construct, detail);
   }
 
+  /** #if groups around each directive line: [group, branch] pairs, outermost first. */
+  condPaths: { line: number; path: [number, number][] }[] = [];
+
   run(): Translation {
     try {
       this.tokens = tokenize(this.text);
@@ -268,6 +280,7 @@ class Translator {
       if (err instanceof LexError) this.fail(err.line, "C text", err.message);
       throw err;
     }
+    this.conditionals();
     this.scan();
     const fns = this.items.filter((i): i is Extract<Item, { type: "function" }> => i.type === "function").map((i) => i.fn);
     const called = this.calledNames(fns);
@@ -275,18 +288,62 @@ class Translator {
     this.collectTracepointStructs();
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
-    const code =
-      prelude(this.opts.arch) +
+    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
+    const head =
+      preludeText +
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.
       ([...this.tables.values()].some((t) => t.kind === "ringbuf") ? "#include <tsbpf.h>\n" : "") +
       [...this.tracepointStructs.values()].join("\n") +
-      `\n#line 1 "${this.opts.file}"\n` +
-      body +
-      license;
-    return { code, tables: this.tables, functions: this.functions };
+      "\n#include <bcc/compat.h>\n";
+    const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
+    const definitions: { name: string; program: boolean }[] = [];
+    for (const fn of fns) {
+      const program = this.programs.get(fn);
+      if (!program) definitions.push({ name: this.tokens[fn.nameTok]!.text, program: false });
+      else {
+        definitions.push({ name: program.info.name, program: true });
+        if (program.info.tracepointVariant) definitions.push({ name: program.info.tracepointVariant, program: true });
+      }
+    }
+    return { code, tables: this.tables, functions: this.functions, userStart: preludeText.length, definitions };
   }
 
   // ---- pass 1: top-level structure ----
+
+  /** Records which #if/#elif/#else branch each line is in, so a table or function defined in two branches is not "declared twice". */
+  conditionals(): void {
+    const stack: [number, number][] = [];
+    let groups = 0;
+    for (const t of this.tokens) {
+      if (t.kind !== "directive") continue;
+      const d = /^#\s*(\w+)/.exec(t.text)?.[1];
+      if (d === "if" || d === "ifdef" || d === "ifndef") stack.push([groups++, 0]);
+      else if ((d === "elif" || d === "else") && stack.length) stack[stack.length - 1]![1]++;
+      else if (d === "endif") stack.pop();
+      else continue;
+      this.condPaths.push({ line: t.line, path: stack.map((x) => [x[0], x[1]] as [number, number]) });
+    }
+  }
+
+  condPath(line: number): [number, number][] {
+    let path: [number, number][] = [];
+    for (const c of this.condPaths) {
+      if (c.line >= line) break;
+      path = c.path;
+    }
+    return path;
+  }
+
+  /** Lines a and b are in different branches of one #if: at most one of them is compiled. */
+  exclusive(a: number, b: number): boolean {
+    const pa = this.condPath(a);
+    const pb = this.condPath(b);
+    for (let k = 0; k < Math.min(pa.length, pb.length); k++) {
+      if (pa[k]![0] !== pb[k]![0]) return false;
+      if (pa[k]![1] !== pb[k]![1]) return true;
+    }
+    return false;
+  }
 
   scan(): void {
     const toks = this.tokens;
@@ -321,10 +378,11 @@ class Translator {
     const inc = /^#\s*include\s*([<"])([^>"]+)[>"]/.exec(t.text);
     if (inc) {
       const path = inc[2]!;
-      if (path === "bcc/proto.h") {
-        this.fail(t.line, "#include <bcc/proto.h>", "BCC's packet parsing structs and helpers are not translated by tsbpf's BCC front end");
+      if (path.startsWith("bcc/") && path !== "bcc/proto.h" && path !== "bcc/helpers.h") {
+        this.fail(t.line, `#include <${path}>`, `BCC's header ${path} is not available in tsbpf (BCC headers it has: bcc/helpers.h, bcc/proto.h)`);
       }
       if (inc[1] === "<" && DROPPED_INCLUDE.test(path)) {
+        // Kernel headers: vmlinux.h has their types, <bcc/compat.h> their macros.
         const comment = t.text.replace(/\*\//g, "").replace(/\\?\n/g, " ");
         this.items.push({ type: "replace", from: i, to: i, text: `/* ${comment}: types come from vmlinux.h */` + "\n".repeat(countNewlines(t.text)) });
       }
@@ -429,8 +487,9 @@ class Translator {
         bad("unknown table macro");
     }
     if (!/^[A-Za-z_]\w*$/.test(name!)) bad(`"${name!}" is not a table name`);
-    if (this.tables.has(name!)) bad(`table "${name!}" is declared twice`);
-    this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
+    const before = this.tables.get(name!);
+    if (before && !this.exclusive(before.line, t.line)) bad(`table "${name!}" is declared twice`);
+    if (!before) this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
     const newlines = "\n".repeat(this.newlinesIn(i, close));
     this.items.push({ type: "replace", from: i, to: close, text: this.mapDefinition(name!, kind!, key, leaf, size, flags) + newlines });
     return close;
@@ -622,8 +681,9 @@ class Translator {
   }
 
   addProgram(fn: FunctionSyntax, section: string, params: Param[], ctx: string, info: FunctionInfo): void {
-    if (this.functions.has(info.name)) this.fail(info.line, info.name, "a program of this name is defined twice");
-    this.functions.set(info.name, info);
+    const before = this.functions.get(info.name);
+    if (before && !this.exclusive(before.line, info.line)) this.fail(info.line, info.name, "a program of this name is defined twice");
+    if (!before) this.functions.set(info.name, info);
     this.programs.set(fn, { section, params, ctx, info });
   }
 
@@ -811,11 +871,6 @@ class Translator {
           }
         }
         if (toks[i + 1]?.text === "(" && !memberOf) {
-          if (t.text === "bpf_get_current_task" && toks[i + 2]?.text === ")") {
-            // A BTF pointer: BCC programs dereference the task directly (task->real_parent->tgid).
-            emit(i, "(u64)bpf_get_current_task_btf", t.end);
-            continue;
-          }
           if (t.text === "bpf_trace_printk") {
             emit(i, "__tsbpf_trace_printk", t.end);
             continue;
@@ -870,7 +925,8 @@ class Translator {
         return (
           `({ ${leaf} *__tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); ` +
           `if (!__tsbpf_leaf) { bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_NOEXIST); __tsbpf_leaf = bpf_map_lookup_elem(${m}, ${a0}); } ` +
-          `__tsbpf_leaf; })`
+          // BCC: the function returns 0 when the entry can be neither found nor made.
+          `if (!__tsbpf_leaf) return 0; __tsbpf_leaf; })`
         );
       case "update":
         return `bpf_map_update_elem(${m}, ${a0}, ${a1}, BPF_ANY)`;
@@ -913,8 +969,40 @@ class Translator {
   }
 }
 
+/** KERNEL_VERSION(a, b, c) of a release string ("6.1.0-50-cloud-amd64"), as BCC computes LINUX_VERSION_CODE. */
+export function kernelVersionCode(release: string): number {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+  if (!m) return 0;
+  return (Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(Number(m[3] ?? 0), 255);
+}
+
+function runningKernelVersion(): number {
+  return kernelVersionCode(release());
+}
+
 function countNewlines(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) n++;
   return n;
+}
+
+export interface BccTranslateOptions extends TranslateOptions {
+  /** The cflags the program is compiled with (-D... matter to the preprocessor). */
+  cflags?: string[];
+  /** Include directories of the compile (for the user's own #include "..."). */
+  includeDirs?: string[];
+}
+
+/** translate(), then the passes that need clang's view of the program: BCC's implicit kernel reads. */
+export async function translateBcc(text: string, options: BccTranslateOptions): Promise<Translation & { kernelReads: number; userReads: number }> {
+  const t = translate(text, options);
+  const r = await rewriteKernelReads(t.code, {
+    userStart: t.userStart,
+    functions: t.definitions.map((d) => d.name),
+    programs: t.definitions.filter((d) => d.program).map((d) => d.name),
+    cflags: options.cflags,
+    includeDirs: options.includeDirs,
+    arch: options.arch ?? (process.arch === "arm64" ? "arm64" : "x86"),
+  });
+  return { ...t, code: r.code, kernelReads: r.kernelReads, userReads: r.userReads };
 }

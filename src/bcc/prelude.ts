@@ -3,6 +3,8 @@
 // declarations, and the few macros and inline helpers of BCC's helpers.h that
 // its tools use. The translator puts this before the user's text.
 
+import { KERNEL_READ_MACROS } from "./kernelreads.ts";
+
 /** Register names of syscall arguments in the inner pt_regs of a syscall wrapper, by architecture. */
 const SYSCALL_ARG_REGS: Record<string, string[]> = {
   x86: ["di", "si", "dx", "r10", "r8", "r9"],
@@ -10,7 +12,7 @@ const SYSCALL_ARG_REGS: Record<string, string[]> = {
 };
 const PARM6: Record<string, string> = { x86: "r9", arm64: "regs[5]" };
 
-export function prelude(arch: string): string {
+export function prelude(arch: string, kernelVersion: number): string {
   const regs = SYSCALL_ARG_REGS[arch] ?? SYSCALL_ARG_REGS.x86!;
   const syscallArgs = regs
     .map((reg, i) => `#define __TSBPF_SYSCALL_REG${i + 1}(regs) (&(regs)->${reg})`)
@@ -21,8 +23,13 @@ export function prelude(arch: string): string {
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-/* BCC's names and constants that kernel headers would have given */
-#define __user
+/* BCC defines these from the running kernel: #if LINUX_VERSION_CODE picks the branch for this kernel */
+#define LINUX_VERSION_CODE ${kernelVersion}
+#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))
+
+/* BCC's names and constants that kernel headers would have given (more in <bcc/compat.h>) */
+/* __user data is read with bpf_probe_read_user (the tag is how src/bcc/kernelreads.ts sees it) */
+#define __user __attribute__((btf_type_tag("user")))
 #define __kernel
 #define __force
 #ifndef TASK_COMM_LEN
@@ -82,6 +89,7 @@ static __always_inline unsigned int bpf_log2l(unsigned long v)
 /* BCC's bpf_trace_printk(fmt, args...): the format string's size is implied */
 #define __tsbpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
 
+${KERNEL_READ_MACROS}
 /* __data_loc fields of TRACEPOINT_PROBE args */
 #define TP_DATA_LOC_READ_CONST(dst, field, length) \\
   do { unsigned short __offset = args->data_loc_##field & 0xFFFF; \\

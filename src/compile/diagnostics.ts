@@ -73,16 +73,26 @@ export class CompileError extends TsbpfError {
     exitCode: number | null;
     signal?: string | null;
     hints?: string[];
+    /** List warnings too (after the errors). Default: $TSBPF_COMPILE_WARNINGS is set. */
+    warnings?: boolean;
   }) {
-    const listed = init.diagnostics.filter((d) => d.severity !== "note" && d.severity !== "remark");
-    const errors = init.diagnostics.filter((d) => d.severity === "error" || d.severity === "fatal error").length;
+    const isError = (d: Diagnostic) => d.severity === "error" || d.severity === "fatal error";
+    const errors = init.diagnostics.filter(isError);
+    // Errors first; warnings only when asked: twenty warnings must not hide the one error.
+    const showWarnings = init.warnings ?? Boolean(process.env.TSBPF_COMPILE_WARNINGS);
+    const warnings = init.diagnostics.filter((d) => d.severity === "warning");
+    const listed = showWarnings ? [...errors, ...warnings] : errors;
     const lines = listed.slice(0, MAX_LISTED).map((d) => "  " + formatDiagnostic(d));
     if (listed.length > MAX_LISTED) lines.push(`  ... and ${listed.length - MAX_LISTED} more (see .diagnostics)`);
     if (listed.length === 0) {
       const tail = init.stderr.trim().split("\n").slice(-MAX_LISTED);
       lines.push(...(tail.length > 0 && tail[0] !== "" ? tail.map((l) => "  " + l) : ["  (clang printed nothing)"]));
     }
-    const how = init.signal ? `clang was killed by ${init.signal}` : `${errors} error${errors === 1 ? "" : "s"}`;
+    if (!showWarnings && warnings.length > 0) {
+      lines.push(`  (${warnings.length} warning${warnings.length === 1 ? "" : "s"} not shown: see .diagnostics, or set TSBPF_COMPILE_WARNINGS=1)`);
+    }
+    const n = errors.length;
+    const how = init.signal ? `clang was killed by ${init.signal}` : `${n} error${n === 1 ? "" : "s"}`;
     let message = `tsbpf: failed to compile ${init.source} (${how}):\n${lines.join("\n")}`;
     for (const hint of init.hints ?? []) message += `\n${hint}`;
     super("ERR_TSBPF_COMPILE", message);

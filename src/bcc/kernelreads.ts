@@ -1,0 +1,468 @@
+// BCC's implicit kernel memory reads, from clang's own view of the program.
+//
+// BCC's front end turns `a->b->c` through a pointer into kernel memory into
+// bpf_probe_read calls. Here clang parses the translated program
+// (-ast-dump=json, filtered to the user's functions: the whole AST of a
+// vmlinux.h program is ~180 MB) and every read of a value (an lvalue-to-rvalue
+// conversion) whose memory is reached through a kernel pointer is wrapped in
+// __TSBPF_KREAD(...) (bpf_probe_read_kernel; vmlinux.h's structs carry
+// preserve_access_index, so the offsets are CO-RE relocated), or
+// __TSBPF_UREAD(...) (bpf_probe_read_user) for __user data and syscall
+// arguments. Wraps are inserted text only: no newline is added or removed, so
+// the user's line numbers hold.
+//
+// Which pointers are "kernel" (after BCC's ProbeVisitor): anything the program
+// did not get from a safe source. Safe: the program's context argument (and a
+// helper's parameter every caller passes it to), pointers to the stack (&local,
+// local arrays), map values (bpf_map_lookup_elem, ringbuf_reserve), BTF pointers
+// (bpf_get_current_task_btf). Kernel: integers cast to pointers (PT_REGS_PARMn,
+// bpf_get_current_task()), pointers loaded from memory (kernel memory, map
+// values that stored a kernel pointer, tracepoint fields), &member of kernel
+// memory, and what variables assigned from any of these hold.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { packageRoot } from "../internal/package.ts";
+import { defaultCacheDir, sha256, writeFileAtomic } from "../compile/cache.ts";
+import { clangVersion, findClang } from "../compile/tools.ts";
+import { vmlinuxHeaderInfo } from "../compile/vmlinux.ts";
+
+/** Suffix the AST run gives the user's functions, so one -ast-dump-filter names them all. */
+const AST_MARK = "__tsbpf_ast";
+
+export interface KernelReadsOptions {
+  /** Where the user's text starts in `code` (the prelude before it is not scanned). */
+  userStart: number;
+  /** Every function defined in the user's part (helpers, programs, twins). */
+  functions: string[];
+  /** Program functions: their first parameter is the context. */
+  programs: string[];
+  cflags?: string[];
+  includeDirs?: string[];
+  cacheDir?: string;
+  arch: string;
+}
+
+export interface KernelReadsResult {
+  code: string;
+  /** Reads wrapped. */
+  kernelReads: number;
+  userReads: number;
+  /** True when the result came from the cache (clang did not run). */
+  cached: boolean;
+}
+
+/** What memory an lvalue designates, or what a pointer value points to. */
+type Kind = "safe" | "kernel" | "user";
+/** A helper's parameter before its callers are seen, a variable before its assignments are. */
+type VarKind = Kind | "unknown";
+
+type Node = {
+  id?: string;
+  kind?: string;
+  name?: string;
+  type?: { qualType?: string; desugaredQualType?: string };
+  valueCategory?: string;
+  castKind?: string;
+  opcode?: string;
+  isArrow?: boolean;
+  range?: { begin: Loc; end: Loc };
+  referencedDecl?: { id: string; kind: string; name?: string };
+  inner?: Node[];
+};
+type BareLoc = { offset?: number; file?: string; tokLen?: number; includedFrom?: unknown };
+type Loc = BareLoc & { spellingLoc?: BareLoc; expansionLoc?: BareLoc };
+
+const PREFIX_CACHE_FORMAT = 2;
+
+/** The macros the wraps expand to (put in the prelude). */
+export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernelreads.ts) */
+#define __TSBPF_KREAD(...) ({ __typeof__(__VA_ARGS__) __tsbpf_kv; \\
+  bpf_probe_read_kernel((void *)&__tsbpf_kv, sizeof(__tsbpf_kv), (const void *)&(__VA_ARGS__)); __tsbpf_kv; })
+#define __TSBPF_UREAD(...) ({ __typeof__(__VA_ARGS__) __tsbpf_uv; \\
+  bpf_probe_read_user((void *)&__tsbpf_uv, sizeof(__tsbpf_uv), (const void *)&(__VA_ARGS__)); __tsbpf_uv; })
+`;
+
+/** Rewrites the implicit kernel reads of a translated BCC program (cached by its text, flags, clang and kernel). */
+export async function rewriteKernelReads(code: string, opts: KernelReadsOptions): Promise<KernelReadsResult> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const clang = findClang();
+  const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir })]);
+  const key = sha256(JSON.stringify([PREFIX_CACHE_FORMAT, code, opts.userStart, opts.functions, opts.programs, opts.cflags ?? [], version, vmlinux.btfHash]));
+  const cacheFile = join(cacheDir, "bcc-reads", `${key}.json`);
+  try {
+    const hit = JSON.parse(await readFile(cacheFile, "utf8")) as { wraps: [number, number, Kind][] };
+    return { ...applyWraps(code, hit.wraps), cached: true };
+  } catch {
+    // not cached
+  }
+  const flags = ["-target", "bpf", `-D__TARGET_ARCH_${opts.arch}`, "-fno-color-diagnostics", "-w"];
+  for (const dir of opts.includeDirs ?? []) flags.push("-I", dir);
+  flags.push("-I", join(packageRoot, "include"), "-I", dirname(vmlinux.path));
+  flags.push(...(opts.cflags ?? []).filter((f) => /^-[DUI]/.test(f)));
+  const pch = await prefixHeader(clang, flags, join(cacheDir, "bcc-pch", sha256(JSON.stringify([version, vmlinux.btfHash, flags])).slice(0, 24)));
+
+  // The AST run's text: the user's functions renamed by macros so that one filter names them all.
+  const defines = opts.functions.map((f) => `#define ${f} ${f}${AST_MARK}\n`).join("");
+  const astText = code.slice(0, opts.userStart) + defines + code.slice(opts.userStart);
+  const shift = (offset: number) => (offset >= opts.userStart + defines.length ? offset - defines.length : -1);
+
+  await mkdir(join(cacheDir, "tmp"), { recursive: true });
+  const tmp = await mkdtemp(join(cacheDir, "tmp", "ast-"));
+  let json: string;
+  const input = join(tmp, "program.c");
+  try {
+    await writeFile(input, astText);
+    const args = [...flags, ...(pch ? ["-include-pch", pch, "-Xclang", "-fno-validate-pch"] : []), "-fsyntax-only", "-Xclang", "-ast-dump=json", "-Xclang", `-ast-dump-filter=${AST_MARK}`, "-x", "c", input];
+    json = await new Promise<string>((resolve, reject) => {
+      execFile(clang, args, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 }, (error, stdout) => {
+        // Errors are the compile's to report, with the user's lines: dump what parsed.
+        if (error && !stdout) reject(error);
+        else resolve(stdout);
+      });
+    }).catch(() => "");
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  const decls = splitJson(json);
+  const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)), [input]);
+  const wraps = analysis.run();
+  await writeFileAtomic(cacheFile, JSON.stringify({ wraps })).catch(() => {});
+  return { ...applyWraps(code, wraps), cached: false };
+}
+
+/** vmlinux.h and libbpf's headers, precompiled once per kernel, clang and flags: the AST run then parses only the program. */
+async function prefixHeader(clang: string, flags: string[], dir: string): Promise<string | undefined> {
+  const pch = join(dir, "prefix.pch");
+  if (existsSync(pch)) return pch;
+  await mkdir(dir, { recursive: true });
+  const header = join(dir, "prefix.h");
+  await writeFile(header, '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n#include <bpf/bpf_endian.h>\n');
+  const tmp = `${pch}.tmp-${process.pid}`;
+  const ok = await new Promise<boolean>((resolve) => {
+    execFile(clang, [...flags, "-x", "c-header", header, "-o", tmp], (error) => resolve(!error));
+  });
+  if (!ok) return undefined;
+  await import("node:fs/promises").then((fs) => fs.rename(tmp, pch));
+  return pch;
+}
+
+/** clang prints one JSON document per matched declaration, back to back. */
+function splitJson(text: string): Node[] {
+  const out: Node[] = [];
+  const parts = text.split(/\n(?=\{\n)/);
+  for (const part of parts) {
+    const t = part.trim();
+    if (!t) continue;
+    try {
+      out.push(JSON.parse(t) as Node);
+    } catch {
+      // a truncated dump: ignore
+    }
+  }
+  return out;
+}
+
+function applyWraps(code: string, wraps: [number, number, Kind][]): Omit<KernelReadsResult, "cached"> {
+  const inserts: { at: number; text: string; order: number }[] = [];
+  let kernelReads = 0;
+  let userReads = 0;
+  for (const [b, e, kind] of wraps) {
+    if (kind === "user") userReads++;
+    else kernelReads++;
+    // Prefixes of wider wraps go first, suffixes are all ")": nesting holds.
+    inserts.push({ at: b, text: kind === "user" ? "__TSBPF_UREAD(" : "__TSBPF_KREAD(", order: -(e - b) });
+    inserts.push({ at: e, text: ")", order: 0 });
+  }
+  inserts.sort((x, y) => x.at - y.at || x.order - y.order);
+  let out = "";
+  let cursor = 0;
+  for (const ins of inserts) {
+    out += code.slice(cursor, ins.at) + ins.text;
+    cursor = ins.at;
+  }
+  return { code: out + code.slice(cursor), kernelReads, userReads };
+}
+
+const CTX_TYPES = /^(const )?struct (pt_regs|bpf_raw_tracepoint_args|tracepoint__\w+|trace_event_raw_\w+|bpf_perf_event_data|__sk_buff|xdp_md|bpf_sock_ops|bpf_sock_addr|sk_msg_md|bpf_sysctl|bpf_sockopt) \*$/;
+
+class Analysis {
+  /** Variable id -> kind of the pointer it holds. */
+  readonly vars = new Map<string, VarKind>();
+  /** Parameter ids of each function, in order. */
+  readonly params = new Map<string, { id: string; type: string }[]>();
+  readonly fileState = { file: "" };
+  readonly mainFiles = new Set<string>();
+  changed = false;
+  /** Source ranges [begin, end) in `code` of each node with a usable range, by node. */
+  readonly ranges = new Map<Node, [number, number] | null>();
+
+  constructor(
+    readonly decls: Node[],
+    readonly code: string,
+    readonly shift: (offset: number) => number,
+    readonly programs: Set<string>,
+    mainFiles: string[],
+  ) {
+    for (const f of mainFiles) this.mainFiles.add(f);
+    // The user's text is under #line "FILE" directives.
+    for (const m of code.matchAll(/^#line \d+ "([^"]+)"$/gm)) this.mainFiles.add(m[1]!);
+  }
+
+  run(): [number, number, Kind][] {
+    // Ranges first: clang writes a file name only when it changes, in document order.
+    for (const d of this.decls) this.walkRanges(d);
+    for (const d of this.decls) {
+      if (d.kind !== "FunctionDecl" || !d.name) continue;
+      const ps = (d.inner ?? []).filter((n) => n.kind === "ParmVarDecl").map((n) => ({ id: n.id!, type: n.type?.qualType ?? "" }));
+      this.params.set(d.name, ps);
+      ps.forEach((p, i) => {
+        // A program's first parameter is its context; a helper's parameters are decided by its callers.
+        const isProgram = this.programs.has(d.name!);
+        this.vars.set(p.id, isProgram && i === 0 ? "safe" : isProgram ? "kernel" : "unknown");
+      });
+    }
+    // Callers decide helper parameters; variables take the worst of what is assigned to them. To a fixpoint.
+    for (let round = 0; round < 20; round++) {
+      this.changed = false;
+      for (const d of this.decls) this.flow(d);
+      if (!this.changed) break;
+    }
+    // A helper nobody calls with a known pointer: its context-typed parameters are contexts, the rest kernel.
+    for (const ps of this.params.values()) for (const p of ps) if (this.vars.get(p.id) === "unknown") this.vars.set(p.id, CTX_TYPES.test(p.type) ? "safe" : "kernel");
+    for (const [id, k] of this.vars) if (k === "unknown") this.vars.set(id, "safe");
+    const wraps: [number, number, Kind][] = [];
+    for (const d of this.decls) this.collect(d, wraps, false);
+    return wraps;
+  }
+
+  // ---- locations ----
+
+  walkRanges(n: Node): void {
+    if (n.range) {
+      const b = this.loc(n.range.begin, "begin");
+      const e = this.loc(n.range.end, "end");
+      this.ranges.set(n, b !== undefined && e !== undefined && e > b ? [b, e] : null);
+    } else if ((n as { loc?: Loc }).loc) {
+      this.loc((n as { loc: Loc }).loc, "begin");
+    }
+    for (const c of n.inner ?? []) this.walkRanges(c);
+  }
+
+  /** Offset in `code` of a range end, or undefined when it is not in the user's text (or inside a macro's body). */
+  loc(l: Loc, which: "begin" | "end"): number | undefined {
+    const see = (b: BareLoc | undefined) => {
+      if (b?.file !== undefined) this.fileState.file = b.file;
+      return b;
+    };
+    if (l.spellingLoc || l.expansionLoc) {
+      const sp = see(l.spellingLoc);
+      const spFile = this.fileState.file;
+      const ex = see(l.expansionLoc);
+      if (!ex || ex.offset === undefined || sp?.offset === undefined) return undefined;
+      // A macro argument (ntohs(sk->x)): its tokens are spelled in the user's text, where the wrap goes.
+      if (this.mainFiles.has(spFile)) {
+        const o = this.shift(sp.offset);
+        if (o >= 0) return which === "begin" ? o : o + (sp.tokLen ?? 0);
+      }
+      const off = this.shift(ex.offset);
+      if (off < 0) return undefined;
+      // A token from an object-like macro (sk_state, an alias): the user's token stands for it.
+      // A function-like macro's invocation cannot be split: leave it.
+      const after = this.code.slice(off + (ex.tokLen ?? 0)).match(/^\s*\(/);
+      if (after) return undefined;
+      return which === "begin" ? off : off + (ex.tokLen ?? 0);
+    }
+    see(l);
+    if (l.offset === undefined) return undefined;
+    const off = this.shift(l.offset);
+    if (off < 0) return undefined;
+    return which === "begin" ? off : off + (l.tokLen ?? 0);
+  }
+
+  // ---- kinds ----
+
+  strip(n: Node): Node {
+    while (n.kind === "ParenExpr" || (n.kind === "ImplicitCastExpr" && (n.castKind === "NoOp" || n.castKind === "BitCast"))) n = n.inner![0]!;
+    return n;
+  }
+
+  text(n: Node): string {
+    const r = this.ranges.get(n);
+    return r ? this.code.slice(r[0], r[1]) : "";
+  }
+
+  isPointer(n: Node): boolean {
+    const t = n.type?.desugaredQualType ?? n.type?.qualType ?? "";
+    return /\*\s*(const|volatile|restrict|\s)*$/.test(t) || /\(\*\)/.test(t);
+  }
+
+  userTagged(n: Node): boolean {
+    return /btf_type_tag\("user"\)/.test(n.type?.qualType ?? "");
+  }
+
+  /** What memory a pointer value points to. */
+  ptrKind(n: Node): Kind {
+    const inner = n.inner ?? [];
+    switch (n.kind) {
+      case "ParenExpr":
+        return this.ptrKind(inner[0]!);
+      case "ImplicitCastExpr":
+      case "CStyleCastExpr": {
+        const sub = inner[0]!;
+        switch (n.castKind) {
+          case "LValueToRValue":
+            return this.loadedPtrKind(sub);
+          case "ArrayToPointerDecay":
+          case "FunctionToPointerDecay":
+            return this.lvalueKind(sub);
+          case "IntegralToPointer": {
+            if (this.userTagged(n)) return "user";
+            const t = this.text(sub);
+            if (/__TSBPF_SYSCALL_ARG|__TSBPF_TP_/.test(t)) return "user";
+            return "kernel";
+          }
+          case "NullToPointer":
+            return "safe";
+          default: {
+            const k = this.ptrKind(sub);
+            return k === "kernel" && this.userTagged(n) ? "user" : k;
+          }
+        }
+      }
+      case "UnaryOperator":
+        if (n.opcode === "&") return this.lvalueKind(inner[0]!);
+        if (n.opcode === "++" || n.opcode === "--") return this.ptrKind(inner[0]!);
+        return "safe";
+      case "BinaryOperator":
+        if (n.opcode === "=" || n.opcode === ",") return this.ptrKind(inner[1]!);
+        return this.isPointer(inner[0]!) ? this.ptrKind(inner[0]!) : this.isPointer(inner[1]!) ? this.ptrKind(inner[1]!) : "safe";
+      case "CompoundAssignOperator":
+        return this.ptrKind(inner[0]!);
+      case "ConditionalOperator":
+        return worst(this.ptrKind(inner[1]!), this.ptrKind(inner[2]!));
+      case "StmtExpr": {
+        const stmts = inner[0]?.inner ?? [];
+        const last = stmts[stmts.length - 1];
+        return last ? this.ptrKind(last) : "safe";
+      }
+      case "DeclRefExpr":
+        return this.varKind(n);
+      case "CallExpr":
+        return "safe"; // map values, ring buffer records, BTF pointers, helpers' results
+      default:
+        return "safe";
+    }
+  }
+
+  varKind(ref: Node): Kind {
+    const id = ref.referencedDecl?.id;
+    if (!id || ref.referencedDecl?.kind === "FunctionDecl") return "safe";
+    const k = this.vars.get(id);
+    if (k === undefined) return "safe"; // globals
+    if (k === "unknown") return "safe";
+    if (k === "kernel" && this.userTagged(ref)) return "user";
+    return k;
+  }
+
+  /** A pointer loaded from the memory an lvalue designates. */
+  loadedPtrKind(lv: Node): Kind {
+    const s = this.strip(lv);
+    if (s.kind === "DeclRefExpr") return this.varKind(s);
+    if (this.userTagged(lv)) return "user";
+    const mem = this.lvalueKind(lv);
+    if (mem === "user") return "user";
+    // A tracepoint's pointer fields: for syscalls, the syscall's (user) arguments.
+    const base = this.memberBase(s);
+    if (base && /struct tracepoint__syscalls__|struct trace_event_raw_sys_enter/.test(base.type?.qualType ?? "")) return "user";
+    return "kernel";
+  }
+
+  memberBase(n: Node): Node | undefined {
+    if (n.kind === "MemberExpr" && n.isArrow) return this.strip(n.inner![0]!);
+    if (n.kind === "ArraySubscriptExpr") {
+      const b = this.strip(n.inner![0]!);
+      return b.kind === "MemberExpr" ? this.memberBase(b) : undefined;
+    }
+    return undefined;
+  }
+
+  /** What memory an lvalue designates. */
+  lvalueKind(n: Node): Kind {
+    const inner = n.inner ?? [];
+    switch (n.kind) {
+      case "ParenExpr":
+        return this.lvalueKind(inner[0]!);
+      case "MemberExpr":
+        return n.isArrow ? this.ptrKind(inner[0]!) : this.lvalueKind(inner[0]!);
+      case "UnaryOperator":
+        return n.opcode === "*" ? this.ptrKind(inner[0]!) : "safe";
+      case "ArraySubscriptExpr": {
+        const [a, b] = inner;
+        return this.isPointer(a!) ? this.ptrKind(a!) : this.ptrKind(b!);
+      }
+      default:
+        return "safe";
+    }
+  }
+
+  // ---- data flow ----
+
+  setVar(id: string, k: Kind): void {
+    const old = this.vars.get(id);
+    if (old === undefined) return;
+    const next = old === "unknown" ? k : worst(old, k);
+    if (next !== old) {
+      this.vars.set(id, next);
+      this.changed = true;
+    }
+  }
+
+  flow(n: Node): void {
+    const inner = n.inner ?? [];
+    if (n.kind === "VarDecl" && n.id) {
+      if (!this.vars.has(n.id)) this.vars.set(n.id, "unknown");
+      const init = inner.find((c) => c.kind !== undefined && !/Attr$/.test(c.kind));
+      if (init && this.isPointer(n)) this.setVar(n.id, this.ptrKind(init));
+    }
+    if ((n.kind === "BinaryOperator" && n.opcode === "=") || n.kind === "CompoundAssignOperator") {
+      const lhs = this.strip(inner[0]!);
+      if (lhs.kind === "DeclRefExpr" && lhs.referencedDecl?.id && this.isPointer(lhs)) this.setVar(lhs.referencedDecl.id, this.ptrKind(inner[1]!));
+    }
+    if (n.kind === "CallExpr") {
+      const callee = this.strip(inner[0]!);
+      const name = callee.referencedDecl?.name;
+      const ps = name ? this.params.get(name) : undefined;
+      if (ps) {
+        inner.slice(1).forEach((arg, i) => {
+          const p = ps[i];
+          if (p && this.isPointer(arg)) this.setVar(p.id, this.ptrKind(arg));
+        });
+      }
+    }
+    for (const c of inner) this.flow(c);
+  }
+
+  // ---- the wraps ----
+
+  collect(n: Node, wraps: [number, number, Kind][], unevaluated: boolean): void {
+    const inner = n.inner ?? [];
+    if (n.kind === "UnaryExprOrTypeTraitExpr") unevaluated = true; // sizeof/alignof: no read
+    if (!unevaluated && n.kind === "ImplicitCastExpr" && n.castKind === "LValueToRValue") {
+      const sub = inner[0]!;
+      const kind = this.lvalueKind(sub);
+      if (kind !== "safe") {
+        const r = this.ranges.get(sub);
+        if (r) wraps.push([r[0], r[1], kind]);
+      }
+    }
+    for (const c of inner) this.collect(c, wraps, unevaluated);
+  }
+}
+
+function worst(a: Kind, b: Kind): Kind {
+  if (a === "user" || b === "user") return a === "kernel" || b === "kernel" ? "kernel" : "user";
+  if (a === "kernel" || b === "kernel") return "kernel";
+  return "safe";
+}
