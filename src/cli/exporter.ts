@@ -4,7 +4,7 @@
 import { readConfigFiles, type ExporterConfig } from "../exporter/config.ts";
 import { defaultConfig } from "../exporter/defaults.ts";
 import { Exporter } from "../exporter/exporter.ts";
-import { startOtlp, type OtlpPusher } from "../exporter/otlp.ts";
+import type { OtlpPusher } from "../exporter/otlp.ts";
 import { DEFAULT_PORT, parseListen, serve } from "../exporter/server.ts";
 import { havePrivileges, intOption, parseToolArgs, UsageError } from "./tool.ts";
 
@@ -78,7 +78,8 @@ export async function run(args: string[]): Promise<number> {
   }
   const endpoint = o["otlp-endpoint"] ?? config.otlp?.endpoint;
   let otlp: OtlpPusher | undefined;
-  if (endpoint) otlp = startOtlp(exporter, endpoint, otlpInterval ? otlpInterval * 1000 : (config.otlp?.intervalMs ?? 15_000), warn);
+  // The OpenTelemetry SDK loads only when used: it costs memory and start-up time.
+  if (endpoint) otlp = (await import("../exporter/otlp.ts")).startOtlp(exporter, endpoint, otlpInterval ? otlpInterval * 1000 : (config.otlp?.intervalMs ?? 15_000), warn);
   const where = `${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
   process.stderr.write(`tsbpf exporter: serving ${summary()} on http://${where}/metrics${otlp ? `, pushing OTLP to ${endpoint}` : ""}\n`);
 
