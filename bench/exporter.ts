@@ -1,0 +1,154 @@
+// Benchmarks of tsbpf exporter (as root):
+//   node --import tsx bench/exporter.ts [scrape|flood|all]
+// scrape: the CLI serving one counter of 10,000 series (a hash map filled from
+//         here): CPU of the exporter process per scrape (/proc/PID/stat over 50
+//         scrapes) and its RSS after them.
+// flood:  ../shared/bench/flood.c's openat() loop, throughput with and without
+//         the exporter running its default config (alternating runs, medians).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compile } from "../src/compile/index.ts";
+import { listIds } from "../src/internal/sys/bpf.ts";
+import { BpfCmd } from "../src/internal/sys/constants.ts";
+import { BpfMap } from "../src/maps/map.ts";
+
+const root = join(import.meta.dirname, "..");
+const tsbpf = join(root, "bin", "tsbpf.js");
+const dir = mkdtempSync(join(tmpdir(), "tsbpf-exporter-bench-"));
+const TICKS = 100; // USER_HZ
+const what = process.argv[2] ?? "all";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m![1]) / 1024;
+}
+
+async function startExporter(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [tsbpf, "exporter", "--listen", `127.0.0.1:${port}`, ...args], { stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return { child, port };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error("the exporter did not start");
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const done = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await done;
+}
+
+async function scrapeBench(): Promise<void> {
+  const object = join(dir, "bench.bpf.o");
+  writeFileSync(object, (await compile({ text: `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+struct bench_key { u32 id; u32 kind; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 20000); __type(key, struct bench_key); __type(value, u64); } bench_series SEC(".maps");
+char LICENSE[] SEC("license") = "GPL";
+`, name: "bench.bpf.c" })).bytes);
+  const config = join(dir, "bench.yaml");
+  writeFileSync(config, `programs: [{ name: bench, object: ./bench.bpf.o }]
+metrics:
+  counters:
+    - name: bench_events_total
+      map: bench_series
+      labels:
+        - { name: id, size: 4, decoders: [{ name: uint }] }
+        - { name: kind, size: 4, decoders: [{ name: uint }, { name: static_map, static_map: { 0: even, 1: odd } }] }
+`);
+  const { child, port } = await startExporter(["--config", config]);
+  try {
+    const id = listIds(BpfCmd.MAP_GET_NEXT_ID).find((i) => {
+      using m = BpfMap.fromId(i);
+      return m.name === "bench_series";
+    })!;
+    using map = BpfMap.fromId(id);
+    const idle = rssMiB(child.pid!);
+    const entries: [{ id: number; kind: number }, bigint][] = [];
+    for (let i = 0; i < 10_000; i++) entries.push([{ id: i, kind: i & 1 }, BigInt(i * 7 + 1)]);
+    map.updateBatch(entries);
+    const url = `http://127.0.0.1:${port}/metrics`;
+    let text = "";
+    for (let i = 0; i < 5; i++) text = await (await fetch(url)).text(); // warm-up: decoders, JIT
+    const series = text.split("\n").filter((l) => l.startsWith("bench_events_total{")).length;
+    const n = 50;
+    const t0 = cpuTicks(child.pid!);
+    const w0 = performance.now();
+    for (let i = 0; i < n; i++) await (await fetch(url)).text();
+    const wall = (performance.now() - w0) / n;
+    const cpuMs = ((cpuTicks(child.pid!) - t0) / TICKS / n) * 1000;
+    console.log(`scrape: ${series} series, ${cpuMs.toFixed(1)} ms CPU per scrape (exporter process, ${n} scrapes), ${wall.toFixed(1)} ms wall, RSS ${rssMiB(child.pid!).toFixed(1)} MiB (${idle.toFixed(1)} MiB before the first scrape; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ""}), ${(text.length / 1024).toFixed(0)} KiB of text`);
+  } finally {
+    await stop(child);
+  }
+}
+
+function floodBinary(): string {
+  const bin = join(dir, "flood");
+  const r = spawnSync("cc", ["-O2", "-o", bin, join(root, "..", "..", "shared", "bench", "flood.c")]);
+  if (r.status !== 0) {
+    const alt = spawnSync("cc", ["-O2", "-o", bin, "/work/shared/bench/flood.c"]);
+    if (alt.status !== 0) throw new Error(`cannot build flood: ${alt.stderr}`);
+  }
+  return bin;
+}
+
+function flood(bin: string, n: number): number {
+  const r = spawnSync(bin, [String(n)], { input: "g", encoding: "utf8" });
+  const m = /opens_per_s=(\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`flood: ${r.stdout}${r.stderr}`);
+  return Number(m[1]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function floodBench(): Promise<void> {
+  const bin = floodBinary();
+  const n = 2_000_000;
+  const rounds = 5;
+  flood(bin, n / 4); // warm-up
+  const base: number[] = [];
+  const traced: number[] = [];
+  const { child } = await startExporter(process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : []);
+  try {
+    // Alternate: stop/start would add seconds of load; instead the exporter stays and the
+    // baseline runs are taken before and after it (below).
+    for (let i = 0; i < rounds; i++) traced.push(flood(bin, n));
+  } finally {
+    await stop(child);
+  }
+  for (let i = 0; i < rounds; i++) base.push(flood(bin, n));
+  const b = median(base), t = median(traced);
+  console.log(`flood: ${n} openat() x ${rounds}: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% slower`);
+  console.log(`  runs without: ${base.join(" ")}; with: ${traced.join(" ")}`);
+}
+
+try {
+  if (what === "scrape" || what === "all") await scrapeBench();
+  if (what === "flood" || what === "all") await floodBench();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,243 @@
+// The exporter: a configuration's programs loaded and attached, one reader per
+// metric, exposed through a prom-client registry (and to OTLP through otlp.ts).
+// Everything is checked and loaded before it serves; a reload builds the new set
+// beside the old one and swaps only when all of it loaded.
+import client from "prom-client";
+import type { ExporterConfig, MetricConfig } from "./config.ts";
+import { checkMetricMap, loadProgram, prepareProgram, type LoadedProgram, type PreparedProgram } from "./programs.ts";
+import { MetricReader, type Snapshot } from "./reader.ts";
+
+export interface ExporterOptions {
+  /** Where warnings go (default: stderr). */
+  warn?: (message: string) => void;
+  /** Node's process metrics (CPU, RSS, heap, event loop) in the registry too (default true). */
+  processMetrics?: boolean;
+}
+
+interface Loaded {
+  config: ExporterConfig;
+  programs: Map<string, LoadedProgram>;
+  readers: MetricReader[];
+}
+
+export class Exporter implements AsyncDisposable {
+  readonly registry = new client.Registry();
+  #state: Loaded | undefined;
+  #snapshots = new Map<string, Snapshot>();
+  #closed = false;
+  readonly #warn: (message: string) => void;
+  readonly #self: {
+    programs: client.Gauge;
+    mapRead: client.Gauge;
+    series: client.Gauge;
+    dropped: client.Counter;
+    scrapeDuration: client.Histogram;
+    scrapeErrors: client.Counter;
+    reloads: client.Counter;
+  };
+
+  private constructor(opts: ExporterOptions) {
+    this.#warn = opts.warn ?? ((m) => process.stderr.write(`tsbpf exporter: ${m}\n`));
+    const r = [this.registry];
+    this.#self = {
+      programs: new client.Gauge({ name: "tsbpf_exporter_programs_loaded", help: "BPF programs loaded in the kernel, by config program", labelNames: ["program"], registers: r }),
+      mapRead: new client.Gauge({ name: "tsbpf_exporter_map_read_seconds", help: "Time the last read of a metric's map took", labelNames: ["metric"], registers: r }),
+      series: new client.Gauge({ name: "tsbpf_exporter_series", help: "Series a metric exposed at the last read", labelNames: ["metric"], registers: r }),
+      dropped: new client.Counter({ name: "tsbpf_exporter_series_dropped_total", help: "Series left out because a metric reached its series limit, summed over reads", labelNames: ["metric"], registers: r }),
+      scrapeDuration: new client.Histogram({
+        name: "tsbpf_exporter_scrape_duration_seconds",
+        help: "Time to read every map and format the metrics",
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+        registers: r,
+      }),
+      scrapeErrors: new client.Counter({ name: "tsbpf_exporter_scrape_errors_total", help: "Map reads that failed", labelNames: ["metric"], registers: r }),
+      reloads: new client.Counter({ name: "tsbpf_exporter_reloads_total", help: "Configuration reloads, by result", labelNames: ["result"], registers: r }),
+    };
+    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Loads and attaches everything the config names, or throws and leaves nothing behind. */
+  static async start(config: ExporterConfig, opts: ExporterOptions = {}): Promise<Exporter> {
+    const e = new Exporter(opts);
+    e.#state = await e.#build(config, undefined);
+    e.#register(e.#state);
+    return e;
+  }
+
+  get config(): ExporterConfig | undefined {
+    return this.#state?.config;
+  }
+
+  /** BPF programs loaded, over all config programs. */
+  get programCount(): number {
+    let n = 0;
+    for (const p of this.#state?.programs.values() ?? []) n += p.programCount;
+    return n;
+  }
+
+  /**
+   * Applies a new configuration. Programs whose object and constants did not
+   * change stay loaded (their counts go on); counters and histograms of reloaded
+   * programs carry their last values over. On any error the old set stays.
+   */
+  async reload(config: ExporterConfig): Promise<void> {
+    const old = this.#state;
+    if (!old || this.#closed) throw new Error("the exporter is closed");
+    let next: Loaded;
+    try {
+      next = await this.#build(config, old);
+    } catch (err) {
+      this.#self.reloads.inc({ result: "failure" });
+      throw err;
+    }
+    const oldReaders = new Map(old.readers.map((r) => [r.metric.name, r]));
+    for (const r of next.readers) {
+      const prev = oldReaders.get(r.metric.name);
+      if (prev && prev.map !== r.map && prev.metric.kind === r.metric.kind && sameLabels(prev.metric, r.metric)) r.carryFrom(prev);
+    }
+    for (const r of old.readers) this.registry.removeSingleMetric(r.metric.name);
+    this.#self.programs.reset();
+    this.#state = next;
+    this.#snapshots.clear();
+    this.#register(next);
+    const kept = new Set(next.programs.values());
+    await Promise.allSettled([...old.programs.values()].filter((p) => !kept.has(p)).map((p) => p.close()));
+    this.#self.reloads.inc({ result: "success" });
+  }
+
+  /** Reads every metric's map now; the registry's next output shows these values. */
+  collect(): Map<string, Snapshot> {
+    const state = this.#state;
+    if (!state) return this.#snapshots;
+    const out = new Map<string, Snapshot>();
+    for (const reader of state.readers) {
+      const name = reader.metric.name;
+      try {
+        const snap = reader.read();
+        out.set(name, snap);
+        this.#self.mapRead.set({ metric: name }, snap.readSeconds);
+        this.#self.series.set({ metric: name }, snap.metric.kind === "histogram" ? snap.histograms.length : snap.scalars.length);
+        this.#self.dropped.inc({ metric: name }, snap.dropped);
+      } catch (err) {
+        this.#self.scrapeErrors.inc({ metric: name });
+        this.#warn(`reading ${name} (map ${reader.metric.map}): ${(err as Error).message}`);
+      }
+    }
+    this.#snapshots = out;
+    return out;
+  }
+
+  /** One Prometheus scrape: read the maps, then the text format. */
+  async scrape(): Promise<string> {
+    const end = this.#self.scrapeDuration.startTimer();
+    this.collect();
+    end();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const state = this.#state;
+    this.#state = undefined;
+    if (!state) return;
+    const results = await Promise.allSettled([...state.programs.values()].map((p) => p.close()));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #build(config: ExporterConfig, old: Loaded | undefined): Promise<Loaded> {
+    // 1. Every object read (or compiled) and every metric checked against its map's spec.
+    const prepared: PreparedProgram[] = [];
+    for (const [i, p] of config.programs.entries()) prepared.push(await prepareProgram(p, i));
+    const byName = new Map(prepared.map((p) => [p.config.name, p]));
+    for (const m of config.metrics) {
+      const spec = byName.get(m.program)?.spec;
+      if (spec) checkMetricMap(m, spec.maps.get(m.map), spec.maps.keys());
+    }
+    // 2. Loaded and attached; programs unchanged since the running config are kept.
+    const programs = new Map<string, LoadedProgram>();
+    const fresh: LoadedProgram[] = [];
+    try {
+      for (const p of prepared) {
+        const same = old?.programs.get(p.config.name);
+        if (same && same.fingerprint === p.fingerprint) {
+          programs.set(p.config.name, same);
+          continue;
+        }
+        const loaded = await loadProgram(p);
+        fresh.push(loaded);
+        programs.set(p.config.name, loaded);
+      }
+      // 3. Readers; BCC programs' maps are only known now.
+      const readers: MetricReader[] = [];
+      for (const m of config.metrics) {
+        const prog = programs.get(m.program)!;
+        const map = prog.maps.get(m.map);
+        checkMetricMap(m, map && { name: map.name, type: map.type, keySize: map.keySize, valueSize: map.valueSize, key: map.keyType }, prog.maps.keys());
+        readers.push(new MetricReader(m, map!));
+      }
+      return { config, programs, readers };
+    } catch (err) {
+      await Promise.allSettled(fresh.map((p) => p.close()));
+      throw err;
+    }
+  }
+
+  #register(state: Loaded): void {
+    for (const [name, p] of state.programs) this.#self.programs.set({ program: name }, p.programCount);
+    for (const reader of state.readers) this.registry.registerMetric(this.#promMetric(reader.metric) as unknown as client.Metric);
+  }
+
+  /** A metric prom-client formats: values from the latest snapshot. */
+  #promMetric(m: MetricConfig) {
+    const type = m.kind === "histogram" ? "histogram" : m.kind === "counter" ? "counter" : "gauge";
+    const get = () => ({ name: m.name, help: m.help, type, aggregator: "sum", values: promValues(this.#snapshots.get(m.name)) });
+    return { name: m.name, help: m.help, type, aggregator: "sum", get, reset() {}, labelNames: m.labels.map((l) => l.name) };
+  }
+}
+
+function sameLabels(a: MetricConfig, b: MetricConfig): boolean {
+  return a.labels.length === b.labels.length && a.labels.every((l, i) => l.name === b.labels[i].name);
+}
+
+interface PromValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+function promValues(snap: Snapshot | undefined): PromValue[] {
+  if (!snap) return [];
+  const names = snap.labelNames;
+  const labelsOf = (values: string[]) => {
+    const o: Record<string, string> = {};
+    for (let i = 0; i < names.length; i++) o[names[i]] = values[i];
+    return o;
+  };
+  if (snap.metric.kind !== "histogram") return snap.scalars.map((s) => ({ labels: labelsOf(s.labels), value: s.value }));
+  const name = snap.metric.name;
+  const le = snap.bounds.map((b) => formatBound(b));
+  const out: PromValue[] = [];
+  for (const h of snap.histograms) {
+    const labels = labelsOf(h.labels);
+    for (let i = 0; i < le.length; i++) out.push({ labels: { ...labels, le: le[i] }, value: h.cumulative[i], metricName: `${name}_bucket` });
+    out.push({ labels: { ...labels, le: "+Inf" }, value: h.count, metricName: `${name}_bucket` });
+    out.push({ labels, value: h.sum, metricName: `${name}_sum` });
+    out.push({ labels, value: h.count, metricName: `${name}_count` });
+  }
+  return out;
+}
+
+/** A bound as text: JavaScript's shortest round-trip form, which Prometheus parses (1e-6 as 0.000001). */
+function formatBound(b: number): string {
+  return String(b);
+}
