@@ -8,3 +8,5 @@ command("trace", "print a line per hit of tracepoints and u(ret)probes, with a f
 command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD; tsbpf vm kernels)", () => import("./vm.ts"));
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
 command("syscount", "syscall counts by name or by process, with latency (BCC's syscount)", () => import("./syscount.ts"));
+command("runqlat", "run queue (scheduler) latency as a histogram (BCC's runqlat)", () => import("./runqlat.ts"));
+command("cpudist", "on- (or off-) CPU time per task switch as a histogram (BCC's cpudist)", () => import("./cpudist.ts"));
