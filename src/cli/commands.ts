@@ -10,3 +10,4 @@ command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton p
 command("syscount", "syscall counts by name or by process, with latency (BCC's syscount)", () => import("./syscount.ts"));
 command("runqlat", "run queue (scheduler) latency as a histogram (BCC's runqlat)", () => import("./runqlat.ts"));
 command("cpudist", "on- (or off-) CPU time per task switch as a histogram (BCC's cpudist)", () => import("./cpudist.ts"));
+command("runqlen", "run queue length sampled at 99 Hz, as a histogram (BCC's runqlen)", () => import("./runqlen.ts"));
