@@ -11,3 +11,5 @@ command("syscount", "syscall counts by name or by process, with latency (BCC's s
 command("runqlat", "run queue (scheduler) latency as a histogram (BCC's runqlat)", () => import("./runqlat.ts"));
 command("cpudist", "on- (or off-) CPU time per task switch as a histogram (BCC's cpudist)", () => import("./cpudist.ts"));
 command("runqlen", "run queue length sampled at 99 Hz, as a histogram (BCC's runqlen)", () => import("./runqlen.ts"));
+command("hardirqs", "hard interrupt handler time or counts, by action (BCC's hardirqs)", () => import("./hardirqs.ts"));
+command("softirqs", "soft interrupt time or counts, by vector (BCC's softirqs)", () => import("./softirqs.ts"));
