@@ -355,7 +355,7 @@ test("hardirqs counts the root disk's interrupts during direct writes (-C), and 
   }
 });
 
-test("softirqs: timer softirqs always fire, block ones after direct writes; totals in BCC's columns", async () => {
+test("softirqs: timer softirqs always fire (-C --json); totals and -d sections in BCC's layout", async () => {
   const file = join(root, `.tsbpf-sched-dd-${process.pid}`);
   try {
     const r = await runTool(["softirqs", "-C", "--json", "2", "1"], { until: onceAttached("softirq_entry", diskWrites) });
