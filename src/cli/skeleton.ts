@@ -215,3 +215,64 @@ export async function runTopTool<R>(opts: TopToolOptions<R>): Promise<number> {
   }
   return 0;
 }
+
+export interface IntervalToolOptions extends StartOptions {
+  intervals: IntervalArgs;
+  /** -T: a HH:MM:SS line before each output (BCC's "%-8s\n"). */
+  timestamp?: boolean;
+  json?: boolean;
+  banner?: string;
+  /**
+   * One interval's output, read from the maps: `text` (without the blank line and
+   * timestamp that every output starts with) and `json` (one line each). The tool
+   * clears its maps here too, after reading them.
+   */
+  report(coll: Collection, tick: Tick): { text: string; json: unknown[] };
+  /** Printed once after the last output (syscount's "Detaching..."). */
+  footer?: string;
+  /** Leave out the blank line and -T time before each output (syscount prints its own "[HH:MM:SS]"). */
+  bare?: boolean;
+}
+
+/**
+ * Runs an interval tool whose output is not (only) histograms: hardirqs' and
+ * softirqs' totals, syscount's table. The same loop as runHistogramTool.
+ */
+export async function runIntervalTool(opts: IntervalToolOptions): Promise<number> {
+  await using tool = await startTool(opts);
+  if (!tool) return 1;
+  const { coll, run } = tool;
+  if (!opts.json && opts.banner) run.out.line(opts.banner);
+  run.out.flush();
+  for await (const tick of intervalTicks({ interval: opts.intervals.interval, count: opts.intervals.count, signal: run.signal })) {
+    if (run.out.closed) break;
+    const { text, json } = opts.report(coll, tick);
+    if (opts.json) {
+      for (const record of json) run.out.json({ time: clockTime(tick.time), ...(record as object) });
+    } else {
+      const head = opts.bare ? "" : intervalHeader(opts.timestamp ?? false, tick.time).slice(opts.intervals.periodic ? 0 : 1);
+      run.out.line((head + text).replace(/\n$/, ""));
+    }
+    run.out.flush();
+    if (tick.last) break;
+  }
+  if (!opts.json && opts.footer) run.out.line(opts.footer);
+  return 0;
+}
+
+/**
+ * Reads a hash map's entries and deletes them in one pass (BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+ * 5.6+), so that a count added between reading and clearing is kept for the next
+ * interval instead of lost; before 5.6, reads then clears.
+ */
+export function drainMap<K, V>(map: BpfMap<K, V>): [K, V][] {
+  const out: [K, V][] = [];
+  try {
+    for (const entry of map.lookupBatch(256, { andDelete: true })) out.push(entry);
+  } catch {
+    // No batch operations (or a failure part way): what was read is gone from the map; read the rest.
+    out.push(...map.entries());
+    map.clear();
+  }
+  return out;
+}

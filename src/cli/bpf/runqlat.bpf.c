@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// runqlat: the time a task waits on a run queue, from its wakeup (or its
+// preemption while still runnable) to its next turn on a CPU, as log2 histograms.
+// The same handlers are built for tp_btf (BTF-typed arguments, 5.5+) and for
+// raw_tp (4.17+): the tool loads one set.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <tsbpf_hist.h>
+
+#define TASK_RUNNING 0
+
+const volatile u32 targ_tgid = 0;
+const volatile bool targ_ms = false;
+/* 0: one histogram; 1: per process (-P); 2: per thread (-L); 3: per PID namespace (--pidnss). */
+const volatile u32 targ_by = 0;
+
+struct section_key {
+	u32 id;
+	u32 slot;
+};
+const struct section_key *unused_section_key __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u32);
+	__type(value, u64);
+} start SEC(".maps");
+
+TSBPF_HIST(dist, u32, TSBPF_LOG2_SLOTS);
+TSBPF_HIST(dist_by, struct section_key, 10240);
+
+/* Before 5.14 the field was `long state`. */
+struct task_struct___o {
+	volatile long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___o *)t, state);
+}
+
+/* The inode number of the task's PID namespace: task_active_pid_ns(), pid->numbers[pid->level].ns. */
+static __always_inline u32 pid_namespace(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid;
+
+	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level]);
+	return BPF_CORE_READ(upid.ns, ns.inum);
+}
+
+static __always_inline int enqueue(struct task_struct *p)
+{
+	u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
+	u64 ts;
+
+	if (!pid || (targ_tgid && tgid != targ_tgid))
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &pid, &ts, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int switched(struct task_struct *prev, struct task_struct *next)
+{
+	u32 pid;
+	u64 *tsp;
+	s64 delta;
+
+	/* Preempted while runnable: it waits on the run queue from now. */
+	if (task_state(prev) == TASK_RUNNING)
+		enqueue(prev);
+	pid = BPF_CORE_READ(next, pid);
+	tsp = bpf_map_lookup_elem(&start, &pid);
+	if (!tsp)
+		return 0;
+	delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&start, &pid);
+	if (delta < 0)
+		return 0;
+	delta /= targ_ms ? 1000000 : 1000;
+	if (targ_by) {
+		struct section_key key = { .slot = tsbpf_log2l(delta) };
+
+		if (targ_by == 1)
+			key.id = BPF_CORE_READ(next, tgid);
+		else if (targ_by == 2)
+			key.id = pid;
+		else
+			key.id = pid_namespace(next);
+		tsbpf_hist_increment(&dist_by, &key);
+	} else {
+		u32 slot = tsbpf_log2l(delta);
+
+		tsbpf_hist_increment(&dist, &slot);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(btf_wakeup, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(btf_wakeup_new, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(btf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return switched(prev, next);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(raw_wakeup, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(raw_wakeup_new, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(raw_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return switched(prev, next);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+// syscount: syscalls counted by number or by process at raw_syscalls:sys_exit,
+// with their total latency from raw_syscalls:sys_enter when asked (-L).
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+const volatile u32 targ_pid = 0;
+const volatile u32 targ_tid = 0;
+const volatile u32 targ_ppid = 0;
+const volatile bool targ_failed = false;
+/* -e: only syscalls that return -targ_errno (0: any). */
+const volatile s32 targ_errno = 0;
+/* --syscall: only this number (-1: every syscall). */
+const volatile s32 targ_nr = -1;
+const volatile bool targ_by_process = false;
+const volatile bool targ_latency = false;
+
+struct data {
+	u64 count;
+	u64 total_ns;
+};
+const struct data *unused_data __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u64);
+	__type(value, u64);
+} start SEC(".maps");
+
+/* syscall number (or process ID with -P) -> count and time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u32);
+	__type(value, struct data);
+} data SEC(".maps");
+
+static __always_inline bool wanted(u64 id, long nr)
+{
+	u32 pid = id >> 32, tid = (u32)id;
+
+	if (targ_nr >= 0 && nr != targ_nr)
+		return false;
+	if (targ_pid && pid != targ_pid)
+		return false;
+	if (targ_tid && tid != targ_tid)
+		return false;
+	if (targ_ppid) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ(task, real_parent, tgid) != targ_ppid)
+			return false;
+	}
+	return true;
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u64 ts;
+
+	if (!wanted(id, ctx->id))
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &id, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct data zero = {}, *val;
+	u64 delta = 0, *tsp;
+	u32 key;
+
+	if (!wanted(id, ctx->id))
+		return 0;
+	if (targ_latency) {
+		tsp = bpf_map_lookup_elem(&start, &id);
+		if (!tsp)
+			return 0;
+		delta = bpf_ktime_get_ns() - *tsp;
+		bpf_map_delete_elem(&start, &id);
+	}
+	if (targ_failed && ctx->ret >= 0)
+		return 0;
+	if (targ_errno && ctx->ret != -targ_errno)
+		return 0;
+	key = targ_by_process ? (u32)(id >> 32) : (u32)ctx->id;
+	val = bpf_map_lookup_elem(&data, &key);
+	if (!val) {
+		bpf_map_update_elem(&data, &key, &zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&data, &key);
+		if (!val)
+			return 0;
+	}
+	__sync_fetch_and_add(&val->count, 1);
+	if (targ_latency)
+		__sync_fetch_and_add(&val->total_ns, delta);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
