@@ -8,3 +8,4 @@ command("trace", "print a line per hit of tracepoints and u(ret)probes, with a f
 command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD; tsbpf vm kernels)", () => import("./vm.ts"));
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
 command("biolatency", "block I/O latency histograms: -D per disk, -F per flags, -Q with queue time (BCC's biolatency)", () => import("./biolatency.ts"));
+command("biosnoop", "trace block I/O: TIME(s) COMM PID DISK T SECTOR BYTES LAT(ms) (BCC's biosnoop)", () => import("./biosnoop.ts"));
