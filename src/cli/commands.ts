@@ -9,3 +9,5 @@ command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD;
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
 command("biolatency", "block I/O latency histograms: -D per disk, -F per flags, -Q with queue time (BCC's biolatency)", () => import("./biolatency.ts"));
 command("biosnoop", "trace block I/O: TIME(s) COMM PID DISK T SECTOR BYTES LAT(ms) (BCC's biosnoop)", () => import("./biosnoop.ts"));
+command("bitesize", "block I/O size histograms per process name (BCC's bitesize)", () => import("./bitesize.ts"));
+command("biotop", "block I/O by process, top-style: PID COMM D MAJ MIN DISK I/O Kbytes AVGms (BCC's biotop)", () => import("./biotop.ts"));
