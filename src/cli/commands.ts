@@ -11,3 +11,4 @@ command("biolatency", "block I/O latency histograms: -D per disk, -F per flags, 
 command("biosnoop", "trace block I/O: TIME(s) COMM PID DISK T SECTOR BYTES LAT(ms) (BCC's biosnoop)", () => import("./biosnoop.ts"));
 command("bitesize", "block I/O size histograms per process name (BCC's bitesize)", () => import("./bitesize.ts"));
 command("biotop", "block I/O by process, top-style: PID COMM D MAJ MIN DISK I/O Kbytes AVGms (BCC's biotop)", () => import("./biotop.ts"));
+command("statsnoop", "trace stat() family syscalls: PID COMM FD ERR PATH (BCC's statsnoop)", () => import("./statsnoop.ts"));
