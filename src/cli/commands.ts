@@ -12,3 +12,4 @@ command("biosnoop", "trace block I/O: TIME(s) COMM PID DISK T SECTOR BYTES LAT(m
 command("bitesize", "block I/O size histograms per process name (BCC's bitesize)", () => import("./bitesize.ts"));
 command("biotop", "block I/O by process, top-style: PID COMM D MAJ MIN DISK I/O Kbytes AVGms (BCC's biotop)", () => import("./biotop.ts"));
 command("statsnoop", "trace stat() family syscalls: PID COMM FD ERR PATH (BCC's statsnoop)", () => import("./statsnoop.ts"));
+command("mountsnoop", "trace mount() and umount() syscalls: COMM PID TID MNT_NS CALL (BCC's mountsnoop)", () => import("./mountsnoop.ts"));
