@@ -13,3 +13,4 @@ command("bitesize", "block I/O size histograms per process name (BCC's bitesize)
 command("biotop", "block I/O by process, top-style: PID COMM D MAJ MIN DISK I/O Kbytes AVGms (BCC's biotop)", () => import("./biotop.ts"));
 command("statsnoop", "trace stat() family syscalls: PID COMM FD ERR PATH (BCC's statsnoop)", () => import("./statsnoop.ts"));
 command("mountsnoop", "trace mount() and umount() syscalls: COMM PID TID MNT_NS CALL (BCC's mountsnoop)", () => import("./mountsnoop.ts"));
+command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s ... (BCC's vfsstat)", () => import("./vfsstat.ts"));
