@@ -14,3 +14,4 @@ command("biotop", "block I/O by process, top-style: PID COMM D MAJ MIN DISK I/O 
 command("statsnoop", "trace stat() family syscalls: PID COMM FD ERR PATH (BCC's statsnoop)", () => import("./statsnoop.ts"));
 command("mountsnoop", "trace mount() and umount() syscalls: COMM PID TID MNT_NS CALL (BCC's mountsnoop)", () => import("./mountsnoop.ts"));
 command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s ... (BCC's vfsstat)", () => import("./vfsstat.ts"));
+command("filetop", "file reads and writes by thread, top-style: TID COMM READS WRITES R_Kb W_Kb T FILE (BCC's filetop)", () => import("./filetop.ts"));
