@@ -15,3 +15,4 @@ command("statsnoop", "trace stat() family syscalls: PID COMM FD ERR PATH (BCC's 
 command("mountsnoop", "trace mount() and umount() syscalls: COMM PID TID MNT_NS CALL (BCC's mountsnoop)", () => import("./mountsnoop.ts"));
 command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s ... (BCC's vfsstat)", () => import("./vfsstat.ts"));
 command("filetop", "file reads and writes by thread, top-style: TID COMM READS WRITES R_Kb W_Kb T FILE (BCC's filetop)", () => import("./filetop.ts"));
+command("filelife", "trace short-lived files: TIME PID COMM AGE(s) FILE (BCC's filelife)", () => import("./filelife.ts"));
