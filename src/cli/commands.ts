@@ -16,3 +16,4 @@ command("mountsnoop", "trace mount() and umount() syscalls: COMM PID TID MNT_NS 
 command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s ... (BCC's vfsstat)", () => import("./vfsstat.ts"));
 command("filetop", "file reads and writes by thread, top-style: TID COMM READS WRITES R_Kb W_Kb T FILE (BCC's filetop)", () => import("./filetop.ts"));
 command("filelife", "trace short-lived files: TIME PID COMM AGE(s) FILE (BCC's filelife)", () => import("./filelife.ts"));
+command("ext4slower", "ext4 reads, writes, opens and fsyncs slower than a threshold (BCC's ext4slower)", () => import("./ext4slower.ts"));
