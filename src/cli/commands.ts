@@ -17,3 +17,4 @@ command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s
 command("filetop", "file reads and writes by thread, top-style: TID COMM READS WRITES R_Kb W_Kb T FILE (BCC's filetop)", () => import("./filetop.ts"));
 command("filelife", "trace short-lived files: TIME PID COMM AGE(s) FILE (BCC's filelife)", () => import("./filelife.ts"));
 command("ext4slower", "ext4 reads, writes, opens and fsyncs slower than a threshold (BCC's ext4slower)", () => import("./ext4slower.ts"));
+command("cachestat", "page cache hits, misses and dirties per interval (BCC's cachestat)", () => import("./cachestat.ts"));
