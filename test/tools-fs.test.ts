@@ -129,7 +129,7 @@ test("vfsstat counts the creates of a workload that makes new files, and none fo
     assert.ok(sum(b.json, "open_per_s") >= 2, JSON.stringify(b.json));
     assert.equal(sum(b.json, "create_per_s"), 0);
     const text = await runTool(["vfsstat", "1", "1"]);
-    assert.match(text.lines[0]!, /^TIME\s{8}READ\/s\s+WRITE\/s\s+FSYNC\/s\s+OPEN\/s\s+CREATE\/s\s+UNLINK\/s\s+MKDIR\/s\s+RMDIR\/s$/);
+    assert.match(text.lines[0]!, /^TIME\s{9}READ\/s\s+WRITE\/s\s+FSYNC\/s\s+OPEN\/s\s+CREATE\/s\s+UNLINK\/s\s+MKDIR\/s\s+RMDIR\/s$/);
     assert.match(text.lines[1]!, /^\d\d:\d\d:\d\d:(\s+\d+){8}$/);
   } finally {
     creator[Symbol.dispose]();
