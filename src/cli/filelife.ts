@@ -1,5 +1,7 @@
 // tsbpf filelife: short-lived files, with BCC's filelife columns.
 import { tracepointExists } from "../link/tracepoint.ts";
+import { haveDynamicProbes } from "../features/index.ts";
+import { kallsyms } from "../internal/kallsyms.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime } from "../histogram/index.ts";
 import { runEventTool } from "./skeleton.ts";
@@ -18,11 +20,12 @@ options:
 
 columns: TIME, PID and COMM of the process that deleted the file, AGE(s), FILE.
 
-hooks: BCC uses kprobes on vfs_create, security_inode_create and vfs_unlink. Without
-kprobes: creation is an open, openat, openat2 or creat that created its file (the
-syscalls' exit tracepoints, FMODE_CREATED: any file system); deletion is
-tp_btf/ext4_unlink_enter. So files are seen on ext4 only: other file systems have no
-unlink tracepoint, and files made by mknod or link are not seen.
+hooks: BCC uses kprobes on vfs_create, security_inode_create and vfs_unlink. Here,
+creation is an open, openat, openat2 or creat that created its file (the syscalls'
+exit tracepoints, FMODE_CREATED: any file system; files made by mknod are not seen);
+deletion is a kprobe on vfs_unlink where the kernel has kprobes (any file system),
+else tp_btf/ext4_unlink_enter: without kprobes, files are seen on ext4 only, since
+no other file system has an unlink tracepoint.
 
 examples:
   tsbpf filelife          # trace all short-lived files
@@ -50,17 +53,18 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const duration = durationOption(o.duration);
-  if (!tracepointExists("ext4", "ext4_unlink_enter")) {
+  const unlink = haveDynamicProbes("kprobe") && kallsyms().has("vfs_unlink") ? "vfs_unlink" : tracepointExists("ext4", "ext4_unlink_enter") ? "ext4_unlink_enter" : undefined;
+  if (!unlink) {
     throw new NotSupportedError(
-      "ext4:ext4_unlink_enter",
-      "tsbpf filelife needs kprobes on vfs_unlink (BCC's way, not built yet in tsbpf) or the tracepoint ext4:ext4_unlink_enter, and this kernel has no ext4 tracepoints",
+      "kprobes",
+      "tsbpf filelife needs a kprobe on vfs_unlink or the tracepoint ext4:ext4_unlink_enter, and this kernel has neither kprobes nor ext4 tracepoints",
     );
   }
   const opens = ["open", "openat", "openat2", "creat"].filter((s) => tracepointExists("syscalls", `sys_exit_${s}`));
   return runEventTool<LifeEvent>({
     tool: "filelife",
     durationSec: duration,
-    programs: ["ext4_unlink_enter", ...opens.map((s) => `exit_${s}`)],
+    programs: [unlink, ...opens.map((s) => `exit_${s}`)],
     constants: { targ_pid: pid ?? 0 },
     transport: o["perf-buffer"] ? "perf" : undefined,
     json: o.json,
@@ -69,3 +73,4 @@ export async function run(args: string[]): Promise<number> {
     record: (e) => ({ time: clockTime(), pid: e.pid, comm: e.task, age_s: Number(e.delta_ns) / 1e9, file: e.file }),
   });
 }
+

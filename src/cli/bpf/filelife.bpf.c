@@ -3,8 +3,9 @@
 // vfs_create/security_inode_create and vfs_unlink with kprobes. Without kprobes:
 // a creation is an open/openat/openat2/creat whose file the open created
 // (FMODE_CREATED at the syscall's exit, any file system), keyed by its inode;
-// a deletion is tp_btf/ext4_unlink_enter, which hands over the dentry (ext4 only:
-// no other file system has an unlink tracepoint).
+// a deletion is a kprobe on vfs_unlink where the kernel has kprobes (any file
+// system, as BCC), else tp_btf/ext4_unlink_enter, which hands over the dentry
+// (ext4 only: no other file system has an unlink tracepoint).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -69,8 +70,7 @@ OPEN_EXIT(openat)
 OPEN_EXIT(openat2)
 OPEN_EXIT(creat)
 
-SEC("tp_btf/ext4_unlink_enter")
-int BPF_PROG(ext4_unlink_enter, struct inode *parent, struct dentry *dentry)
+static __always_inline int unlinking(void *ctx, struct dentry *dentry)
 {
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	struct event e = {};
@@ -89,6 +89,19 @@ int BPF_PROG(ext4_unlink_enter, struct inode *parent, struct dentry *dentry)
 done:
 	bpf_map_delete_elem(&birth, &inode);
 	return 0;
+}
+
+SEC("tp_btf/ext4_unlink_enter")
+int BPF_PROG(ext4_unlink_enter, struct inode *parent, struct dentry *dentry)
+{
+	return unlinking(ctx, dentry);
+}
+
+/* vfs_unlink(idmap or user namespace, dir, dentry, delegated_inode) since 5.12. */
+SEC("kprobe/vfs_unlink")
+int BPF_KPROBE(vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry)
+{
+	return unlinking(ctx, dentry);
 }
 
 char LICENSE[] SEC("license") = "GPL";
