@@ -5,7 +5,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { DiskNames, diskByName, reqFlagBits, requestFlags } from "../internal/disks.ts";
 import { runHistogramTool } from "./skeleton.ts";
-import { parseToolArgs, UsageError } from "./tool.ts";
+import { havePrivileges, parseToolArgs, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf biolatency [-h] [-T] [-Q] [-m] [-D] [-F] [-d DISK] [-j] [interval] [count]
 
@@ -55,7 +55,7 @@ export function requireBlockTracepoints(tool: string, names: string[]): void {
   if (missing.length) {
     throw new NotSupportedError(
       `block:${missing[0]}`,
-      `tsbpf ${tool} needs the tracepoint${missing.length > 1 ? "s" : ""} ${missing.map((n) => `block:${n}`).join(", ")}, which this kernel does not have (CONFIG_BLK_DEV and tracing); nothing else gives a request's start and end`,
+      `this tool needs the tracepoint${missing.length > 1 ? "s" : ""} ${missing.map((n) => `block:${n}`).join(", ")}, which this kernel does not have (CONFIG_BLK_DEV and tracing); nothing else gives a request's start and end`,
     );
   }
 }
@@ -67,6 +67,8 @@ export async function run(args: string[]): Promise<number> {
   if (o.disks && o.flags) throw new UsageError("-D and -F cannot be used together");
   const intervals = parseIntervalArgs(positionals);
   const dev = o.disk !== undefined ? diskByName(o.disk) : 0;
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("biolatency")) return 1;
   requireBlockTracepoints("biolatency", ["block_rq_issue", "block_rq_complete", ...(o.queued ? ["block_rq_insert"] : [])]);
   const sections = Boolean(o.disks || o.flags);
   const disks = new DiskNames();

@@ -3,7 +3,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { DiskNames, diskByName } from "../internal/disks.ts";
 import { requireBlockTracepoints } from "./biolatency.ts";
 import { runEventTool } from "./skeleton.ts";
-import { parseToolArgs, UsageError } from "./tool.ts";
+import { havePrivileges, parseToolArgs, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf biosnoop [-h] [-Q] [-d DISK] [--json] [--perf-buffer]
 
@@ -54,6 +54,8 @@ export async function run(args: string[]): Promise<number> {
   const { values: o, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const dev = o.disk !== undefined ? diskByName(o.disk) : 0;
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("biosnoop")) return 1;
   requireBlockTracepoints("biosnoop", ["block_rq_insert", "block_rq_issue", "block_rq_complete"]);
   const programs = ["block_rq_insert", "block_rq_issue", "block_rq_complete"];
   if (tracepointExists("block", "block_io_start")) programs.push("block_io_start");

@@ -4,7 +4,7 @@ import { DiskNames, mkdev } from "../internal/disks.ts";
 import { parseIntervalArgs } from "../histogram/index.ts";
 import { requireBlockTracepoints } from "./biolatency.ts";
 import { runTopTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption } from "./tool.ts";
+import { havePrivileges, intOption, parseToolArgs, pidOption } from "./tool.ts";
 
 const HELP = `usage: tsbpf biotop [-h] [-C] [-r MAXROWS] [-p PID] [--json] [interval] [count]
 
@@ -73,6 +73,8 @@ export async function run(args: string[]): Promise<number> {
   const intervals = parseIntervalArgs(positionals.length ? positionals : ["1"]);
   const maxRows = intOption(o.maxrows, "-r/--maxrows", 1) ?? 20;
   const pid = pidOption(o.pid, "-p/--pid");
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("biotop")) return 1;
   requireBlockTracepoints("biotop", ["block_rq_issue", "block_rq_complete"]);
   const programs = ["block_rq_issue", "block_rq_complete"];
   if (tracepointExists("block", "block_io_start")) programs.push("block_io_start");

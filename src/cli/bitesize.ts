@@ -2,7 +2,7 @@
 import { parseIntervalArgs } from "../histogram/index.ts";
 import { requireBlockTracepoints } from "./biolatency.ts";
 import { runHistogramTool } from "./skeleton.ts";
-import { parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf bitesize [-h] [-T] [-c COMM] [-p PID] [-j] [interval] [count]
 
@@ -40,6 +40,8 @@ export async function run(args: string[]): Promise<number> {
   const intervals = parseIntervalArgs(positionals);
   const pid = pidOption(o.pid, "-p/--pid");
   if (o.comm !== undefined && Buffer.byteLength(o.comm) > 15) throw new UsageError("-c/--comm: a command name has at most 15 bytes");
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("bitesize")) return 1;
   requireBlockTracepoints("bitesize", ["block_rq_issue"]);
   return runHistogramTool({
     tool: "bitesize",

@@ -4,7 +4,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/index.ts";
 import { startTool } from "./skeleton.ts";
-import { parseToolArgs } from "./tool.ts";
+import { havePrivileges, parseToolArgs } from "./tool.ts";
 
 const HELP = `usage: tsbpf cachestat [-h] [-T] [--json] [interval] [count]
 
@@ -65,6 +65,8 @@ export async function run(args: string[]): Promise<number> {
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;
   const intervals = parseIntervalArgs(positionals.length ? positionals : ["1"]);
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("cachestat")) return 1;
   const missing = [
     ["filemap", "mm_filemap_add_to_page_cache"],
     ["filemap", "mm_filemap_get_pages"],
@@ -72,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
   ].filter(([g, n]) => !tracepointExists(g!, n!));
   if (missing.length) {
     const names = missing.map(([g, n]) => `${g}:${n}`).join(", ");
-    throw new NotSupportedError(names, `tsbpf cachestat needs the tracepoints ${names} on a kernel without kprobes (BCC's kprobes on mark_page_accessed and the rest are not built yet in tsbpf)`);
+    throw new NotSupportedError(names, `this tool needs the tracepoints ${names} on a kernel without kprobes (BCC's kprobes on mark_page_accessed and the rest are not built yet in tsbpf)`);
   }
   const programs = ["add_to_page_cache", "get_pages", "dirty_folio", ...(tracepointExists("filemap", "mm_filemap_fault") ? ["filemap_fault"] : [])];
   await using tool = await startTool({ tool: "cachestat", programs });

@@ -3,7 +3,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime } from "../histogram/index.ts";
 import { runEventTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf ext4slower [-h] [-j] [-p PID] [--json] [--perf-buffer] [min_ms]
 
@@ -66,8 +66,10 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`expected at most one argument, [min_ms], got ${positionals.length}`);
   const minMs = intOption(positionals[0], "min_ms", 0, 1e9, "a number of milliseconds") ?? 10;
   const pid = pidOption(o.pid, "-p/--pid");
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("ext4slower")) return 1;
   const has = (s: string) => tracepointExists("syscalls", `sys_enter_${s}`);
-  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "tsbpf ext4slower needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
+  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "this tool needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
   const programs = [...FD_CALLS, ...OPEN_CALLS].filter(has).flatMap((s) => [`enter_${s}`, `exit_${s}`]);
   const header = o.csv
     ? "ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE"

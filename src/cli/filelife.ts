@@ -5,7 +5,7 @@ import { kallsyms } from "../internal/kallsyms.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime } from "../histogram/index.ts";
 import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf filelife [-h] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -53,11 +53,13 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const duration = durationOption(o.duration);
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("filelife")) return 1;
   const unlink = haveDynamicProbes("kprobe") && kallsyms().has("vfs_unlink") ? "vfs_unlink" : tracepointExists("ext4", "ext4_unlink_enter") ? "ext4_unlink_enter" : undefined;
   if (!unlink) {
     throw new NotSupportedError(
       "kprobes",
-      "tsbpf filelife needs a kprobe on vfs_unlink or the tracepoint ext4:ext4_unlink_enter, and this kernel has neither kprobes nor ext4 tracepoints",
+      "this tool needs a kprobe on vfs_unlink or the tracepoint ext4:ext4_unlink_enter, and this kernel has neither kprobes nor ext4 tracepoints",
     );
   }
   const opens = ["open", "openat", "openat2", "creat"].filter((s) => tracepointExists("syscalls", `sys_exit_${s}`));

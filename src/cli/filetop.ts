@@ -3,7 +3,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { parseIntervalArgs } from "../histogram/index.ts";
 import { runTopTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf filetop [-h] [-a] [-C] [-r MAXROWS] [-s {all,reads,writes,rbytes,wbytes}] [-p PID]
                      [--read-only] [--write-only] [--json] [interval] [count]
@@ -97,8 +97,10 @@ export async function run(args: string[]): Promise<number> {
   const sort = (o.sort ?? "all") as (typeof SORTS)[number];
   if (!SORTS.includes(sort)) throw new UsageError(`-s/--sort: one of ${SORTS.join(", ")}, got "${o.sort}"`);
   if (o["read-only"] && o["write-only"]) throw new UsageError("--read-only and --write-only cannot be used together");
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("filetop")) return 1;
   const has = (s: string) => tracepointExists("syscalls", `sys_enter_${s}`);
-  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "tsbpf filetop needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
+  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "this tool needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
   const syscalls = [...(o["write-only"] ? [] : READS), ...(o["read-only"] ? [] : WRITES)].filter(has);
   const key = (r: FiletopRow): number =>
     sort === "all" ? r.reads + r.writes + r.r_kb + r.w_kb : sort === "rbytes" ? r.r_kb : sort === "wbytes" ? r.w_kb : r[sort];

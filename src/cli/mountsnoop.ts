@@ -3,7 +3,7 @@ import { constants as osConstants } from "node:os";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf mountsnoop [-h] [-P] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -150,8 +150,10 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const duration = durationOption(o.duration);
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("mountsnoop")) return 1;
   const calls = CALLS.filter((c) => tracepointExists("syscalls", `sys_enter_${c}`));
-  if (!calls.includes("mount")) throw new NotSupportedError("syscalls:sys_enter_mount", "tsbpf mountsnoop needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS), and this kernel has no syscalls:sys_enter_mount");
+  if (!calls.includes("mount")) throw new NotSupportedError("syscalls:sys_enter_mount", "this tool needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS), and this kernel has no syscalls:sys_enter_mount");
   const parent = o.parent_process ?? false;
   return runEventTool<MountEvent>({
     tool: "mountsnoop",

@@ -2,7 +2,7 @@
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf statsnoop [-h] [-t] [-s] [-x] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -55,8 +55,10 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const duration = durationOption(o.duration);
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("statsnoop")) return 1;
   const syscalls = SYS_NAMES.slice(1).filter((s) => tracepointExists("syscalls", `sys_enter_${s}`));
-  if (!syscalls.length) throw new NotSupportedError("syscalls:sys_enter_*stat*", "tsbpf statsnoop needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS), which this kernel does not have");
+  if (!syscalls.length) throw new NotSupportedError("syscalls:sys_enter_*stat*", "this tool needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS), which this kernel does not have");
   let first: bigint | undefined;
   const seconds = (ts: bigint) => Number(ts - (first ??= ts)) / 1e9;
   return runEventTool<StatEvent>({

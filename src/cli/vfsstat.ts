@@ -3,7 +3,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/index.ts";
 import { startTool } from "./skeleton.ts";
-import { parseToolArgs, pidOption } from "./tool.ts";
+import { havePrivileges, parseToolArgs, pidOption } from "./tool.ts";
 
 const HELP = `usage: tsbpf vfsstat [-h] [-p PID] [--json] [interval] [count]
 
@@ -49,8 +49,10 @@ export async function run(args: string[]): Promise<number> {
   const { values: o, positionals } = parsed;
   const intervals = parseIntervalArgs(positionals.length ? positionals : ["1"]);
   const pid = pidOption(o.pid, "-p/--pid");
+  // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
+  if (!havePrivileges("vfsstat")) return 1;
   const has = (s: string) => tracepointExists("syscalls", `sys_enter_${s}`);
-  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "tsbpf vfsstat needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
+  if (!has("read")) throw new NotSupportedError("syscalls:sys_enter_read", "this tool needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS) on a kernel without kprobes, and this kernel has neither");
   const programs = [
     ...ENTER.filter(has).map((s) => `enter_${s}`),
     ...OPEN_EXIT.filter(has).map((s) => `exit_${s}`),
