@@ -66,7 +66,7 @@ export async function run(args: string[]): Promise<number> {
   return runEventTool<BioEvent>({
     tool: "biosnoop",
     programs,
-    constants: { targ_queued: o.queue ?? false, targ_dev: dev },
+    constants: { targ_queued: o.queue ?? false, targ_dev: dev, have_io_start: programs.includes("block_io_start") },
     transport: o["perf-buffer"] ? "perf" : undefined,
     json: o.json,
     header:

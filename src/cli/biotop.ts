@@ -86,7 +86,7 @@ export async function run(args: string[]): Promise<number> {
     maxRows,
     json: o.json,
     programs,
-    constants: { targ_pid: pid ?? 0 },
+    constants: { targ_pid: pid ?? 0, have_io_start: programs.includes("block_io_start") },
     banner: `Tracing... Output every ${intervals.interval} secs. Hit Ctrl-C to end`,
     header:
       `${"PID".padEnd(7)} ${"COMM".padEnd(16)} D ${"MAJ".padEnd(3)} ${"MIN".padEnd(3)} ${"DISK".padEnd(8)} ` +

@@ -13,6 +13,8 @@
 
 const volatile bool targ_queued = false;
 const volatile u32 targ_dev = 0;
+/* Whether block_io_start is attached: it starts each request's entry, else insert does. */
+const volatile bool have_io_start = true;
 
 struct stage {
 	u64 insert;
@@ -44,9 +46,13 @@ struct {
 	__type(value, struct stage);
 } start SEC(".maps");
 
-static __always_inline struct stage *stage_of(struct request *rq)
+/*
+ * The request's entry; `fresh` starts a new one even if one is there: requests are
+ * reused, and one that never completed (merged into another) leaves its entry behind.
+ */
+static __always_inline struct stage *stage_of(struct request *rq, bool fresh_start)
 {
-	struct stage *s = bpf_map_lookup_elem(&start, &rq);
+	struct stage *s = fresh_start ? NULL : bpf_map_lookup_elem(&start, &rq);
 	struct stage fresh = {};
 
 	if (s)
@@ -62,14 +68,14 @@ static __always_inline struct stage *stage_of(struct request *rq)
 SEC("tp_btf/block_io_start")
 int BPF_PROG(block_io_start, struct request *rq)
 {
-	stage_of(rq);
+	stage_of(rq, true);
 	return 0;
 }
 
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(block_rq_insert, struct request *rq)
 {
-	struct stage *s = stage_of(rq);
+	struct stage *s = stage_of(rq, !have_io_start);
 
 	if (s)
 		s->insert = bpf_ktime_get_ns();
@@ -79,7 +85,7 @@ int BPF_PROG(block_rq_insert, struct request *rq)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(block_rq_issue, struct request *rq)
 {
-	struct stage *s = stage_of(rq);
+	struct stage *s = stage_of(rq, false);
 
 	if (s)
 		s->issue = bpf_ktime_get_ns();

@@ -9,6 +9,8 @@
 #define TASK_COMM_LEN 16
 
 const volatile u32 targ_pid = 0;
+/* Whether block_io_start is attached: it starts each request's entry, else issue does. */
+const volatile bool have_io_start = true;
 
 struct who {
 	u64 ts;
@@ -44,9 +46,10 @@ struct {
 	__type(value, struct val_t);
 } counts SEC(".maps");
 
-static __always_inline struct who *who_of(struct request *rq)
+/* As biosnoop: block_io_start starts a new entry even where a stale one (a merged request) is left. */
+static __always_inline struct who *who_of(struct request *rq, bool fresh_start)
 {
-	struct who *w = bpf_map_lookup_elem(&start, &rq);
+	struct who *w = fresh_start ? NULL : bpf_map_lookup_elem(&start, &rq);
 	struct who fresh = {};
 
 	if (w)
@@ -60,14 +63,14 @@ static __always_inline struct who *who_of(struct request *rq)
 SEC("tp_btf/block_io_start")
 int BPF_PROG(block_io_start, struct request *rq)
 {
-	who_of(rq);
+	who_of(rq, true);
 	return 0;
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(block_rq_issue, struct request *rq)
 {
-	struct who *w = who_of(rq);
+	struct who *w = who_of(rq, !have_io_start);
 
 	if (w)
 		w->ts = bpf_ktime_get_ns();
