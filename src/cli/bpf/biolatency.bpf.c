@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// biolatency: block I/O latency as a log2 histogram, from issue (or, with -Q,
+// from insert into the queue) to completion; per disk (-D) or per request flags
+// (-F). tp_btf hooks on the block tracepoints, which hand over the request.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <tsbpf_hist.h>
+#include "block.h"
+
+const volatile bool targ_queued = false;
+const volatile bool targ_per_disk = false;
+const volatile bool targ_per_flag = false;
+const volatile bool targ_ms = false;
+const volatile u32 targ_dev = 0;
+
+struct section_key {
+	u32 section;
+	u32 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct request *);
+	__type(value, u64);
+} start SEC(".maps");
+
+/* Without -D and -F: slot -> count; with either: {disk or flags, slot} -> count. */
+TSBPF_HIST(hist, u32, TSBPF_LOG2_SLOTS);
+TSBPF_HIST(hist_sections, struct section_key, 4096);
+
+static __always_inline int trace_start(struct request *rq, bool insert)
+{
+	u64 ts;
+
+	if (targ_dev && rq_dev(rq) != targ_dev)
+		return 0;
+	/* With -Q, a request that went through a queue keeps its insert time. */
+	if (!insert && targ_queued && bpf_map_lookup_elem(&start, &rq))
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &rq, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(block_rq_insert, struct request *rq)
+{
+	if (!targ_queued)
+		return 0;
+	return trace_start(rq, true);
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(block_rq_issue, struct request *rq)
+{
+	return trace_start(rq, false);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_bytes)
+{
+	u64 *tsp, delta;
+	u32 slot;
+
+	tsp = bpf_map_lookup_elem(&start, &rq);
+	if (!tsp)
+		return 0;
+	delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&start, &rq);
+	if ((s64)delta < 0)
+		return 0;
+	delta /= targ_ms ? 1000000 : 1000;
+	slot = tsbpf_log2l(delta);
+	if (targ_per_disk || targ_per_flag) {
+		struct section_key key = { .slot = slot };
+
+		key.section = targ_per_disk ? rq_dev(rq) : BPF_CORE_READ(rq, cmd_flags);
+		tsbpf_hist_increment(&hist_sections, &key);
+	} else {
+		tsbpf_hist_increment(&hist, &slot);
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

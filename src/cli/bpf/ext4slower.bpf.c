@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+// ext4slower: ext4 reads, writes, opens and fsyncs slower than a threshold. BCC
+// times ext4_file_read_iter, ext4_file_write_iter, ext4_file_open and
+// ext4_sync_file with kprobes. Without kprobes: the syscalls that reach them,
+// through their tracepoints, timed from entry to exit, kept when the file behind
+// the fd is on ext4 (its super block's magic; for opens, the fd returned).
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <tsbpf.h>
+#include "fdfile.h"
+
+#define TASK_COMM_LEN 16
+#define DNAME_LEN 64
+
+enum trace_types { TRACE_READ, TRACE_WRITE, TRACE_OPEN, TRACE_FSYNC };
+
+const volatile u64 min_ns = 0;
+const volatile u32 targ_pid = 0;
+const volatile u64 fs_magic = 0xEF53; /* EXT4_SUPER_MAGIC */
+
+struct call {
+	u64 ts;
+	u64 offset;
+	struct file *file;
+	u32 type;
+};
+
+struct event {
+	u64 ts_us;
+	u64 delta_us;
+	u32 type;
+	s32 size;
+	u64 offset;
+	u32 pid;
+	char task[TASK_COMM_LEN];
+	char file[DNAME_LEN];
+};
+const struct event *unused_event __attribute__((unused));
+
+TSBPF_EVENTS(events, 1024 * 1024);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u32);
+	__type(value, struct call);
+} calls SEC(".maps");
+
+static __always_inline bool on_fs(struct file *file)
+{
+	return file && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == fs_magic;
+}
+
+static __always_inline bool wanted(void)
+{
+	return !targ_pid || (bpf_get_current_pid_tgid() >> 32) == targ_pid;
+}
+
+/* A read, write or fsync on fd; pos < 0: the file's own position. */
+static __always_inline int enter_fd(long fd, u32 type, s64 pos)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct call c = { .type = type };
+	struct file *file;
+
+	if (!wanted())
+		return 0;
+	file = fd_file(fd);
+	if (!on_fs(file))
+		return 0;
+	c.file = file;
+	/* through the local: a CO-RE read must not take its path through struct call */
+	c.offset = pos >= 0 ? pos : BPF_CORE_READ(file, f_pos);
+	c.ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int open_started(void)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct call c = { .type = TRACE_OPEN };
+
+	if (!wanted())
+		return 0;
+	c.ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(void *ctx, long ret)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	struct call *c = bpf_map_lookup_elem(&calls, &tid);
+	struct event e = {};
+	struct file *file;
+	u64 delta;
+
+	if (!c)
+		return 0;
+	delta = bpf_ktime_get_ns() - c->ts;
+	if (delta < min_ns)
+		goto done;
+	file = c->file;
+	if (c->type == TRACE_OPEN) {
+		file = ret >= 0 ? fd_file(ret) : NULL;
+		if (!on_fs(file))
+			goto done;
+	}
+	e.ts_us = bpf_ktime_get_ns() / 1000;
+	e.delta_us = delta / 1000;
+	e.type = c->type;
+	e.size = c->type == TRACE_READ || c->type == TRACE_WRITE ? ret : 0;
+	e.offset = c->offset;
+	e.pid = id >> 32;
+	bpf_get_current_comm(e.task, sizeof(e.task));
+	bpf_probe_read_kernel_str(e.file, sizeof(e.file), BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	tsbpf_events_output(ctx, events, &e, sizeof(e));
+done:
+	bpf_map_delete_elem(&calls, &tid);
+	return 0;
+}
+
+#define FD_CALL(name, type, pos)					\
+	SEC("tracepoint/syscalls/sys_enter_" #name)			\
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)		\
+	{								\
+		return enter_fd(ctx->args[0], type, pos);		\
+	}								\
+	SEC("tracepoint/syscalls/sys_exit_" #name)			\
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)		\
+	{								\
+		return leave(ctx, ctx->ret);				\
+	}
+
+FD_CALL(read, TRACE_READ, -1)
+FD_CALL(readv, TRACE_READ, -1)
+FD_CALL(pread64, TRACE_READ, (s64)ctx->args[3])
+FD_CALL(preadv, TRACE_READ, (s64)ctx->args[3])
+FD_CALL(write, TRACE_WRITE, -1)
+FD_CALL(writev, TRACE_WRITE, -1)
+FD_CALL(pwrite64, TRACE_WRITE, (s64)ctx->args[3])
+FD_CALL(pwritev, TRACE_WRITE, (s64)ctx->args[3])
+FD_CALL(fsync, TRACE_FSYNC, 0)
+FD_CALL(fdatasync, TRACE_FSYNC, 0)
+
+#define OPEN_CALL(name)							\
+	SEC("tracepoint/syscalls/sys_enter_" #name)			\
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)		\
+	{								\
+		return open_started();					\
+	}								\
+	SEC("tracepoint/syscalls/sys_exit_" #name)			\
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)		\
+	{								\
+		return leave(ctx, ctx->ret);				\
+	}
+
+OPEN_CALL(open)
+OPEN_CALL(openat)
+OPEN_CALL(openat2)
+OPEN_CALL(creat)
+
+char LICENSE[] SEC("license") = "GPL";
