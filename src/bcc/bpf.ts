@@ -27,7 +27,7 @@ import { ObjectSpec } from "../object/spec.ts";
 import type { Program } from "../programs/program.ts";
 import { listTracepoints, tracepointExists } from "../tracing/tracefs.ts";
 import { tracePipe, type TraceLine } from "../tracing/index.ts";
-import { EVENT_SECTION, EVENT_VAR_PREFIX, syscallOfEvent, translateBcc, type Translation } from "./dialect.ts";
+import { EVENT_SECTION, EVENT_VAR_PREFIX, kernelVersionCode, syscallOfEvent, translate, translateBcc, type Translation } from "./dialect.ts";
 import { holdInterrupts, interruptible } from "./interrupt.ts";
 import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
@@ -659,12 +659,15 @@ export class BPF implements Disposable, TableHost {
  * object in a directory as `${key}.o` and point $TSBPF_BCC_OBJECTS at it there;
  * BPF.load() then uses it instead of compiling the same translation.
  */
-export async function prebuildBcc(source: BpfSource, opts: BpfOptions & { kprobes: boolean }): Promise<{ key: string; bytes: Uint8Array }> {
+export async function prebuildBcc(
+  source: BpfSource,
+  opts: BpfOptions & { kprobes: boolean; /** The target's `uname -r`, for LINUX_VERSION_CODE (default: this kernel's). */ kernelRelease?: string },
+): Promise<{ key: string; bytes: Uint8Array }> {
   const { key, bytes } = await build(source, opts, false);
   return { key, bytes };
 }
 
-async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean }, usePrebuilt = true) {
+async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean; kernelRelease?: string }, usePrebuilt = true) {
   let text: string;
   let display: string;
   let lineFile: string;
@@ -683,7 +686,7 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean },
     includeDir = process.cwd();
   }
   const prefix = syscallPrefix();
-  const translation = await translateBcc(text, {
+  const translateOptions = {
     file: lineFile,
     displayName: display,
     kprobes: opts.kprobes,
@@ -692,14 +695,20 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean },
     tracepointFormat: readFormat,
     cflags: opts.cflags,
     includeDirs: [includeDir],
-  });
-  // Where the text's copy lives differs between machines; the translation does not.
+    ...(opts.kernelRelease ? { kernelVersion: kernelVersionCode(opts.kernelRelease) } : {}),
+  };
+  // The key is the dialect's translation, before the kernel-read pass: that pass needs
+  // clang, and a pre-compiled object (TSBPF_BCC_OBJECTS, e.g. in a guest without clang)
+  // must be found without it. Where the text's copy lives differs between machines; the
+  // translation does not.
+  let translation: Translation = translate(text, translateOptions);
   const key = sha256(JSON.stringify([translation.code.split(lineFile).join("<source>"), opts.cflags ?? []])).slice(0, 32);
   const prebuilt = process.env.TSBPF_BCC_OBJECTS ? join(process.env.TSBPF_BCC_OBJECTS, `${key}.o`) : undefined;
   let bytes: Uint8Array;
   if (usePrebuilt && prebuilt && existsSync(prebuilt)) {
     bytes = new Uint8Array(readFileSync(prebuilt));
   } else {
+    translation = await translateBcc(text, translateOptions);
     try {
       const name = `${basename(display).replace(/\.c$/, "")}.bcc.c`;
       bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir] })).bytes;

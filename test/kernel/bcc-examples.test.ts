@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BPF } from "../../src/index.ts";
+import { resolveKernel } from "../../src/vm/kernels.ts";
 import { prebuildBcc } from "../../src/bcc/index.ts";
 import { BpfCmd } from "../../src/internal/sys/constants.ts";
 import { fdById, linkInfo, listIds, progInfo } from "../../src/internal/sys/bpf.ts";
@@ -273,18 +274,20 @@ function helloText(): string {
 
 describe("in kernels with kprobes (tsbpf vm run: Debian 6.1 and 6.12)", { skip: vmSkip() }, () => {
   let objects: string;
-  before(async () => {
-    // The guest has no clang: the programs are translated for a kernel with kprobes and compiled here.
+  before(() => {
     objects = mkdtempSync(join(tmpdir(), "tsbpf-bcc-objects-"));
-    for (const source of [{ text: helloText() }, { text: readFileSync(join(ROOT, "examples", "ebpf_program.c"), "utf8") }, { text: RETURN_PROGRAM, name: "returns.c" }]) {
-      const { key, bytes } = await prebuildBcc(source, { kprobes: true });
-      writeFileSync(join(objects, `${key}.o`), bytes);
-    }
   });
   after(() => rmSync(objects, { recursive: true, force: true }));
 
   for (const kernel of ["6.1", "6.12"]) {
     test(`in ${kernel}`, { timeout: 900_000 }, async (t) => {
+      // The guest has no clang: the programs are translated for that kernel (kprobes, its
+      // LINUX_VERSION_CODE) and compiled here.
+      const { release } = resolveKernel(kernel, () => {});
+      for (const source of [{ text: helloText() }, { text: readFileSync(join(ROOT, "examples", "ebpf_program.c"), "utf8") }, { text: RETURN_PROGRAM, name: "returns.c" }]) {
+        const { key, bytes } = await prebuildBcc(source, { kprobes: true, kernelRelease: release });
+        writeFileSync(join(objects, `${key}.o`), bytes);
+      }
       // tsx's cache of compiled TypeScript saves the emulated guest some of its start-up.
       const tsxCache = join(tmpdir(), `tsx-${process.getuid?.() ?? 0}`);
       const args = [
