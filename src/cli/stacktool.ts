@@ -19,6 +19,8 @@ export function stackIdErr(id: number): boolean {
 
 export interface RawStack {
   pid: number;
+  /** The process whose mappings name the user frames (default `pid`; offcputime shows thread ids). */
+  symPid?: number;
   comm: string;
   /** Stack ids as bpf_get_stackid gave them (negative: an error, or -1 when not collected). */
   kernelId: number;
@@ -37,7 +39,12 @@ export interface SymbolizeOptions {
   /** "+0x.." after names (stackcount -v, trace -K/-U) and " [module]" after user names. */
   offset?: boolean;
   module?: boolean;
+  /** Leading kernel frames that are the tracing machinery, not the traced code (offcputime's tp_btf frames). */
+  skipKernel?: (name: string) => boolean;
 }
+
+/** The frames a tracepoint's BPF program adds on top of a kernel stack: bpf_prog_*, bpf_trace_run*, __traceiter_*, __bpf_trace_*. */
+export const tracepointFrame = (name: string): boolean => /^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_|trace_call_bpf|perf_trace_)/.test(name);
 
 export interface SymbolizedStacks {
   samples: StackSample[];
@@ -69,8 +76,14 @@ export function symbolizeStacks(stacks: BpfMap, raw: Iterable<RawStack>, opts: S
         collision ||= r.kernelId === -EEXIST;
         sample.kernel = "missed";
       } else if (r.kernelId >= 0) {
-        const addrs = read(r.kernelId);
+        let addrs = read(r.kernelId);
         const t = performance.now();
+        if (opts.skipKernel) {
+          const skip = opts.skipKernel;
+          let i = 0;
+          while (i < addrs.length && skip(symbolizer.kernelFrame(addrs[i]!).name)) i++;
+          addrs = addrs.slice(i);
+        }
         sample.kernel = addrs.map((a) => {
           const f = symbolizer.kernelFrame(a);
           const name = formatFrame(f, { offset: opts.offset }) + (opts.annotate ? "_[k]" : "");
@@ -88,7 +101,7 @@ export function symbolizeStacks(stacks: BpfMap, raw: Iterable<RawStack>, opts: S
         const addrs = read(r.userId);
         const t = performance.now();
         sample.user = addrs.map((a) => {
-          const name = formatFrame(symbolizer.userFrame(r.pid, a), { offset: opts.offset, module: opts.module });
+          const name = formatFrame(symbolizer.userFrame(r.symPid ?? r.pid, a), { offset: opts.offset, module: opts.module });
           return opts.address ? `0x${a.toString(16).padStart(16, "0")} ${name}` : name;
         });
         symbolizeMs += performance.now() - t;
