@@ -9,3 +9,4 @@ command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD;
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
 command("profile", "sample stack traces on every CPU at a frequency: BCC's multi-line, folded or a flame graph (BCC's profile)", () => import("./profile.ts"));
 command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and user stack (BCC's offcputime)", () => import("./offcputime.ts"));
+command("funccount", "count calls of functions and tracepoints matching a pattern: c:mall*, t:syscalls:sys_enter_* (BCC's funccount)", () => import("./funccount.ts"));
