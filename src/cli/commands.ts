@@ -10,3 +10,4 @@ command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton p
 command("profile", "sample stack traces on every CPU at a frequency: BCC's multi-line, folded or a flame graph (BCC's profile)", () => import("./profile.ts"));
 command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and user stack (BCC's offcputime)", () => import("./offcputime.ts"));
 command("funccount", "count calls of functions and tracepoints matching a pattern: c:mall*, t:syscalls:sys_enter_* (BCC's funccount)", () => import("./funccount.ts"));
+command("stackcount", "count the stacks that reach functions or tracepoints matching a pattern (BCC's stackcount)", () => import("./stackcount.ts"));
