@@ -11,3 +11,4 @@ command("profile", "sample stack traces on every CPU at a frequency: BCC's multi
 command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and user stack (BCC's offcputime)", () => import("./offcputime.ts"));
 command("funccount", "count calls of functions and tracepoints matching a pattern: c:mall*, t:syscalls:sys_enter_* (BCC's funccount)", () => import("./funccount.ts"));
 command("stackcount", "count the stacks that reach functions or tracepoints matching a pattern (BCC's stackcount)", () => import("./stackcount.ts"));
+command("funclatency", "time functions from entry to return as a log2 histogram: c:read, kernel functions with kprobes (BCC's funclatency)", () => import("./funclatency.ts"));
