@@ -87,7 +87,10 @@ export async function run(args: string[]): Promise<number> {
     });
     if (!tool) return 1;
     const { coll, run } = tool;
-    if (!o.json) run.out.line(`Tracing ${targets.length} functions for "${pattern}"... Hit Ctrl-C to end.`);
+    // Folded and JSON output stay data only: the line that says tracing has begun goes to stderr.
+    const banner = `Tracing ${targets.length} functions for "${pattern}"... Hit Ctrl-C to end.`;
+    if (o.json) process.stderr.write(`${banner}\n`);
+    else run.out.line(banner);
     run.out.flush();
     const counts = coll.map("counts");
     for await (const tick of intervalTicks({ interval: interval ?? FOREVER, count: FOREVER, signal: run.signal })) {
