@@ -227,3 +227,57 @@ describe("funccount, stackcount, funclatency", () => {
     assert.match(f.out, new RegExp(`count: ${N + 1}$`, "m"));
   });
 });
+
+describe("what every tool does", () => {
+  test("a kernel function on a kernel without kprobes: one sentence naming what is missing and what to use; exit 1", async (t) => {
+    const { probesAvailable } = await import("../src/link/probe.ts");
+    if (probesAvailable("kprobe")) return t.skip("this kernel has kprobes");
+    for (const tool of ["funccount", "stackcount", "funclatency"]) {
+      const r = await runTool([tool, "vfs_read"], { timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, new RegExp(`^tsbpf ${tool}: .*no kprobes.*use a tracepoint instead`));
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+    }
+  });
+
+  test("funccount -i 1 | head -n 3 ends the tool", async () => {
+    const { runToolIntoHead } = await import("./support/tools.ts");
+    const r = await runToolIntoHead(["funccount", "-i", "1", "t:sched:sched_switch"], 3, 30_000);
+    assert.notEqual(r.code, null, "the tool was killed: it did not notice the closed pipe");
+    assert.match(r.out, /^Tracing 1 functions for "t:sched:sched_switch"\.\.\. Hit Ctrl-C to end\.\n\nFUNC +COUNT\n$/);
+  });
+});
+
+// ---- the flame graph of a real profile, in a real browser ----
+
+function findChromium(): string | undefined {
+  return ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+}
+
+describe("profile --html in headless chromium", { skip: !findChromium() && "chromium is not installed (test/flamegraph.test.ts installs it)" }, () => {
+  test("the workload's frames are drawn; a click zooms; search highlights", async () => {
+    const busy = start(build("busyfg", BUSY));
+    const html = join(dir.path, "profile.html");
+    const r = await runTool(["profile", "-F", "99", "-p", String(busy.pid), "--html", html, "-f", "2"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(readFileSync(html, "utf8"), /tsbpf_inner/);
+    const puppeteer = (await import("puppeteer-core")).default;
+    const browser = await puppeteer.launch({ executablePath: findChromium()!, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1300, height: 600 });
+      await page.goto(`file://${html}`, { waitUntil: "load" });
+      const names = await page.$$eval("g.frame", (gs) => gs.map((g) => g.getAttribute("data-name")));
+      for (const n of ["busyfg", "main", "tsbpf_outer", "tsbpf_inner"]) assert.ok(names.includes(n), `frame ${n} drawn: ${names.join(",")}`);
+      const width = (name: string) => page.$eval(`g.frame[data-name="${name}"] rect`, (rect) => Number(rect.getAttribute("width")));
+      const all = await width("all");
+      await page.click('g.frame[data-name="tsbpf_outer"] rect');
+      assert.equal(await width("tsbpf_outer"), all, "the clicked frame fills the width");
+      await page.type("#search-input", "tsbpf_");
+      const hits = await page.$$eval("g.frame.match", (gs) => gs.map((g) => g.getAttribute("data-name")));
+      assert.ok(hits.includes("tsbpf_inner") && hits.includes("tsbpf_outer"), hits.join(","));
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -94,13 +94,13 @@ export function resolvePattern(pattern: string, opts: PatternOptions): ProbeTarg
   if (!p.fn) throw new UsageError(`"${pattern}": the function or event name is missing`);
   let targets: ProbeTarget[];
   if (p.type === "u") {
-    throw new NotSupportedError("USDT probes", `${opts.tool}: USDT probes (u:${p.library}:${p.fn}) are not supported; count the function around the probe site (LIBRARY:FUNC) or a tracepoint`);
+    throw new NotSupportedError("USDT probes", `USDT probes (u:${p.library}:${p.fn}) are not supported; count the function around the probe site (LIBRARY:FUNC) or a tracepoint`);
   } else if (p.type === "t") {
     targets = tracepoints(p.library, p.fn, opts.regexp);
   } else if (p.library) {
     targets = userFunctions(p.library, p.fn, opts.regexp);
   } else {
-    targets = kernelFunctions(p.fn, opts.regexp, opts.tool);
+    targets = kernelFunctions(p.fn, opts.regexp);
   }
   if (targets.length === 0) throw new UsageError(`no functions or events match "${pattern}"`);
   const max = opts.max ?? 1000;
@@ -154,11 +154,11 @@ function userFunctions(library: string, fn: string, regexp?: boolean): ProbeTarg
   return [...byOffset.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function kernelFunctions(fn: string, regexp: boolean | undefined, tool: string): ProbeTarget[] {
+function kernelFunctions(fn: string, regexp: boolean | undefined): ProbeTarget[] {
   if (!probesAvailable("kprobe")) {
     throw new NotSupportedError(
       "kprobes",
-      `${tool}: this kernel has no kprobes (CONFIG_KPROBES is not set), so kernel functions such as "${fn}" cannot be probed; ` +
+      `this kernel has no kprobes (CONFIG_KPROBES is not set), so kernel functions such as "${fn}" cannot be probed; ` +
         `use a tracepoint instead (t:syscalls:sys_enter_*, t:sched:*, ...: ls /sys/kernel/tracing/events), or run on a kernel with kprobes`,
     );
   }
@@ -234,9 +234,4 @@ export function attachTargets(prog: AttachableProgram, targets: readonly ProbeTa
     throw err;
   }
   return into;
-}
-
-/** The program of `kinds` a tool's object has for each kind of target. */
-export function programFor(t: ProbeTarget, names: { tracepoint: string; probe: string }): string {
-  return t.kind === "tracepoint" ? names.tracepoint : names.probe;
 }
