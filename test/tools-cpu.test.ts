@@ -110,7 +110,8 @@ describe("profile", () => {
     const multi = await runTool(["profile", "-F", "99", "-p", String(busy.pid), "2"]);
     assert.equal(multi.code, 0, multi.err);
     assert.match(multi.lines[0]!, new RegExp(`^Sampling at 99 Hertz of PID ${busy.pid} by user \\+ kernel stack for 2 secs\\.$`));
-    assert.match(multi.out, /\n    tsbpf_inner\n    tsbpf_outer\n    main\n/);
+    // Current BCC names each frame with its offset and module in this form.
+    assert.match(multi.out, /\n    tsbpf_inner\+0x[0-9a-f]+ \[busy\]\n    tsbpf_outer\+0x[0-9a-f]+ \[busy\]\n    main\+0x[0-9a-f]+ \[busy\]\n/);
     assert.match(multi.out, new RegExp(`\\n    -                busy \\(${busy.pid}\\)\\n        \\d+\\n`));
 
     const folded = await runTool(["profile", "-f", "-U", "-p", String(busy.pid), "2"]);

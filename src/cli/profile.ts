@@ -3,13 +3,14 @@
 // the distinct stacks are read, symbolized and printed as BCC prints them, folded
 // (-f), as JSON, or drawn as a flame graph (--svg/--html).
 import type { Collection } from "../collection.ts";
+import { Symbolizer } from "../symbolize/index.ts";
 import { attachPerfEvent, onlineCpus, type PerfEventLink } from "../link/perf_event.ts";
 import { commOf, symbolizeStacks, writeStackReport, type RawStack } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf profile [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] [-I] [-f]
-                     [--stack-storage-size N] [--hash-storage-size N] [-C CPU] [--address]
+                     [--stack-storage-size N] [--hash-storage-size N] [-C CPU] [-A]
                      [--svg FILE] [--html FILE] [--json] [duration]
 
 Profile CPU usage by sampling stack traces at a timed interval, until Ctrl-C or for DURATION seconds.
@@ -35,7 +36,7 @@ options:
       --stack-storage-size N  the number of unique stack traces that can be stored and displayed (default 16384)
       --hash-storage-size N   the number of hash keys that can be stored (default 40960)
   -C, --cpu CPU          cpu number to run profile on
-      --address          show the address of each frame
+  -A, --address          show raw addresses
       --svg FILE         also write an interactive flame graph (SVG) to FILE
       --html FILE        also write an interactive flame graph (HTML page) to FILE
       --json             one JSON object per stack: comm, pid, count, kernel and user frames
@@ -67,7 +68,7 @@ const OPTIONS = {
   "stack-storage-size": { type: "string" },
   "hash-storage-size": { type: "string" },
   cpu: { type: "string", short: "C" },
-  address: { type: "boolean" },
+  address: { type: "boolean", short: "A" },
   svg: { type: "string" },
   html: { type: "string" },
   json: { type: "boolean" },
@@ -144,12 +145,17 @@ export async function run(args: string[]): Promise<number> {
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
   const counts = coll.map("counts");
+  const symbolizer = new Symbolizer();
   const raw: RawStack[] = [];
   for (const [k, v] of counts.entries() as Iterable<[Key, bigint]>) {
     raw.push({ pid: k.pid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
   }
-  const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, annotate: o.annotations && o.folded, address: o.address });
+  // BCC's multi-line form names frames with offset and module; folded output and flame graphs use bare names.
+  const decorated = !o.folded && !o.json;
+  const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, annotate: o.annotations && o.folded, address: o.address && decorated, offset: decorated, module: decorated }, symbolizer);
+  const graphStacks = decorated && (o.svg || o.html) ? symbolizeStacks(coll.map("stacks"), raw, { kernel, user }, symbolizer) : undefined;
   writeStackReport(run.out, stacks, {
+    graphStacks,
     tool: "profile", folded: o.folded, delimited: o.delimited, json: o.json, svg: o.svg, html: o.html,
     title: `profile ${args.join(" ")}`.trim(),
   });

@@ -6,7 +6,8 @@ import type { BpfMap } from "../maps/map.ts";
 import { readStack } from "../maps/stack.ts";
 import { flameGraphHtml, flameGraphSvg } from "../report/flamegraph.ts";
 import { formatFolded, formatStacks, type StackSample } from "../report/stacks.ts";
-import { formatFrame, Symbolizer } from "../symbolize/index.ts";
+import { basename } from "node:path";
+import { Symbolizer, UNKNOWN, type Frame } from "../symbolize/index.ts";
 import type { Output } from "./tool.ts";
 
 const EFAULT = 14;
@@ -36,7 +37,7 @@ export interface SymbolizeOptions {
   annotate?: boolean;
   /** Each frame prefixed by its address (BCC's --address). */
   address?: boolean;
-  /** "+0x.." after names (stackcount -v, trace -K/-U) and " [module]" after user names. */
+  /** "+0x.." after names (-s), and " [module]" (the file's base name, "kernel" for the kernel's frames) as BCC's profile prints them. */
   offset?: boolean;
   module?: boolean;
   /** Leading kernel frames that are the tracing machinery, not the traced code (offcputime's tp_btf frames). */
@@ -85,8 +86,7 @@ export function symbolizeStacks(stacks: BpfMap, raw: Iterable<RawStack>, opts: S
           addrs = addrs.slice(i);
         }
         sample.kernel = addrs.map((a) => {
-          const f = symbolizer.kernelFrame(a);
-          const name = formatFrame(f, { offset: opts.offset }) + (opts.annotate ? "_[k]" : "");
+          const name = frameText(symbolizer.kernelFrame(a), opts) + (opts.annotate ? "_[k]" : "");
           return opts.address ? `0x${a.toString(16).padEnd(16)} ${name}` : name;
         });
         symbolizeMs += performance.now() - t;
@@ -101,7 +101,7 @@ export function symbolizeStacks(stacks: BpfMap, raw: Iterable<RawStack>, opts: S
         const addrs = read(r.userId);
         const t = performance.now();
         sample.user = addrs.map((a) => {
-          const name = formatFrame(symbolizer.userFrame(r.symPid ?? r.pid, a), { offset: opts.offset, module: opts.module });
+          const name = frameText(symbolizer.userFrame(r.symPid ?? r.pid, a), opts, r.symPid ?? r.pid);
           return opts.address ? `0x${a.toString(16).padStart(16, "0")} ${name}` : name;
         });
         symbolizeMs += performance.now() - t;
@@ -110,6 +110,14 @@ export function symbolizeStacks(stacks: BpfMap, raw: Iterable<RawStack>, opts: S
     samples.push(sample);
   }
   return { samples, missing, collision, symbolizeMs };
+}
+
+/** A frame as BCC's tools print it: "name", "name+0x1f", "name+0x1f [module]", "[unknown] [module]". */
+export function frameText(f: Frame, opts: { offset?: boolean; module?: boolean }, pid?: number): string {
+  let s = f.name;
+  if (opts.offset && f.name !== UNKNOWN) s += `+0x${f.offset.toString(16)}`;
+  if (opts.module && f.module) s += ` [${f.module === "[perf-map]" ? `perf-${pid}.map` : basename(f.module)}]`;
+  return s;
 }
 
 export interface ReportOptions {
@@ -123,6 +131,8 @@ export interface ReportOptions {
   title?: string;
   /** What a count is, for the flame graph ("samples", "us"). */
   countName?: string;
+  /** The same stacks with plain frame names, for the flame graph (default: those printed). */
+  graphStacks?: SymbolizedStacks;
 }
 
 /** The end-of-run report: stacks on stdout in the form asked, a flame graph file when asked. */
@@ -146,8 +156,10 @@ export function writeStackReport(out: Output, s: SymbolizedStacks, opts: ReportO
   }
   out.flush();
   const graph = { title: opts.title, countName: opts.countName, stackFormat: { delimited: opts.delimited } };
-  if (opts.svg) writeFileSync(opts.svg, flameGraphSvg(byCount, graph));
-  if (opts.html) writeFileSync(opts.html, flameGraphHtml(byCount, graph));
+  // The flame graph takes plain names (as folded output has them) when the text had offsets and modules.
+  const plain = opts.graphStacks ? [...opts.graphStacks.samples] : byCount;
+  if (opts.svg) writeFileSync(opts.svg, flameGraphSvg(plain, graph));
+  if (opts.html) writeFileSync(opts.html, flameGraphHtml(plain, graph));
   if (s.missing) {
     process.stderr.write(`WARNING: ${s.missing} stack traces could not be displayed.${s.collision ? " Consider increasing --stack-storage-size." : ""}\n`);
   }
