@@ -5,6 +5,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { linksOfProgram, programsNamed } from "./support/kernel.ts";
 import { root, runTool, tempDir, tsbpf } from "./support/tools.ts";
 
 const dir = tempDir("tsbpf-cputools-");
@@ -127,6 +128,8 @@ describe("profile", () => {
     const json = await runTool(["profile", "--json", "-K", "-p", String(busy.pid), "1"]);
     assert.equal(json.code, 0, json.err);
     assert.ok(json.json.length > 0);
+    assert.deepEqual(linksOfProgram("do_perf_event"), [], "the perf events are detached");
+    assert.deepEqual(programsNamed("do_perf_event"), []);
     for (const r of json.json) {
       assert.equal(r.pid, busy.pid);
       assert.equal(r.comm, "busy");
@@ -189,6 +192,9 @@ describe("funccount, stackcount, funclatency", () => {
       `${"tsbpf_target".padEnd(36)} ${String(N).padStart(8)}`,
       "Detaching...",
     ]);
+    // Ctrl-C left nothing behind: no link, no program.
+    assert.deepEqual(linksOfProgram("count_probe"), []);
+    assert.deepEqual(programsNamed("count_probe"), []);
   });
 
   test("funccount on tracepoints (a glob) and libc (c:), as JSON", async () => {
