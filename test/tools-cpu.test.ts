@@ -288,3 +288,15 @@ describe("profile --html in headless chromium", { skip: !findChromium() && "chro
     }
   });
 });
+
+test("kernel frames resolve when kallsyms lists per-CPU symbols at low addresses, as Debian's kernels do", async () => {
+  const { Kallsyms } = await import("../src/internal/kallsyms.ts");
+  // Offsets from a base of 0 lost the low 11 bits in a double: frames were named after a neighbour (__pfx_...).
+  const k = new Kallsyms(
+    "0000000000000000 A fixed_percpu_data\n0000000000001000 A cpu_debug_store\nffffffff81000000 T _stext\n" +
+      "ffffffff81000010 T __pfx_vfs_read\nffffffff81000020 T vfs_read\nffffffff81000800 T __pfx_kernel_read\nffffffff81000810 T kernel_read\n",
+  );
+  assert.deepEqual([k.lookup(0xffffffff81000025n)?.name, k.lookup(0xffffffff81000025n)?.offset], ["vfs_read", 5]);
+  assert.equal(k.lookup(0xffffffff81000815n)?.name, "kernel_read");
+  assert.equal(k.lookup(0x1000n), undefined);
+});
