@@ -146,6 +146,7 @@ export async function run(args: string[]): Promise<number> {
   if (!o.folded && !o.json) run.out.line("");
   const counts = coll.map("counts");
   const symbolizer = new Symbolizer();
+  const cpuBefore = process.cpuUsage();
   const raw: RawStack[] = [];
   for (const [k, v] of counts.entries() as Iterable<[Key, bigint]>) {
     raw.push({ pid: k.pid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
@@ -160,6 +161,9 @@ export async function run(args: string[]): Promise<number> {
     title: `profile ${args.join(" ")}`.trim(),
   });
   if (raw.length >= hashStorage) process.stderr.write("WARNING: hash table full. Consider increasing --hash-storage-size.\n");
-  if (process.env.TSBPF_PROFILE_TIMING) process.stderr.write(`tsbpf profile: ${raw.length} stacks symbolized in ${stacks.symbolizeMs.toFixed(1)} ms\n`);
+  if (process.env.TSBPF_PROFILE_TIMING) {
+    const cpu = process.cpuUsage(cpuBefore);
+    process.stderr.write(`tsbpf profile: ${raw.length} stacks symbolized in ${stacks.symbolizeMs.toFixed(1)} ms (report CPU ${((cpu.user + cpu.system) / 1000).toFixed(1)} ms)\n`);
+  }
   return 0;
 }
