@@ -2,7 +2,7 @@
 // funclatency) against workloads whose functions and call counts the test knows.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { linksOfProgram, programsNamed } from "./support/kernel.ts";
@@ -145,12 +145,14 @@ describe("profile", () => {
         "function tsbpfCaller() { let t = 0; for (let j = 0; j < 50; j++) t += tsbpfHotLoop(); return t; }\n" +
         "for (;;) tsbpfCaller();\n",
     );
-    const node = spawn(process.execPath, ["--perf-basic-prof", "--no-turbo-inlining", script], { stdio: "ignore" });
+    // In the test's directory: V8 writes an isolate-*.log next to itself with these flags.
+    const node = spawn(process.execPath, ["--perf-basic-prof", "--no-turbo-inlining", script], { stdio: "ignore", cwd: dir.path });
     children.push(node);
     const map = `/tmp/perf-${node.pid}.map`;
     for (let i = 0; i < 100 && !(existsSync(map) && readFileSync(map, "utf8").includes("tsbpfHotLoop")); i++) await new Promise((r) => setTimeout(r, 50));
     const r = await runTool(["profile", "-f", "-U", "-p", String(node.pid), "2"]);
     node.kill("SIGKILL");
+    rmSync(map, { force: true });
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /tsbpfHotLoop/, `no JavaScript frame in:\n${r.out.slice(0, 3000)}`);
     assert.match(r.out, /^node;/m);
