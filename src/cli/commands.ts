@@ -25,3 +25,8 @@ command("filetop", "file reads and writes by thread, top-style: TID COMM READS W
 command("filelife", "trace short-lived files: TIME PID COMM AGE(s) FILE (BCC's filelife)", () => import("./filelife.ts"));
 command("ext4slower", "ext4 reads, writes, opens and fsyncs slower than a threshold (BCC's ext4slower)", () => import("./ext4slower.ts"));
 command("cachestat", "page cache hits, misses and dirties per interval (BCC's cachestat)", () => import("./cachestat.ts"));
+command("profile", "sample stack traces on every CPU at a frequency: BCC's multi-line, folded or a flame graph (BCC's profile)", () => import("./profile.ts"));
+command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and user stack (BCC's offcputime)", () => import("./offcputime.ts"));
+command("funccount", "count calls of functions and tracepoints matching a pattern: c:mall*, t:syscalls:sys_enter_* (BCC's funccount)", () => import("./funccount.ts"));
+command("stackcount", "count the stacks that reach functions or tracepoints matching a pattern (BCC's stackcount)", () => import("./stackcount.ts"));
+command("funclatency", "time functions from entry to return as a log2 histogram: c:read, kernel functions with kprobes (BCC's funclatency)", () => import("./funclatency.ts"));

@@ -5,7 +5,9 @@
 // formatted here, from the raw values each event carries.
 import { existsSync } from "node:fs";
 import { availableParallelism, endianness } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { readStack } from "../maps/stack.ts";
+import { Symbolizer, UNKNOWN } from "../symbolize/index.ts";
 import { Collection } from "../collection.ts";
 import { compile } from "../compile/index.ts";
 import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
@@ -58,6 +60,9 @@ options:
   -T, --time             a TIME column: HH:MM:SS
   -C, --print_cpu        a CPU column
   -n, --name NAME        only processes whose name contains NAME
+  -K, --kernel-stack     output kernel stack trace (bpf_get_stackid)
+  -U, --user-stack       output user stack trace (frame pointers; JIT names from /tmp/perf-PID.map)
+  -a, --address          print virtual address in stacks
   -f, --msg-filter TEXT  only events whose message contains TEXT
   -b, --buffer-pages N   pages per CPU of the perf buffer (default 64; the ring buffer gets as many bytes in all)
   -d, --duration SECS    stop after this many seconds
@@ -79,6 +84,8 @@ examples:
         failed open() calls of libc, with the time
   tsbpf trace -t 't:sched:sched_process_exec "%s", args->filename' 't:sched:sched_process_exit'
         programs started and processes exiting, with timestamps
+  tsbpf trace -K -U 't:syscalls:sys_enter_fsync'
+        every fsync(), with the kernel and user stacks that made it
 `;
 
 const OPTIONS = {
@@ -99,10 +106,10 @@ const OPTIONS = {
   duration: { type: "string", short: "d" },
   json: { type: "boolean" },
   "perf-buffer": { type: "boolean" },
-  // BCC's options that tsbpf trace does not have: known, so that the answer says so.
   "kernel-stack": { type: "boolean", short: "K" },
   "user-stack": { type: "boolean", short: "U" },
   address: { type: "boolean", short: "a" },
+  // BCC's options that tsbpf trace does not have: known, so that the answer says so.
   include: { type: "string", short: "I", multiple: true },
   "cgroup-path": { type: "string", short: "c" },
   sym_file_list: { type: "string", short: "s" },
@@ -111,9 +118,6 @@ const OPTIONS = {
 } as const;
 
 const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
-  ["kernel-stack", "-K/--kernel-stack (kernel stack traces)"],
-  ["user-stack", "-U/--user-stack (user stack traces)"],
-  ["address", "-a/--address (addresses in stack traces)"],
   ["include", "-I/--include (extra headers: the program is built against vmlinux.h, which has every kernel type)"],
   ["cgroup-path", "-c/--cgroup-path (cgroup filter)"],
   ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
@@ -152,7 +156,8 @@ export async function run(argv: string[]): Promise<number> {
   syntax.forEach(refuseProbeOnTracepoint);
   // Every probe is read and checked (names, fields, binaries) before anything is compiled.
   const probes = positionals.map((text, i) => resolveProbe(text, i));
-  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages) });
+  if (o.address && !o["kernel-stack"] && !o["user-stack"]) throw new UsageError("-a/--address goes with -K/--kernel-stack or -U/--user-stack");
+  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"] });
   if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
   if (o.verbose) process.stderr.write(`${text}\n`);
 
@@ -197,6 +202,18 @@ export async function run(argv: string[]): Promise<number> {
     return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
   };
   let printed = 0;
+  // Stacks are read as their events arrive, while their processes still run.
+  const symbolizer = new Symbolizer();
+  const stackMap = o["kernel-stack"] || o["user-stack"] ? coll.map("stacks") : undefined;
+  const stackFrames = (id: number, tgid: number): string[] => {
+    if (id < 0 || !stackMap) return [String(id)];
+    return readStack(stackMap, id).map((addr) => {
+      const f = tgid < 0 ? symbolizer.kernelFrame(addr) : symbolizer.userFrame(tgid, addr);
+      const name = f.name === UNKNOWN ? UNKNOWN : `${f.name}+0x${f.offset.toString(16)}`;
+      const module = f.module ? ` [${f.module === "[perf-map]" ? "perf-map" : basename(f.module)}]` : "";
+      return `${o.address ? `${addr.toString(16).padStart(16)} ` : ""}${name}${module}`;
+    });
+  };
   using reader = openEvents(coll, "events", { signal: run.signal, pageCount: pages });
   reader.onRaw((view, offset, size) => {
     if (run.signal.aborted) return;
@@ -229,11 +246,15 @@ export async function run(argv: string[]): Promise<number> {
     const ts = view.getBigUint64(offset + HEADER.ts, le);
     const cpu = view.getUint32(offset + HEADER.cpu, le);
     const seconds = Number(ts - start) / 1e9;
+    const kstack = o["kernel-stack"] ? stackFrames(view.getInt32(offset + HEADER.kstack, le), -1) : undefined;
+    const ustack = o["user-stack"] ? stackFrames(view.getInt32(offset + HEADER.ustack, le), tgidOf) : undefined;
     if (o.json) {
       out.json({
         ...(showTime ? { time: o.timestamp ? (o["unix-timestamp"] ? startReal + seconds : seconds) : clock() } : {}),
         cpu, pid: tgidOf, tid: pid, uid: view.getUint32(offset + HEADER.uid, le), comm, func: probe.display, probe: index + 1,
         message, values: values.map((v) => (typeof v === "bigint" && BigInt.asIntN(53, v) !== v ? v.toString() : v)),
+        ...(kstack ? { kernel_stack: kstack } : {}),
+        ...(ustack ? { user_stack: ustack } : {}),
       });
     } else {
       let time = "";
@@ -245,6 +266,11 @@ export async function run(argv: string[]): Promise<number> {
         time + (o.print_cpu ? `${String(cpu).padEnd(3)} ` : "") +
           `${String(tgidOf).padEnd(7)} ${String(pid).padEnd(7)} ${comm.padEnd(15)} ${probe.display.padEnd(16)} ${message}`,
       );
+      // BCC's layout: each frame indented by 8, an error id as the number, an empty line after the stacks.
+      if (kstack || ustack) {
+        for (const f of [...(kstack ?? []), ...(ustack ?? [])]) out.line(`        ${f}`);
+        out.line("");
+      }
     }
     if (maxEvents !== undefined && ++printed >= maxEvents) run.stop("max events");
   });

@@ -82,7 +82,11 @@ export class Kallsyms {
     this.restricted = n > 0 && zero === n;
     let minHi = Infinity;
     let minLo = Infinity;
+    // The base is the lowest kernel-half address: per-CPU symbols ("0000000000001000 A cpu_debug_store",
+    // listed by Debian's kernels) would put it at 0, and offsets from 0 lose precision in a double.
+    const kernelHalf = his.some((h) => h >= 0x80000000);
     for (let i = 0; i < n; i++) {
+      if (kernelHalf && his[i]! < 0x80000000) continue;
       if (his[i]! < minHi || (his[i] === minHi && los[i]! < minLo)) {
         minHi = his[i]!;
         minLo = los[i]!;

@@ -136,6 +136,27 @@ test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s
   assertDetached([[0, "tsbpf_add"], [1, "tsbpf_add"], [2, "tsbpf_greet"], [3, "usleep"]]);
 });
 
+test("-K and -U print the kernel and user stacks after each event, as BCC's trace does; -a adds addresses", async () => {
+  const probes = [`p:${binary}:tsbpf_greet`, "t:syscalls:sys_enter_clock_nanosleep"];
+  const r = await runTool(["trace", "-K", "-U", "-M", "4", "-p", String(prog.pid), ...probes], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.err);
+  const events = r.out.split("\n\n").filter((e) => e.trim() && !e.startsWith("PID"));
+  const greet = events.find((e) => e.includes(" tsbpf_greet "));
+  assert.ok(greet, r.out);
+  // A uprobe fires in user mode: no kernel stack (-EFAULT, printed as BCC prints it), then the user frames.
+  assert.match(greet, /\n        -14\n        tsbpf_greet\+0x0 \[tsbpftraceprog\]\n(?:        .*\n)*?        main\+0x[0-9a-f]+ \[tsbpftraceprog\]/);
+  const sleep = events.find((e) => e.includes(" sys_enter_clock_nanosleep"));
+  assert.ok(sleep, r.out);
+  // The syscall's kernel frames, then usleep's in libc.
+  assert.match(sleep, /\n        do_syscall_64\+0x[0-9a-f]+ \[kernel\]\n(?:        .*\n)*        .*\[libc\.so\.6\]/);
+
+  const a = await runTool(["trace", "-U", "-a", "-M", "1", "-p", String(prog.pid), `p:${binary}:tsbpf_greet`], { timeoutMs: 30_000 });
+  assert.match(a.out, /\n         *[0-9a-f]+ tsbpf_greet\+0x0 \[tsbpftraceprog\]\n/);
+  const j = await runTool(["trace", "--json", "-U", "-M", "1", "-p", String(prog.pid), `p:${binary}:tsbpf_greet`], { timeoutMs: 30_000 });
+  assert.equal(j.json[0]!.user_stack[0], "tsbpf_greet+0x0 [tsbpftraceprog]");
+  assertDetached([[0, "tsbpf_greet"], [1, "sys_enter_clock_nanosleep"]]);
+});
+
 test("tsbpf trace | head -n 2 ends the tool, leaving nothing attached", async () => {
   const { code, out } = await runToolIntoHead(["trace", OPENAT], 2, 30_000);
   assert.equal(code, 0);
@@ -153,7 +174,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
     run(`t:syscalls:sys_enter_openat (args->flags & 1 "%s", args->filename`),
     run(`t:syscalls:sys_enter_openat "%q", args->filename`),
     run("u:pthread:pthread_create"),
-    run("-K", OPENAT),
+    run("-A", OPENAT),
     run(`t:syscalls:sys_enter_openat (nosuchvar > 1)`),
     run(`p:${binary}:no_such_function`),
     run("--help"),
@@ -168,7 +189,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
   assertClearError(filter, 2, /the filter has no closing "\)"/);
   assertClearError(conversion, 2, /"%q": the conversion %q is not supported\. Supported: %d/);
   assertClearError(usdt, 2, /USDT probes \(u:\) are not supported/);
-  assertClearError(stack, 2, /-K\/--kernel-stack \(kernel stack traces\) is not supported/);
+  assertClearError(stack, 2, /-A\/--aggregate is not supported/);
   assertClearError(compileError, 2, /the C of the probes does not compile/);
   assert.match(compileError.err, /probe 1 filter:1:\d+: error: use of undeclared identifier 'nosuchvar'/);
   assertClearError(symbol, 2, /symbol 'no_such_function' not found in /);

@@ -9,8 +9,9 @@ import type { Probe } from "./probe.ts";
 /**
  * The header every event starts with:
  *   u32 probe; u32 tgid; u32 pid; u32 uid; u64 ts; u32 cpu; u32 pad; char comm[16];
+ *   s32 kernel_stack_id; s32 user_stack_id;   (-K, -U; -1 when not collected)
  */
-export const HEADER = { probe: 0, tgid: 4, pid: 8, uid: 12, ts: 16, cpu: 24, comm: 32, commSize: 16, size: 48 } as const;
+export const HEADER = { probe: 0, tgid: 4, pid: 8, uid: 12, ts: 16, cpu: 24, comm: 32, commSize: 16, kstack: 48, ustack: 52, size: 56 } as const;
 
 export interface EventLayout {
   size: number;
@@ -37,6 +38,11 @@ export interface GenerateOptions {
   stringSize: number;
   /** Ring buffer bytes (a power of two). */
   ringBytes: number;
+  /** -K and -U: each event carries the id of its kernel or user stack in the `stacks` map. */
+  kernelStack?: boolean;
+  userStack?: boolean;
+  /** Entries of the stack map (default 16384). */
+  stackEntries?: number;
 }
 
 /** A C comment line that cannot end the comment or the line early. */
@@ -86,6 +92,18 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     "",
     `TSBPF_EVENTS(events, ${opts.ringBytes});`,
     "",
+    ...(opts.kernelStack || opts.userStack
+      ? [
+          "/* -K/-U: stacks by id; user space reads each one as its event arrives. */",
+          "struct {",
+          "\t__uint(type, BPF_MAP_TYPE_STACK_TRACE);",
+          "\t__uint(key_size, sizeof(u32));",
+          "\t__uint(value_size, 127 * sizeof(u64));",
+          `\t__uint(max_entries, ${opts.stackEntries ?? 16384});`,
+          "} stacks SEC(\".maps\");",
+          "",
+        ]
+      : []),
     "/* Events are built here rather than on the 512-byte stack: strings may be long. */",
     `struct tsbpf_trace_scratch { char data[${maxSize}]; };`,
     "struct {",
@@ -113,7 +131,7 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     const layout = layouts[i];
     emit(comment(`probe ${n}: ${p.raw}`));
     if (p.kind === "tracepoint") emit(tracepointStruct(`tsbpf_trace_args_${n}`, p.allFields!));
-    emit(`struct tsbpf_trace_event_${n} {`, "\tu32 probe;", "\tu32 tgid;", "\tu32 pid;", "\tu32 uid;", "\tu64 ts;", "\tu32 cpu;", "\tu32 __pad;", "\tchar comm[16];");
+    emit(`struct tsbpf_trace_event_${n} {`, "\tu32 probe;", "\tu32 tgid;", "\tu32 pid;", "\tu32 uid;", "\tu64 ts;", "\tu32 cpu;", "\tu32 __pad;", "\tchar comm[16];", "\ts32 kernel_stack_id;", "\ts32 user_stack_id;");
     for (const [j, v] of p.values.entries()) {
       emit(v.conversion.storage === "string" ? `\tchar v${j}[${layout.values[j].size}];` : `\t${v.conversion.storage === "signed" ? "s64" : "u64"} v${j};`);
     }
@@ -154,6 +172,8 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
       "\t__e->ts = bpf_ktime_get_ns();",
       "\t__e->cpu = bpf_get_smp_processor_id();",
       "\tbpf_get_current_comm(__e->comm, sizeof(__e->comm));",
+      `\t__e->kernel_stack_id = ${opts.kernelStack ? "bpf_get_stackid(ctx, &stacks, 0)" : "-1"};`,
+      `\t__e->user_stack_id = ${opts.userStack ? "bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK)" : "-1"};`,
     );
     for (const [j, v] of p.values.entries()) {
       const label = `${n} argument ${j + 1}`;
