@@ -1,7 +1,7 @@
 // cgroup hooks by cgroup path: cgroup_skb ingress/egress, sock_create,
 // connect4/6, sysctl... A bpf_link where the kernel has one (5.7+), else
 // BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, detached on close. Model: cilium/ebpf link/cgroup.go.
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import { AttachType, BpfCmd } from "../internal/sys/constants.ts";
 import { Attr, bpf, linkCreate } from "../internal/sys/bpf.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
@@ -11,13 +11,22 @@ import { NO_LINK } from "./netdev.ts";
 
 const BPF_F_ALLOW_MULTI = 2;
 
-/** Where cgroup v2 is mounted on this machine (the usual place). */
-export const CGROUP2_ROOT = "/sys/fs/cgroup";
+let root: string | undefined;
+
+/** Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems (from /proc/self/mounts). */
+export function cgroup2Root(): string {
+  if (root) return root;
+  const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" "));
+  const found = mounts.find((m) => m[2] === "cgroup2")?.[1];
+  if (!found) throw new AttachError("no cgroup v2 file system is mounted (mount -t cgroup2 none /sys/fs/cgroup)", { hook: "cgroup", reason: "no cgroup2 mount" });
+  root = found.replace(/\\040/g, " ");
+  return root;
+}
 
 const attachTypeNames = Object.fromEntries(Object.entries(AttachType).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
 export interface CgroupOptions {
-  /** The cgroup's directory ("/sys/fs/cgroup/my.slice"), or a path relative to the cgroup2 root. */
+  /** The cgroup's directory ("/sys/fs/cgroup/my.slice"), or a path relative to the cgroup2 root (cgroup2Root()). */
   path: string;
   /** BPF_CGROUP_*; default the program's expected attach type from its section. */
   attachType: number;
@@ -25,7 +34,7 @@ export interface CgroupOptions {
 }
 
 export function cgroupDir(path: string): string {
-  return path.startsWith("/") ? path : `${CGROUP2_ROOT}/${path}`;
+  return path.startsWith("/") ? path : `${cgroup2Root()}/${path}`;
 }
 
 export function attachCgroup(prog: AttachableProgram, opts: CgroupOptions): Link {
