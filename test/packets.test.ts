@@ -20,6 +20,7 @@ import { cgroup2Root } from "../src/link/cgroup.ts";
 import { attachSockmap } from "../src/link/sockmap.ts";
 import { httpLine } from "../src/cli/sockfilter.ts";
 import { toolObject } from "../src/cli/tool.ts";
+import { BPF } from "../src/bcc/index.ts";
 import { HEADERS, linksOfProgram } from "./support/kernel.ts";
 import { root, runTool, tempDir, tsbpf } from "./support/tools.ts";
 
@@ -79,8 +80,11 @@ async function sendToNamespace(port: number, count: number, size: number): Promi
 /** Polls `f` every 50 ms until it returns true or `ms` pass; returns its last answer. */
 async function eventually(f: () => boolean, ms = 3000): Promise<boolean> {
   const end = Date.now() + ms;
-  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  return f();
+  for (;;) {
+    if (f()) return true;
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const sum = (v: bigint[] | undefined): bigint => (v ?? []).reduce((a, b) => a + b, 0n);
@@ -280,6 +284,44 @@ int redirect(struct __sk_buff *skb) { return bpf_sk_redirect_map(skb, &socks, 1,
     for (const s of [c1, c2, ...serverSide]) s.destroy();
     server.close();
   }
+});
+
+test("BCC facade: attachXdp/removeXdp, load_func(fn, BPF.SCHED_CLS) on tc egress, attachRawSocket", async () => {
+  using b = await BPF.load({
+    name: "packets-bcc.c",
+    text: `
+BPF_ARRAY(xdp_cnt, u64, 1);
+BPF_ARRAY(tc_cnt, u64, 1);
+int xdp_drop_all(struct xdp_md *ctx) { int k = 0; u64 *v = xdp_cnt.lookup(&k); if (v) __sync_fetch_and_add(v, 1); return XDP_DROP; }
+int tc_egress(struct __sk_buff *skb) { int k = 0; u64 *v = tc_cnt.lookup(&k); if (v) __sync_fetch_and_add(v, 1); return 0; }
+int keep_all(struct __sk_buff *skb) { return -1; }
+`,
+  });
+  const xdp = b.loadFunc("xdp_drop_all", BPF.XDP);
+  const link = BPF.attachXdp(A, xdp, BPF.XDP_FLAGS_SKB_MODE);
+  assert.equal(link.mode, "generic");
+  await sendFromNamespace(9);
+  await eventually(() => b.get("xdp_cnt").get(0) === BigInt(N));
+  BPF.removeXdp(A);
+  assert.equal(xdpShown(), false);
+  assert.equal(b.get("xdp_cnt").get(0), BigInt(N));
+
+  b.loadFunc("tc_egress", BPF.SCHED_CLS);
+  b.attachTc({ fnName: "tc_egress", dev: A, direction: "egress" });
+  await sendToNamespace(9, 5, 10);
+  b.detachTc({ dev: A, direction: "egress" });
+  assert.equal(b.get("tc_cnt").get(0), 5n);
+  assert.deepEqual(linksOfProgram("tc_egress"), []);
+
+  using sock = BPF.attachRawSocket(b.loadFunc("keep_all", BPF.SOCKET_FILTER), A);
+  await sendToNamespace(9, 1, 10);
+  const seen: number[] = [];
+  const got = await eventually(() => {
+    const p = sock.read();
+    if (p) seen.push(p.length);
+    return p?.length === 14 + 20 + 8 + 10;
+  });
+  assert.ok(got, `the raw socket read no datagram of 52 bytes: ${JSON.stringify(seen)}`);
 });
 
 // ---- nothing is left behind: SIGINT, SIGKILL, an exception ----
