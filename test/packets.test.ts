@@ -211,6 +211,33 @@ test("a socket filter on a raw socket of lo keeps only HTTP packets, and sees th
   for (const line of lines) assert.match(line, /^(GET|POST|PUT|DELETE|HEAD|HTTP)/);
 });
 
+test("SO_ATTACH_BPF on a Node UDP socket: a filter that keeps nothing starves it until the link closes", async () => {
+  const spec = await compile({ name: "drop.bpf.c", text: `${HEADERS}\nSEC("socket") int keep_nothing(struct __sk_buff *skb) { return 0; }` });
+  await using coll = Collection.load(spec.bytes);
+  const rx = createSocket("udp4");
+  let got = 0;
+  rx.on("message", () => got++);
+  await new Promise<void>((resolve) => rx.bind(0, "127.0.0.1", resolve));
+  const send = async (): Promise<void> => {
+    const tx = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => tx.send("x", rx.address().port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+    tx.close();
+  };
+  try {
+    const fd = (rx as unknown as { _handle: { fd: number } })._handle.fd;
+    {
+      using link = coll.program("keep_nothing").attachTo({ hook: "socket", fd });
+      assert.equal(link.target, `socket:fd ${fd}`);
+      for (let i = 0; i < 3; i++) await send();
+    }
+    await send(); // after SO_DETACH_BPF: delivered
+    assert.ok(await eventually(() => got === 1), `got ${got}`);
+    assert.equal(got, 1, "the three datagrams sent under the filter never arrived");
+  } finally {
+    rx.close();
+  }
+});
+
 test("cgroup/connect4 rewrites one port and refuses another for processes in a test cgroup only", async () => {
   const spec = await compile({
     name: "connect4.bpf.c",
@@ -322,6 +349,30 @@ int keep_all(struct __sk_buff *skb) { return -1; }
     return p?.length === 14 + 20 + 8 + 10;
   });
   assert.ok(got, `the raw socket read no datagram of 52 bytes: ${JSON.stringify(seen)}`);
+});
+
+test("<bcc/proto.h>: header sizes as on the wire, cursor_advance, and the ETH_P_/TC_ACT_ constants in plain C", async () => {
+  const spec = await compile({
+    name: "proto.bpf.c",
+    text: `${HEADERS}
+#include <bpf/bpf_endian.h>
+#include <bcc/proto.h>
+_Static_assert(sizeof(struct ethernet_t) == 14 && sizeof(struct dot1q_t) == 4 && sizeof(struct arp_t) == 28, "l2");
+_Static_assert(sizeof(struct ip_t) == 20 && sizeof(struct ip6_t) == 40 && sizeof(struct udp_t) == 8 && sizeof(struct tcp_t) == 20, "l3/l4");
+_Static_assert(sizeof(struct icmp_t) == 4 && sizeof(struct vxlan_t) == 8, "others");
+SEC("tc") int udp_only(struct __sk_buff *skb) {
+    u8 *cursor = 0;
+    struct ethernet_t *eth = cursor_advance(cursor, sizeof(*eth));
+    struct ip_t *ip = cursor_advance(cursor, sizeof(*ip));
+    __u16 proto; __u8 nextp;
+    if (bpf_skb_load_bytes(skb, (long)eth + 12, &proto, 2) < 0 || proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+    if (bpf_skb_load_bytes(skb, (long)ip + 9, &nextp, 1) < 0) return TC_ACT_OK;
+    return nextp == IPPROTO_UDP ? TC_ACT_OK : TC_ACT_UNSPEC;
+}`,
+  });
+  await using coll = Collection.load(spec.bytes);
+  using link = coll.program("udp_only").attachTo({ hook: "tc", interface: A, direction: "ingress" });
+  assert.match(link.target, /tc:.*ingress/);
 });
 
 // ---- nothing is left behind: SIGINT, SIGKILL, an exception ----
