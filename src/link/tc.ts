@@ -139,15 +139,14 @@ function attachTcNetlink(prog: AttachableProgram, ifindex: number, dev: string, 
     }
     if (madeQdisc && tcFilterCount(ifindex, "ingress") + tcFilterCount(ifindex, "egress") === 0) deleteQdisc(nl2, ifindex);
   };
-  const link = new TcLink(`tc:${dev}:${direction} (netlink clsact, pref ${priority} handle ${handle})`, undefined, [remove], {
+  const why = tcxFailure ? `; no tcx link: ${tcxFailure}` : "";
+  return new TcLink(`tc:${dev}:${direction} (netlink clsact, pref ${priority} handle ${handle}${why})`, undefined, [remove], {
     method: "netlink",
     direction,
     ifindex,
     handle,
     priority,
   });
-  void tcxFailure;
-  return link;
 }
 
 function deleteQdisc(nl: RtNetlink, ifindex: number): void {
