@@ -17,7 +17,6 @@ const AF_PACKET = 17;
 const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0o4000;
 export const ETH_P_ALL = 0x0003;
-const htons = (v: number): number => ((v & 0xff) << 8) | ((v >> 8) & 0xff);
 
 function int(v: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -59,13 +58,15 @@ export class RawSocket implements Disposable {
     this.interface = ifnameOf(dev);
     let raw: number;
     try {
-      raw = native().socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+      // Protocol 0: no packet is queued until bind names ETH_P_ALL, after the filter is on.
+      raw = native().socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, 0);
     } catch (err) {
       throw wrapSyscallError(err, "socket", "open an AF_PACKET raw socket");
     }
     this.fd = new FD(raw);
     try {
-      // The filter goes on before bind, so no packet reaches the socket unfiltered.
+      // The filter goes on before bind, so no packet reaches the socket unfiltered
+      // (a socket opened with ETH_P_ALL would queue packets from socket() on).
       native().setsockopt(raw, SOL_SOCKET, SO_ATTACH_BPF, int(prog.fd.value));
       const sll = new Uint8Array(20); // sockaddr_ll: family, protocol (big-endian), ifindex
       const v = new DataView(sll.buffer);
