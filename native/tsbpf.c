@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -480,6 +481,73 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// ---------------------------------------------------------------- sockets
+// For netlink (XDP and tc on kernels without links) and raw packet sockets
+// (socket filters): Node has no AF_NETLINK or AF_PACKET. Addresses and option
+// values are bytes built in TypeScript (src/internal/netlink/, src/link/socket.ts).
+
+static napi_value Socket(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  ARG_I32(0, domain);
+  ARG_I32(1, type);
+  ARG_I32(2, protocol);
+  int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  return make_number(env, fd);
+}
+
+static napi_value Bind(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  ARG_I32(0, fd);
+  void *addr;
+  size_t len;
+  if (!get_bytes(env, argv[1], &addr, &len)) return type_error(env, "addr must be a Uint8Array");
+  if (bind(fd, addr, (socklen_t)len) < 0) return throw_errno(env, "bind", errno);
+  return NULL;
+}
+
+// sendto(fd, data, addr | null): bytes sent.
+static napi_value SendTo(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  ARG_I32(0, fd);
+  void *data, *addr = NULL;
+  size_t len, alen = 0;
+  if (!get_bytes(env, argv[1], &data, &len)) return type_error(env, "data must be a Uint8Array");
+  napi_valuetype t;
+  CHECK(napi_typeof(env, argv[2], &t));
+  if (t != napi_null && t != napi_undefined && !get_bytes(env, argv[2], &addr, &alen))
+    return type_error(env, "addr must be a Uint8Array or null");
+  ssize_t r = sendto(fd, data, len, 0, addr, (socklen_t)alen);
+  if (r < 0) return throw_errno(env, "sendto", errno);
+  return make_number(env, r);
+}
+
+// recv(fd, buffer, flags): bytes received (the datagram's full length with MSG_TRUNC).
+static napi_value Recv(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  ARG_I32(0, fd);
+  void *data;
+  size_t len;
+  if (!get_bytes(env, argv[1], &data, &len)) return type_error(env, "buffer must be a Uint8Array");
+  ARG_I32(2, flags);
+  ssize_t r;
+  do r = recv(fd, data, len, flags); while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, "recv", errno);
+  return make_number(env, r);
+}
+
+static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  ARG_I32(0, fd);
+  ARG_I32(1, level);
+  ARG_I32(2, name);
+  void *val;
+  size_t len;
+  if (!get_bytes(env, argv[3], &val, &len)) return type_error(env, "value must be a Uint8Array");
+  if (setsockopt(fd, level, name, val, (socklen_t)len) < 0) return throw_errno(env, "setsockopt", errno);
+  return NULL;
+}
+
 // ---------------------------------------------------------------- module
 
 NAPI_MODULE_INIT() {
@@ -506,6 +574,11 @@ NAPI_MODULE_INIT() {
       {"munmap", NULL, Munmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, AddressOf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, Watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socket", NULL, Socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bind", NULL, Bind, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendto", NULL, SendTo, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recv", NULL, Recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
   return exports;

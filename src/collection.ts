@@ -1,5 +1,6 @@
 // Collection: an ObjectSpec loaded into the kernel — its BTF, maps and programs,
 // owned together and released together (cilium/ebpf's Collection).
+import { targetGivenAtAttach } from "./link/hooks.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as sys from "./internal/sys/bpf.ts";
@@ -171,7 +172,7 @@ export class Collection implements Disposable, AsyncDisposable {
     const links: Link[] = [];
     try {
       for (const p of this.programs.values()) {
-        if (p.spec.attach !== "none") links.push(p.attach());
+        if (p.spec.attach !== "none" && !targetGivenAtAttach(p.spec.attach)) links.push(p.attach());
       }
     } catch (err) {
       for (const l of links) l.close();

@@ -26,6 +26,12 @@ export { readStack, readBuildIdStack, decodeStack, decodeBuildIdStack, stackIds,
 export { kallsyms, Kallsyms, type KernelSymbol } from "./internal/kallsyms.ts";
 export { AttachError, type AttachErrorDetails } from "./link/errors.ts";
 export { syscallPrefix } from "./link/syscall.ts";
+// Packet hooks (also through attachTo({ hook: "xdp" | "tc" | "socket" | "cgroup", ... })).
+export { attachXdp, xdpQuery, XdpLink, XDP_ACTION, XDP_FLAGS, type XdpOptions, type XdpMode } from "./link/xdp.ts";
+export { attachTc, TcLink, TC_ACT, type TcOptions, type TcDirection } from "./link/tc.ts";
+export { attachSocketFilter, openRawSocket, RawSocket } from "./link/socket.ts";
+export { attachCgroup, cgroup2Root, type CgroupOptions } from "./link/cgroup.ts";
+export { attachSockmap } from "./link/sockmap.ts";
 export { RingBufReader } from "./events/ringbuf.ts";
 export { PerfReader, type PerfReaderOptions } from "./events/perf.ts";
 export { EventReader, type RawHandler, type ReaderOptions } from "./events/reader.ts";

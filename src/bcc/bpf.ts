@@ -20,6 +20,11 @@ import { ProgType } from "../internal/sys/constants.ts";
 import { AttachError } from "../link/errors.ts";
 import { describeTarget, fallbackFor, hookDef, type HookTarget } from "../link/hooks.ts";
 import type { Link } from "../link/link.ts";
+import { attachXdp, XDP_FLAGS, xdpQuery, type XdpLink, type XdpMode } from "../link/xdp.ts";
+import { openRawSocket, type RawSocket } from "../link/socket.ts";
+import { ifindexOf, ifnameOf } from "../link/netdev.ts";
+import { i32Attr, ifinfomsg, NLM_F_ACK, RTM, u32Attr, withNetlink } from "../internal/netlink/index.ts";
+import type { TcDirection } from "../link/tc.ts";
 import { resolveBinary } from "../link/uprobe.ts";
 import { syscallPrefix } from "../link/syscall.ts";
 import { haveDynamicProbes } from "../features/index.ts";
@@ -95,6 +100,67 @@ export class BPF implements Disposable, TableHost {
   static readonly XDP = ProgType.XDP;
   static readonly PERF_EVENT = ProgType.PERF_EVENT;
   static readonly RAW_TRACEPOINT = ProgType.RAW_TRACEPOINT;
+  // Packet program types and XDP flags, as BCC's BPF class has them.
+  static readonly SCHED_CLS = ProgType.SCHED_CLS;
+  static readonly SCHED_ACT = ProgType.SCHED_ACT;
+  static readonly CGROUP_SKB = ProgType.CGROUP_SKB;
+  static readonly CGROUP_SOCK = ProgType.CGROUP_SOCK;
+  static readonly SOCK_OPS = ProgType.SOCK_OPS;
+  static readonly SK_SKB = ProgType.SK_SKB;
+  static readonly SK_MSG = ProgType.SK_MSG;
+  static readonly CGROUP_SOCK_ADDR = ProgType.CGROUP_SOCK_ADDR;
+  static readonly CGROUP_SYSCTL = ProgType.CGROUP_SYSCTL;
+  static readonly XDP_FLAGS_UPDATE_IF_NOEXIST = XDP_FLAGS.UPDATE_IF_NOEXIST;
+  static readonly XDP_FLAGS_SKB_MODE = XDP_FLAGS.SKB_MODE;
+  static readonly XDP_FLAGS_DRV_MODE = XDP_FLAGS.DRV_MODE;
+  static readonly XDP_FLAGS_HW_MODE = XDP_FLAGS.HW_MODE;
+  static readonly XDP_FLAGS_REPLACE = XDP_FLAGS.REPLACE;
+
+  /** XDP programs attached by BPF.attachXdp, by interface: held until removeXdp (or exit, where the kernel has XDP links). */
+  static readonly #xdp = new Map<string, XdpLink>();
+
+  /**
+   * BCC's attach_xdp(dev, fn, flags): `fn` from loadFunc(name, BPF.XDP). Flags pick the
+   * mode (XDP_FLAGS_SKB_MODE: generic; XDP_FLAGS_DRV_MODE: native; neither: native, else
+   * generic). Unlike BCC, a bpf_link is used where the kernel has one (5.9+), so the
+   * program also goes when the process ends; removeXdp removes it sooner.
+   */
+  static attachXdp(dev: string, fn: Program, flags = 0): XdpLink {
+    const mode: XdpMode | "auto" = flags & XDP_FLAGS.SKB_MODE ? "generic" : flags & XDP_FLAGS.DRV_MODE ? "native" : flags & XDP_FLAGS.HW_MODE ? "offload" : "auto";
+    const name = ifnameOf(dev);
+    if (BPF.#xdp.has(name)) BPF.removeXdp(name);
+    const link = attachXdp(fn, { interface: dev, mode });
+    BPF.#xdp.set(name, link);
+    return link;
+  }
+
+  /** BCC's remove_xdp(dev, flags): detaches what attachXdp put there; else removes the interface's XDP program through netlink, as BCC does. */
+  static removeXdp(dev: string, flags = 0): void {
+    const name = ifnameOf(dev);
+    const link = BPF.#xdp.get(name);
+    if (link) {
+      BPF.#xdp.delete(name);
+      link.close();
+      return;
+    }
+    const q = xdpQuery(name);
+    if (q.attached === "none") return;
+    const modeFlags = flags & (XDP_FLAGS.SKB_MODE | XDP_FLAGS.DRV_MODE | XDP_FLAGS.HW_MODE) || (q.attached === "generic" ? XDP_FLAGS.SKB_MODE : q.attached === "offload" ? XDP_FLAGS.HW_MODE : XDP_FLAGS.DRV_MODE);
+    withNetlink((nl) =>
+      nl.request(`remove the XDP program of ${name}`, RTM.SETLINK, NLM_F_ACK, ifinfomsg(ifindexOf(name)), [
+        { type: 43 /* IFLA_XDP */, value: [i32Attr(1 /* IFLA_XDP_FD */, -1), u32Attr(3 /* IFLA_XDP_FLAGS */, modeFlags)] },
+      ]),
+    );
+  }
+
+  /**
+   * BCC's attach_raw_socket(fn, dev): a raw socket on `dev` (AF_PACKET, all protocols,
+   * non-blocking) with `fn` (loadFunc(name, BPF.SOCKET_FILTER)) filtering it. Read it
+   * with .read() or .packets(); its fd is in .fd. Closing it ends the filter.
+   */
+  static attachRawSocket(fn: Program, dev: string): RawSocket {
+    return openRawSocket(fn, dev);
+  }
 
   /** The loaded object: maps (tables) and, as they are attached, programs. */
   readonly collection: Collection;
@@ -299,6 +365,24 @@ export class BPF implements Disposable, TableHost {
     const event = opts.event;
     if (!event) throw new TypeError(`attach${ret ? "Kretprobe" : "Kprobe"}: give event or eventRe`);
     this.#attach(opts.fnName, { hook: kind, symbol: event, offset: opts.eventOff });
+  }
+
+  // ---- tc (BCC leaves it to pyroute2: load_func(fn, BPF.SCHED_CLS), then a clsact filter) ----
+
+  /** A SCHED_CLS function on an interface's ingress or egress: a tcx link (6.6+), else clsact + a direct-action bpf filter. */
+  attachTc(opts: { fnName: string; dev: string; direction?: TcDirection }): void {
+    this.#attach(opts.fnName, { hook: "tc", interface: opts.dev, direction: opts.direction ?? "ingress" });
+  }
+
+  detachTc(opts: { dev: string; direction?: TcDirection; fnName?: string }): void {
+    this.#detach(`tc:${opts.dev}:${opts.direction ?? "ingress"}`, opts.fnName, `tc ${opts.dev} ${opts.direction ?? "ingress"}`);
+  }
+
+  /** A cgroup function (cgroup_skb, sock_create, connect4...) on a cgroup directory; attachType: BPF_CGROUP_* (AttachType). */
+  attachCgroup(opts: { fnName: string; path: string; attachType: number; progType: number }): void {
+    this.#checkOpen();
+    const program = this.loadFunc(opts.fnName, opts.progType);
+    this.#track(`cgroup:${opts.path}:${opts.attachType}`, opts.fnName, program.attachTo({ hook: "cgroup", path: opts.path, attachType: opts.attachType }));
   }
 
   // ---- tracepoints ----

@@ -30,3 +30,6 @@ command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and use
 command("funccount", "count calls of functions and tracepoints matching a pattern: c:mall*, t:syscalls:sys_enter_* (BCC's funccount)", () => import("./funccount.ts"));
 command("stackcount", "count the stacks that reach functions or tracepoints matching a pattern (BCC's stackcount)", () => import("./stackcount.ts"));
 command("funclatency", "time functions from entry to return as a log2 histogram: c:read, kernel functions with kprobes (BCC's funclatency)", () => import("./funclatency.ts"));
+command("xdpdrop", "drop the packets arriving on an interface with XDP and count them per IP protocol (BCC's xdp_drop_count)", () => import("./xdpdrop.ts"));
+command("tcdump", "bytes and packets per flow at tc egress or ingress of an interface", () => import("./tcdump.ts"));
+command("sockfilter", "HTTP request and response lines on an interface, through a socket filter (BCC's http-parse)", () => import("./sockfilter.ts"));

@@ -7,9 +7,10 @@
 //   attachHook    the one attach path: Program.attach()/attachX(), the BCC facade
 //                 and tsbpf trace all come through it
 //
-// Hooks that are "attached by other means" (xdp, tc, socket, cgroup, perf_event...)
-// have section entries here and say what they attach to; their attach calls live
-// elsewhere (the program's fd goes to that API).
+// The packet hooks (xdp, tc, socket, cgroup) take their target at attach time (an
+// interface, a socket, a cgroup path): their sections name the hook, not the target.
+// Hooks that are "attached by other means" (perf_event, sockmaps, lwt...) have
+// section entries here and say what they attach to.
 import { AttachType, ProgType } from "../internal/sys/constants.ts";
 import { haveDynamicProbes, haveKernelBtf } from "../features/index.ts";
 import { tracefsDir, tracepointExists } from "../tracing/tracefs.ts";
@@ -19,6 +20,10 @@ import type { AttachableProgram, Link } from "./link.ts";
 import { syscallOfEntry, syscallPrefix } from "./syscall.ts";
 import { attachRawTracepoint, attachTracepoint, attachTracing, splitTracepoint } from "./tracepoint.ts";
 import { attachUprobe } from "./uprobe.ts";
+import { attachXdp, type XdpMode } from "./xdp.ts";
+import { attachTc, type TcDirection } from "./tc.ts";
+import { attachSocketFilter } from "./socket.ts";
+import { attachCgroup } from "./cgroup.ts";
 
 /** How a program is attached: a hook kind of the registry ("none": attached by other means). */
 export type HookKind =
@@ -32,6 +37,10 @@ export type HookKind =
   | "kretsyscall"
   | "uprobe" // uprobe/PATH:SYMBOL[+OFFSET] or uprobe (target given at attach)
   | "uretprobe"
+  | "xdp" // xdp: an interface, given at attach
+  | "tc" // tc, tc/ingress, tcx/egress, classifier: an interface and a direction
+  | "socket" // socket: an open socket's fd (SO_ATTACH_BPF)
+  | "cgroup" // cgroup_skb/ingress, cgroup/connect4...: a cgroup path
   | "none"; // attached by other means (xdp, socket, tc, cgroup, perf_event...)
 
 /** The former name, kept for the ELF reader's ProgramSpec.attach. */
@@ -49,7 +58,46 @@ export type HookTarget =
   | KsyscallTarget<"kretsyscall">
   | UprobeTarget<"uprobe">
   | UprobeTarget<"uretprobe">
+  | XdpTarget
+  | TcTarget
+  | { hook: "socket"; fd: number }
+  | CgroupTarget
   | { hook: "none"; section: string };
+
+export interface XdpTarget {
+  hook: "xdp";
+  /** Interface name or ifindex. */
+  interface: string | number;
+  /** Default auto: native, else generic (the link says which). */
+  mode?: XdpMode | "auto";
+  method?: "auto" | "link" | "netlink";
+}
+
+export interface TcTarget {
+  hook: "tc";
+  interface: string | number;
+  /** Default: from the section (tc/ingress, tcx/egress), else ingress. */
+  direction?: TcDirection;
+  method?: "auto" | "tcx" | "netlink";
+  priority?: number;
+}
+
+export interface CgroupTarget {
+  hook: "cgroup";
+  /** The cgroup's directory, absolute or under /sys/fs/cgroup. */
+  path: string;
+  /** BPF_CGROUP_* (AttachType); default: the program's expected attach type, from its section. */
+  attachType?: number;
+  method?: "auto" | "link" | "attach";
+}
+
+/** What the packet hooks read of a Program beyond AttachableProgram (its section). */
+type WithSpec = AttachableProgram & { spec?: { section?: string; expectedAttachType?: number } };
+
+function directionOf(prog: AttachableProgram, t: TcTarget): TcDirection {
+  if (t.direction) return t.direction;
+  return /(^|\/)egress$/.test((prog as WithSpec).spec?.section ?? "") ? "egress" : "ingress";
+}
 
 export interface KprobeTarget<H extends "kprobe" | "kretprobe" = "kprobe" | "kretprobe"> {
   hook: H;
@@ -229,6 +277,60 @@ export const hooks: { readonly [K in HookKind]: HookDef<K> } = {
   kretsyscall: ksyscallDef("kretsyscall"),
   uprobe: uprobeDef("uprobe"),
   uretprobe: uprobeDef("uretprobe"),
+  xdp: {
+    kind: "xdp",
+    progTypes: [ProgType.XDP],
+    label: "an XDP hook",
+    syntax: "(the interface is given at attach: attachTo({ hook: \"xdp\", interface }))",
+    parse: () => undefined,
+    attach: (prog, t) => attachXdp(prog, { interface: t.interface, mode: t.mode, method: t.method }),
+    mechanism: "BPF_LINK_CREATE (5.9+), else netlink RTM_SETLINK IFLA_XDP; native mode, else generic",
+  },
+  tc: {
+    kind: "tc",
+    progTypes: [ProgType.SCHED_CLS],
+    label: "a tc hook",
+    syntax: "ingress|egress (the interface is given at attach)",
+    parse: () => undefined,
+    attach: (prog, t) => attachTc(prog, { interface: t.interface, direction: directionOf(prog, t), method: t.method, priority: t.priority }),
+    mechanism: "a tcx link (6.6+), else a clsact qdisc and a direct-action bpf filter through netlink",
+  },
+  socket: {
+    kind: "socket",
+    progTypes: [ProgType.SOCKET_FILTER],
+    label: "a socket filter",
+    syntax: "(the socket is given at attach: attachTo({ hook: \"socket\", fd }), or openRawSocket(prog, dev))",
+    parse: () => undefined,
+    attach: (prog, t) => attachSocketFilter(prog, t.fd),
+    mechanism: "setsockopt SO_ATTACH_BPF",
+  },
+  cgroup: {
+    kind: "cgroup",
+    progTypes: [
+      ProgType.CGROUP_SKB,
+      ProgType.CGROUP_SOCK,
+      ProgType.CGROUP_SOCK_ADDR,
+      ProgType.CGROUP_SYSCTL,
+      ProgType.CGROUP_DEVICE,
+      ProgType.CGROUP_SOCKOPT,
+      ProgType.SOCK_OPS,
+    ],
+    label: "a cgroup hook",
+    syntax: "(the cgroup path is given at attach: attachTo({ hook: \"cgroup\", path }))",
+    parse: () => undefined,
+    attach: (prog, t) => {
+      const attachType = t.attachType ?? (prog as WithSpec).spec?.expectedAttachType;
+      if (attachType === undefined || (attachType === 0 && t.attachType === undefined)) {
+        throw new AttachError(`program ${prog.name}: its section names no cgroup attach type (cgroup_skb/ingress, cgroup/connect4...); give attachType`, {
+          hook: "cgroup",
+          target: t.path,
+          reason: "no attach type",
+        });
+      }
+      return attachCgroup(prog, { path: t.path, attachType, method: t.method });
+    },
+    mechanism: "BPF_LINK_CREATE on the cgroup's directory (5.7+), else BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI",
+  },
   none: {
     kind: "none",
     progTypes: [],
@@ -237,6 +339,11 @@ export const hooks: { readonly [K in HookKind]: HookDef<K> } = {
     parse: (_text, section) => ({ hook: "none", section }),
   },
 };
+
+/** Hooks whose target is never in the section (an interface, a socket, a cgroup): attachAll() leaves them alone. */
+export function targetGivenAtAttach(kind: HookKind): boolean {
+  return kind === "xdp" || kind === "tc" || kind === "socket" || kind === "cgroup";
+}
 
 /** The registry's entry for a hook kind. */
 export function hookDef<K extends HookKind>(kind: K): HookDef<K> {
@@ -259,6 +366,14 @@ export function describeTarget(t: HookTarget): string {
     case "uprobe":
     case "uretprobe":
       return `${t.hook}:${t.path}:${t.symbol ?? `0x${(t.offset ?? 0).toString(16)}`}`;
+    case "xdp":
+      return `xdp:${t.interface}`;
+    case "tc":
+      return `tc:${t.interface}${t.direction ? `:${t.direction}` : ""}`;
+    case "socket":
+      return `socket:fd ${t.fd}`;
+    case "cgroup":
+      return `cgroup:${t.path}`;
     default:
       return t.section;
   }
@@ -332,6 +447,14 @@ export function sectionOf(t: HookTarget): string {
     case "uprobe":
     case "uretprobe":
       return `${t.hook}/${t.path}:${t.symbol ?? ""}`;
+    case "xdp":
+      return "xdp";
+    case "tc":
+      return t.direction ? `tc/${t.direction}` : "tc";
+    case "socket":
+      return "socket";
+    case "cgroup":
+      return "cgroup_skb/ingress";
     default:
       return t.section;
   }
@@ -365,7 +488,7 @@ const fn = { prefix: "", kind: "func" } as const;
 
 // Longest prefixes first where one is a prefix of another ("kprobe.multi/" before "kprobe/").
 export const sectionDefs: readonly SectionDef[] = [
-  { prefix: "socket", progType: P.SOCKET_FILTER, attach: "none", means: "a socket (setsockopt SO_ATTACH_BPF)" },
+  { prefix: "socket", progType: P.SOCKET_FILTER, attach: "socket" },
   { prefix: "kprobe/", progType: P.KPROBE, attach: "kprobe" },
   { prefix: "kretprobe/", progType: P.KPROBE, attach: "kretprobe" },
   { prefix: "ksyscall/", progType: P.KPROBE, attach: "ksyscall" },
@@ -376,8 +499,10 @@ export const sectionDefs: readonly SectionDef[] = [
   { prefix: "uretprobe/", progType: P.KPROBE, attach: "uretprobe" },
   { prefix: "uprobe", progType: P.KPROBE, attach: "uprobe" },
   { prefix: "uretprobe", progType: P.KPROBE, attach: "uretprobe" },
-  { prefix: "tc", progType: P.SCHED_CLS, attach: "none", means: "a tc qdisc of an interface" },
-  { prefix: "classifier", progType: P.SCHED_CLS, attach: "none", means: "a tc qdisc of an interface" },
+  { prefix: "tcx/ingress", progType: P.SCHED_CLS, attachType: A.TCX_INGRESS, attach: "tc" },
+  { prefix: "tcx/egress", progType: P.SCHED_CLS, attachType: A.TCX_EGRESS, attach: "tc" },
+  { prefix: "tc", progType: P.SCHED_CLS, attach: "tc" },
+  { prefix: "classifier", progType: P.SCHED_CLS, attach: "tc" },
   { prefix: "action", progType: P.SCHED_ACT, attach: "none", means: "a tc action" },
   { prefix: "tracepoint/", progType: P.TRACEPOINT, attach: "tracepoint" },
   { prefix: "tp/", progType: P.TRACEPOINT, attach: "tracepoint" },
@@ -421,38 +546,38 @@ export const sectionDefs: readonly SectionDef[] = [
   { prefix: "xdp/devmap", progType: P.XDP, attachType: A.XDP_DEVMAP, attach: "none", means: "a devmap entry" },
   { prefix: "xdp.frags/cpumap", progType: P.XDP, attachType: A.XDP_CPUMAP, attach: "none", means: "a cpumap entry" },
   { prefix: "xdp/cpumap", progType: P.XDP, attachType: A.XDP_CPUMAP, attach: "none", means: "a cpumap entry" },
-  { prefix: "xdp.frags", progType: P.XDP, attachType: A.XDP, attach: "none", means: "a network interface (XDP)" },
-  { prefix: "xdp", progType: P.XDP, attachType: A.XDP, attach: "none", means: "a network interface (XDP)" },
+  { prefix: "xdp.frags", progType: P.XDP, attachType: A.XDP, attach: "xdp" },
+  { prefix: "xdp", progType: P.XDP, attachType: A.XDP, attach: "xdp" },
   { prefix: "perf_event", progType: P.PERF_EVENT, attach: "none", means: "a perf event (perf_event_open: a timer, a counter): program.attachPerfEvent({ event, frequency })" },
   { prefix: "lwt_in", progType: P.LWT_IN, attach: "none", means: "a route (lightweight tunnel)" },
   { prefix: "lwt_out", progType: P.LWT_OUT, attach: "none", means: "a route (lightweight tunnel)" },
   { prefix: "lwt_xmit", progType: P.LWT_XMIT, attach: "none", means: "a route (lightweight tunnel)" },
   { prefix: "lwt_seg6local", progType: P.LWT_SEG6LOCAL, attach: "none", means: "a route (lightweight tunnel)" },
-  { prefix: "sockops", progType: P.SOCK_OPS, attachType: A.CGROUP_SOCK_OPS, attach: "none", means: "a cgroup" },
+  { prefix: "sockops", progType: P.SOCK_OPS, attachType: A.CGROUP_SOCK_OPS, attach: "cgroup" },
   { prefix: "sk_skb/stream_parser", progType: P.SK_SKB, attachType: A.SK_SKB_STREAM_PARSER, attach: "none", means: "a sockmap" },
   { prefix: "sk_skb/stream_verdict", progType: P.SK_SKB, attachType: A.SK_SKB_STREAM_VERDICT, attach: "none", means: "a sockmap" },
   { prefix: "sk_skb", progType: P.SK_SKB, attach: "none", means: "a sockmap" },
   { prefix: "sk_msg", progType: P.SK_MSG, attachType: A.SK_MSG_VERDICT, attach: "none", means: "a sockmap" },
   { prefix: "sk_lookup", progType: P.SK_LOOKUP, attachType: A.SK_LOOKUP, attach: "none", means: "a network namespace" },
   { prefix: "flow_dissector", progType: P.FLOW_DISSECTOR, attachType: A.FLOW_DISSECTOR, attach: "none", means: "a network namespace" },
-  { prefix: "cgroup_skb/ingress", progType: P.CGROUP_SKB, attachType: A.CGROUP_INET_INGRESS, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup_skb/egress", progType: P.CGROUP_SKB, attachType: A.CGROUP_INET_EGRESS, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/skb", progType: P.CGROUP_SKB, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sock_create", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_CREATE, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sock_release", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_RELEASE, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sock", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_CREATE, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/dev", progType: P.CGROUP_DEVICE, attachType: A.CGROUP_DEVICE, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sysctl", progType: P.CGROUP_SYSCTL, attachType: A.CGROUP_SYSCTL, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/connect4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET4_CONNECT, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/connect6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET6_CONNECT, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/bind4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET4_BIND, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/bind6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET6_BIND, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sendmsg4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP4_SENDMSG, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/sendmsg6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP6_SENDMSG, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/recvmsg4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP4_RECVMSG, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/recvmsg6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP6_RECVMSG, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/getsockopt", progType: P.CGROUP_SOCKOPT, attachType: A.CGROUP_GETSOCKOPT, attach: "none", means: "a cgroup" },
-  { prefix: "cgroup/setsockopt", progType: P.CGROUP_SOCKOPT, attachType: A.CGROUP_SETSOCKOPT, attach: "none", means: "a cgroup" },
+  { prefix: "cgroup_skb/ingress", progType: P.CGROUP_SKB, attachType: A.CGROUP_INET_INGRESS, attach: "cgroup" },
+  { prefix: "cgroup_skb/egress", progType: P.CGROUP_SKB, attachType: A.CGROUP_INET_EGRESS, attach: "cgroup" },
+  { prefix: "cgroup/skb", progType: P.CGROUP_SKB, attach: "cgroup" },
+  { prefix: "cgroup/sock_create", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_CREATE, attach: "cgroup" },
+  { prefix: "cgroup/sock_release", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_RELEASE, attach: "cgroup" },
+  { prefix: "cgroup/sock", progType: P.CGROUP_SOCK, attachType: A.CGROUP_INET_SOCK_CREATE, attach: "cgroup" },
+  { prefix: "cgroup/dev", progType: P.CGROUP_DEVICE, attachType: A.CGROUP_DEVICE, attach: "cgroup" },
+  { prefix: "cgroup/sysctl", progType: P.CGROUP_SYSCTL, attachType: A.CGROUP_SYSCTL, attach: "cgroup" },
+  { prefix: "cgroup/connect4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET4_CONNECT, attach: "cgroup" },
+  { prefix: "cgroup/connect6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET6_CONNECT, attach: "cgroup" },
+  { prefix: "cgroup/bind4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET4_BIND, attach: "cgroup" },
+  { prefix: "cgroup/bind6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_INET6_BIND, attach: "cgroup" },
+  { prefix: "cgroup/sendmsg4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP4_SENDMSG, attach: "cgroup" },
+  { prefix: "cgroup/sendmsg6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP6_SENDMSG, attach: "cgroup" },
+  { prefix: "cgroup/recvmsg4", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP4_RECVMSG, attach: "cgroup" },
+  { prefix: "cgroup/recvmsg6", progType: P.CGROUP_SOCK_ADDR, attachType: A.CGROUP_UDP6_RECVMSG, attach: "cgroup" },
+  { prefix: "cgroup/getsockopt", progType: P.CGROUP_SOCKOPT, attachType: A.CGROUP_GETSOCKOPT, attach: "cgroup" },
+  { prefix: "cgroup/setsockopt", progType: P.CGROUP_SOCKOPT, attachType: A.CGROUP_SETSOCKOPT, attach: "cgroup" },
 ];
 
 /** The definition matching a section name, or undefined for an unknown name. */

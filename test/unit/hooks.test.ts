@@ -40,7 +40,7 @@ test("section names resolve as libbpf's do: longest prefix, bare names, exact na
     ["lsm/file_open", "tracing", ProgType.LSM, AttachType.LSM_MAC],
     ["xdp.frags/devmap", "none", ProgType.XDP, AttachType.XDP_DEVMAP],
     ["perf_event", "none", ProgType.PERF_EVENT, undefined],
-    ["cgroup/connect4", "none", ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET4_CONNECT],
+    ["cgroup/connect4", "cgroup", ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET4_CONNECT],
   ];
   for (const [section, hook, progType, attachType] of cases) {
     const def = sectionDef(section);
@@ -87,8 +87,8 @@ test("every attachable hook has an attach function, and the kprobe kinds name th
 test("a program of the wrong type, or for a hook attached by other means, is refused before any syscall", () => {
   const fake = { name: "p", type: ProgType.XDP, fd: undefined as never };
   assert.throws(
-    () => attachHook(fake, { hook: "none", section: "xdp" }),
-    (e: unknown) => e instanceof AttachError && e.hook === "none" && /a network interface \(XDP\)/.test(e.message),
+    () => attachHook(fake, { hook: "none", section: "sk_msg" }),
+    (e: unknown) => e instanceof AttachError && e.hook === "none" && /a sockmap/.test(e.message),
   );
   assert.throws(
     () => attachHook(fake, { hook: "raw_tracepoint", event: "sched_switch" }),

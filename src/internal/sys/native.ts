@@ -67,6 +67,16 @@ export interface Native {
    * started throws EEXIST.
    */
   watch(fd: number, callback: (status: number, readable: boolean, writable: boolean) => void): FdWatcher;
+  /** socket(domain, type | SOCK_CLOEXEC, protocol): netlink and packet sockets, which Node lacks. Returns the fd. */
+  socket(domain: number, type: number, protocol: number): number;
+  /** bind(fd, addr, addr.byteLength); `addr` is the raw sockaddr. */
+  bind(fd: number, addr: Uint8Array): void;
+  /** sendto(fd, data, data.byteLength, 0, addr, ...); null sends to the connected/default peer. Returns bytes sent. */
+  sendto(fd: number, data: Uint8Array, addr: Uint8Array | null): number;
+  /** recv(fd, buffer, buffer.byteLength, flags), retried on EINTR. Returns bytes received (EAGAIN throws). */
+  recv(fd: number, buffer: Uint8Array, flags: number): number;
+  /** setsockopt(fd, level, name, value, value.byteLength). */
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): void;
 }
 
 /**
