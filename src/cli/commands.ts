@@ -7,3 +7,5 @@ command("opensnoop", "trace open() family syscalls: PID, COMM, FD, ERR, PATH (BC
 command("trace", "print a line per hit of tracepoints and u(ret)probes, with a filter and a printf format (BCC's trace)", () => import("./trace.ts"));
 command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD; tsbpf vm kernels)", () => import("./vm.ts"));
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
+command("tcpconnect", "trace TCP active connections: PID, COMM, IP, SADDR, DADDR, DPORT (BCC's tcpconnect)", () => import("./tcpconnect.ts"));
+command("tcpaccept", "trace TCP passive connections: PID, COMM, IP, RADDR, RPORT, LADDR, LPORT (BCC's tcpaccept)", () => import("./tcpaccept.ts"));
