@@ -147,3 +147,83 @@ test("tcpaccept --json -p filters by the accepting pid", async () => {
   assert.equal(all.json.length, 2, all.out);
   assert.ok(all.json.every((e) => e.pid === server.child.pid && e.lport === port && e.comm === "node"), all.out);
 });
+
+test("tcplife gives each session's owner, ports and exact bytes, from both ends", async () => {
+  let pid = 0;
+  const { r, w } = await around(["tcplife", "--json"], attached("set_state"), async () => {
+    const c = client(2, 50, 3000);
+    pid = c.child.pid!;
+    return c.done;
+  });
+  assert.equal(r.code, 0, r.err);
+  const lports = w.map((l) => Number(l.split(" ")[1]));
+  // The kernel's counters are sequence space: bytes_acked counts our SYN and FIN
+  // (3000 + 2), bytes_received the peer's FIN (100 + 1).
+  for (const lp of lports) {
+    const mine = r.json.find((e) => e.lport === lp);
+    assert.ok(mine, `no session of local port ${lp}: ${r.out}`);
+    assert.deepEqual([mine.pid, mine.comm, mine.laddr, mine.raddr, mine.rport, mine.tx_bytes, mine.rx_bytes], [pid, "node", "127.0.0.1", "127.0.0.1", port, 3002, 101]);
+    assert.ok(mine.ms > 0);
+    const theirs = r.json.find((e) => e.rport === lp);
+    assert.ok(theirs, `no server session for ${lp}`);
+    assert.deepEqual([theirs.pid, theirs.lport, theirs.tx_bytes], [server.child.pid, port, 101]); // the passive side: 100 + its FIN
+  }
+  assert.equal(r.json.filter((e) => e.lport === port || e.rport === port).length, 4, r.out);
+});
+
+test("tcplife prints BCC's columns, -w and -s as BCC does", async () => {
+  const { r } = await around(["tcplife", "-D", String(port)], /MS$/m, () => client(1).done);
+  assert.match(r.lines[0]!, /^PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+TX_KB\s+RX_KB MS$/);
+  assert.match(r.lines[1]!, new RegExp(`^\\d+\\s+node\\s+127\\.0\\.0\\.1\\s+\\d+\\s+127\\.0\\.0\\.1\\s+${port}\\s+0\\s+0 \\d+\\.\\d\\d$`));
+  const { r: csv } = await around(["tcplife", "-s", "-T", "-D", String(port)], /MS$/m, () => client(1).done);
+  assert.equal(csv.lines[0], "TIME,PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS");
+  assert.match(csv.lines[1]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d,\\d+,node,4,127\\.0\\.0\\.1,\\d+,127\\.0\\.0\\.1,${port},0,0,\\d+\\.\\d\\d$`));
+  assertDetached("set_state");
+});
+
+test("tcpstates follows a client socket from SYN_SENT to CLOSE", async () => {
+  const { r, w } = await around(["tcpstates", "--json", "-D", String(port)], attached("set_state"), () => client(1).done);
+  assert.equal(r.code, 0, r.err);
+  const lport = Number(w[0]!.split(" ")[1]);
+  const sk = r.json.find((e) => e.lport === lport)?.skaddr;
+  assert.ok(sk, r.out);
+  const seq = r.json.filter((e) => e.skaddr === sk).map((e) => `${e.oldstate}->${e.newstate}`);
+  assert.deepEqual(seq.slice(0, 2), ["CLOSE->SYN_SENT", "SYN_SENT->ESTABLISHED"]);
+  assert.match(seq.at(-1)!, /->CLOSE$/);
+  // The server closes first here: the client sees CLOSE_WAIT then LAST_ACK.
+  assert.ok(seq.includes("ESTABLISHED->CLOSE_WAIT") && seq.includes("CLOSE_WAIT->LAST_ACK"), seq.join(" "));
+  assert.ok(r.json.every((e) => e.rport === port), "-D let other ports through");
+  const { r: text } = await around(["tcpstates", "-D", String(port)], /NEWSTATE/, () => client(1).done);
+  assert.match(text.lines[0]!, /^SKADDR\s+C-PID\s+C-COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE\s+-> NEWSTATE\s+MS$/);
+  assert.match(text.lines[1]!, new RegExp(`^[0-9a-f]+\\s+\\d+\\s+node\\s+127\\.0\\.0\\.1\\s+0\\s+127\\.0\\.0\\.1\\s+${port}\\s+CLOSE\\s+-> SYN_SENT\\s+0\\.000$`));
+  assertDetached("set_state");
+});
+
+test("tcpretrans sees the SYNs a full accept queue drops, and -c counts them per flow", async () => {
+  // A listener that never accepts, backlog 0: one connection fills its queue, the
+  // next one's SYN is dropped and retransmitted after the initial RTO (1 s).
+  const full = spawn("python3", ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const [line] = (await once(full.stdout!, "data")) as [Buffer];
+    const fullPort = Number(line.toString().trim());
+    const knock = () => {
+      const code = `const net=require("net");for(let i=0;i<3;i++)net.connect(${fullPort},"127.0.0.1").on("error",()=>{});setTimeout(()=>process.exit(0),1600)`;
+      const c = spawn(process.execPath, ["-e", code], { stdio: "ignore" });
+      return once(c, "exit");
+    };
+    const { r } = await around(["tcpretrans", "-s"], /STATE/, knock);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.lines[0]!, /^TIME\s+PID\s+IP LADDR:LPORT\s+T> RADDR:RPORT\s+STATE\s+SEQ\s*$/);
+    const syns = r.lines.filter((l) => l.includes(`127.0.0.1:${fullPort} `));
+    assert.ok(syns.length >= 1, r.out);
+    for (const l of syns) assert.match(l, new RegExp(`^\\d\\d:\\d\\d:\\d\\d \\d+\\s+4\\s+127\\.0\\.0\\.1:\\d+\\s+R> 127\\.0\\.0\\.1:${fullPort}\\s+SYN_SENT\\s+\\d+$`));
+
+    const counted = await around(["tcpretrans", "-c", "--json"], attached("retransmit"), knock);
+    const flows = counted.r.json.filter((e) => e.rport === fullPort);
+    assert.ok(flows.length >= 1, counted.r.out);
+    assert.ok(flows.every((f) => f.retransmits >= 1 && f.laddr === "127.0.0.1"), counted.r.out);
+    assertDetached("retransmit");
+  } finally {
+    full.kill("SIGKILL");
+  }
+});

@@ -9,3 +9,6 @@ command("vm", "run a command in a Debian kernel under QEMU (tsbpf vm run -- CMD;
 command("gen", "TypeScript from an object's BTF: typed skeletons (gen skeleton prog.bpf.o) and interfaces (gen types)", () => import("./gen.ts"));
 command("tcpconnect", "trace TCP active connections: PID, COMM, IP, SADDR, DADDR, DPORT (BCC's tcpconnect)", () => import("./tcpconnect.ts"));
 command("tcpaccept", "trace TCP passive connections: PID, COMM, IP, RADDR, RPORT, LADDR, LPORT (BCC's tcpaccept)", () => import("./tcpaccept.ts"));
+command("tcplife", "trace TCP sessions as they close: PID, COMM, addresses, ports, TX_KB, RX_KB, MS (BCC's tcplife)", () => import("./tcplife.ts"));
+command("tcpstates", "trace TCP state changes: SKADDR, addresses, OLDSTATE -> NEWSTATE, MS (BCC's tcpstates)", () => import("./tcpstates.ts"));
+command("tcpretrans", "trace TCP retransmits: TIME, PID, IP, LADDR:LPORT T> RADDR:RPORT, STATE (BCC's tcpretrans)", () => import("./tcpretrans.ts"));
