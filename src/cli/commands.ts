@@ -12,3 +12,6 @@ command("tcpaccept", "trace TCP passive connections: PID, COMM, IP, RADDR, RPORT
 command("tcplife", "trace TCP sessions as they close: PID, COMM, addresses, ports, TX_KB, RX_KB, MS (BCC's tcplife)", () => import("./tcplife.ts"));
 command("tcpstates", "trace TCP state changes: SKADDR, addresses, OLDSTATE -> NEWSTATE, MS (BCC's tcpstates)", () => import("./tcpstates.ts"));
 command("tcpretrans", "trace TCP retransmits: TIME, PID, IP, LADDR:LPORT T> RADDR:RPORT, STATE (BCC's tcpretrans)", () => import("./tcpretrans.ts"));
+command("exitsnoop", "trace process exits: PCOMM, PID, PPID, TID, AGE(s), EXIT_CODE (BCC's exitsnoop)", () => import("./exitsnoop.ts"));
+command("killsnoop", "trace signals sent by kill(): TIME, PID, COMM, SIG, TPID, RESULT (BCC's killsnoop)", () => import("./killsnoop.ts"));
+command("oomkill", "trace OOM killer kills: the triggering task and the victim (BCC's oomkill)", () => import("./oomkill.ts"));
