@@ -136,3 +136,50 @@ test("process tools | head end cleanly, and help names the hooks", async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.err, /unknown signal "NOPE"/);
 });
+
+const LEAKER = `
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static volatile int go;
+static void on_usr1(int s) { (void)s; go = 1; }
+__attribute__((noinline)) void *leak_here(size_t n) { return malloc(n); }
+__attribute__((noinline)) void churn(void) { free(malloc(500)); free(calloc(10, 50)); free(realloc(malloc(100), 700)); }
+int main(void) {
+	signal(SIGUSR1, on_usr1);
+	printf("ready\\n"); fflush(stdout);
+	while (!go) pause();
+	for (int i = 0; i < 20; i++) { if (!leak_here(1000)) return 1; churn(); }
+	printf("leaked\\n"); fflush(stdout);
+	sleep(60);
+	return 0;
+}
+`;
+
+test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call site, and none it freed", async () => {
+  using dir = tempDir("tsbpf-memleak-");
+  writeFileSync(join(dir.path, "leaker.c"), LEAKER);
+  const cc = spawnSync("cc", ["-g", "-O0", "-fno-omit-frame-pointer", "-o", join(dir.path, "leaker"), join(dir.path, "leaker.c")], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  const leaker = spawn(join(dir.path, "leaker"), { stdio: ["ignore", "pipe", "inherit"] });
+  let said = "";
+  leaker.stdout!.on("data", (d) => (said += d));
+  try {
+    while (!said.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    const { r } = await around(["memleak", "-p", String(leaker.pid), "-o", "0", "--json", "1"], attached("malloc_exit") /* attached last */, async () => {
+      leaker.kill("SIGUSR1");
+      while (!said.includes("leaked")) await new Promise((res) => setTimeout(res, 20));
+      await new Promise((res) => setTimeout(res, 2500)); // two reports after the leak
+    });
+    assert.equal(r.code, 0, r.err);
+    const last = r.json.at(-1)!;
+    assert.equal(last.stacks.length, 1, JSON.stringify(last));
+    assert.deepEqual([last.stacks[0].bytes, last.stacks[0].allocations], [20000, 20]);
+    assert.match(last.stacks[0].stack[0], /^leak_here\+0x[0-9a-f]+ \[.*\/leaker\]$/);
+    assert.ok(last.stacks[0].stack.some((f: string) => f.startsWith("main+")), last.stacks[0].stack.join(" "));
+    assertDetached("malloc_exit", "free_enter_u");
+  } finally {
+    leaker.kill("SIGKILL");
+  }
+});
