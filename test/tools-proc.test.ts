@@ -183,3 +183,20 @@ test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call 
     leaker.kill("SIGKILL");
   }
 });
+
+test("bashreadline prints the lines an interactive bash reads, with its pid", async (t) => {
+  if (spawnSync("which", ["script"]).status !== 0) return t.skip("no script(1) for a pty");
+  let shPid = 0;
+  const { r } = await around(["bashreadline", "--json"], attached("readline_exit"), async () => {
+    // script gives bash a pty, so it is interactive and reads with readline().
+    const s = spawn("script", ["-qfc", "bash --norc -i", "/dev/null"], { stdio: ["pipe", "ignore", "ignore"] });
+    s.stdin!.end("echo tsbpf-typed-$((6*7))\necho $$ > /dev/null\nexit\n");
+    await once(s, "exit");
+    shPid = s.pid!;
+  });
+  assert.equal(r.code, 0, r.err);
+  const lines = r.json.filter((e) => e.command.startsWith("echo tsbpf-typed") || e.command === "exit");
+  assert.deepEqual(lines.map((e) => e.command), ["echo tsbpf-typed-$((6*7))", "exit"]);
+  assert.ok(lines.every((e) => e.comm === "bash" && e.pid !== shPid && e.pid > 0), JSON.stringify(lines)); // bash, not script
+  assertDetached("readline_exit");
+});

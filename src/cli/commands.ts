@@ -16,3 +16,4 @@ command("exitsnoop", "trace process exits: PCOMM, PID, PPID, TID, AGE(s), EXIT_C
 command("killsnoop", "trace signals sent by kill(): TIME, PID, COMM, SIG, TPID, RESULT (BCC's killsnoop)", () => import("./killsnoop.ts"));
 command("oomkill", "trace OOM killer kills: the triggering task and the victim (BCC's oomkill)", () => import("./oomkill.ts"));
 command("memleak", "outstanding allocations by stack, every interval: user (-p, libc uprobes) or kernel (kmem tracepoints) (BCC's memleak)", () => import("./memleak.ts"));
+command("bashreadline", "print commands typed into bash: TIME, PID, COMMAND (BCC's bashreadline)", () => import("./bashreadline.ts"));
