@@ -200,3 +200,22 @@ test("bashreadline prints the lines an interactive bash reads, with its pid", as
   assert.ok(lines.every((e) => e.comm === "bash" && e.pid !== shPid && e.pid > 0), JSON.stringify(lines)); // bash, not script
   assertDetached("readline_exit");
 });
+
+test("threadsnoop shows each pthread_create of a process with its start routine", async () => {
+  using dir = tempDir("tsbpf-threads-");
+  writeFileSync(join(dir.path, "th.c"), `#include <pthread.h>\n#include <unistd.h>\nvoid *tsbpf_worker(void *a) { return a; }\nint main(void) { for (int i = 0; i < 3; i++) { pthread_t t; pthread_create(&t, 0, tsbpf_worker, 0); pthread_join(t, 0); } sleep(2); return 0; }\n`);
+  const cc = spawnSync("cc", ["-g", "-O0", "-o", join(dir.path, "tsbpfthreads"), join(dir.path, "th.c"), "-lpthread"], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  let pid = 0;
+  const { r } = await around(["threadsnoop"], attached("pthread_create_enter"), async () => {
+    const c = spawn(join(dir.path, "tsbpfthreads"), { stdio: "ignore" });
+    pid = c.pid!;
+    await once(c, "exit");
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.lines[0]!, /^TIME\(ms\)\s+PID\s+COMM\s+FUNC$/);
+  const rows = r.lines.filter((l) => l.includes("tsbpfthreads"));
+  assert.equal(rows.length, 3, r.out);
+  for (const l of rows) assert.match(l, new RegExp(`^\\d+\\s+${pid}\\s+tsbpfthreads\\s+tsbpf_worker$`));
+  assertDetached("pthread_create_enter");
+});

@@ -17,3 +17,4 @@ command("killsnoop", "trace signals sent by kill(): TIME, PID, COMM, SIG, TPID, 
 command("oomkill", "trace OOM killer kills: the triggering task and the victim (BCC's oomkill)", () => import("./oomkill.ts"));
 command("memleak", "outstanding allocations by stack, every interval: user (-p, libc uprobes) or kernel (kmem tracepoints) (BCC's memleak)", () => import("./memleak.ts"));
 command("bashreadline", "print commands typed into bash: TIME, PID, COMMAND (BCC's bashreadline)", () => import("./bashreadline.ts"));
+command("threadsnoop", "trace pthread_create(): TIME(ms), PID, COMM, FUNC (BCC's threadsnoop)", () => import("./threadsnoop.ts"));
