@@ -33,3 +33,14 @@ command("funclatency", "time functions from entry to return as a log2 histogram:
 command("xdpdrop", "drop the packets arriving on an interface with XDP and count them per IP protocol (BCC's xdp_drop_count)", () => import("./xdpdrop.ts"));
 command("tcdump", "bytes and packets per flow at tc egress or ingress of an interface", () => import("./tcdump.ts"));
 command("sockfilter", "HTTP request and response lines on an interface, through a socket filter (BCC's http-parse)", () => import("./sockfilter.ts"));
+command("tcpconnect", "trace TCP active connections: PID, COMM, IP, SADDR, DADDR, DPORT (BCC's tcpconnect)", () => import("./tcpconnect.ts"));
+command("tcpaccept", "trace TCP passive connections: PID, COMM, IP, RADDR, RPORT, LADDR, LPORT (BCC's tcpaccept)", () => import("./tcpaccept.ts"));
+command("tcplife", "trace TCP sessions as they close: PID, COMM, addresses, ports, TX_KB, RX_KB, MS (BCC's tcplife)", () => import("./tcplife.ts"));
+command("tcpstates", "trace TCP state changes: SKADDR, addresses, OLDSTATE -> NEWSTATE, MS (BCC's tcpstates)", () => import("./tcpstates.ts"));
+command("tcpretrans", "trace TCP retransmits: TIME, PID, IP, LADDR:LPORT T> RADDR:RPORT, STATE (BCC's tcpretrans)", () => import("./tcpretrans.ts"));
+command("exitsnoop", "trace process exits: PCOMM, PID, PPID, TID, AGE(s), EXIT_CODE (BCC's exitsnoop)", () => import("./exitsnoop.ts"));
+command("killsnoop", "trace signals sent by kill(): TIME, PID, COMM, SIG, TPID, RESULT (BCC's killsnoop)", () => import("./killsnoop.ts"));
+command("oomkill", "trace OOM killer kills: the triggering task and the victim (BCC's oomkill)", () => import("./oomkill.ts"));
+command("memleak", "outstanding allocations by stack, every interval: user (-p, libc uprobes) or kernel (kmem tracepoints) (BCC's memleak)", () => import("./memleak.ts"));
+command("bashreadline", "print commands typed into bash: TIME, PID, COMMAND (BCC's bashreadline)", () => import("./bashreadline.ts"));
+command("threadsnoop", "trace pthread_create(): TIME(ms), PID, COMM, FUNC (BCC's threadsnoop)", () => import("./threadsnoop.ts"));

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+// tcpconnect: active TCP connects. sock:inet_sock_set_state to SYN_SENT runs in
+// the connecting task (inside connect()), and gives the addresses and the
+// remote port; the local port is chosen after that state change, so the event
+// is finished at the syscall's exit, from the socket itself (CO-RE reads).
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <tsbpf.h>
+
+#define TASK_COMM_LEN 16
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TCP_SYN_SENT 2
+#define NO_UID ((u32)-1)
+#define MAX_PORTS 8
+
+const volatile u32 targ_pid = 0;
+const volatile u32 targ_uid = NO_UID;
+const volatile u16 targ_family = 0;
+const volatile u16 targ_ports[MAX_PORTS] = {};
+const volatile u32 targ_nports = 0;
+const volatile bool targ_count = false;
+const volatile bool targ_cgroups = false;
+
+struct event {
+	u64 ts;
+	u32 pid;
+	u32 tid;
+	u32 uid;
+	u16 family;
+	u16 lport;
+	u16 dport;
+	u8 saddr[16];
+	u8 daddr[16];
+	char comm[TASK_COMM_LEN];
+};
+const struct event *unused_event __attribute__((unused));
+
+struct count_key {
+	u16 family;
+	u16 dport;
+	u8 saddr[16];
+	u8 daddr[16];
+};
+const struct count_key *unused_count_key __attribute__((unused));
+
+TSBPF_EVENTS(events, 1024 * 1024);
+
+struct pending {
+	struct event e;
+	const struct sock *sk;
+};
+
+/* The connect in progress of each thread, until connect() returns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u32);
+	__type(value, struct pending);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct count_key);
+	__type(value, u64);
+} counts SEC(".maps");
+
+/* --cgroupmap: the cgroup ids to trace (filled from the user's pinned map before attach). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u8);
+} cgroups SEC(".maps");
+
+static __always_inline bool port_wanted(u16 port)
+{
+	if (!targ_nports)
+		return true;
+	for (int i = 0; i < MAX_PORTS; i++)
+		if (i < targ_nports && targ_ports[i] == port)
+			return true;
+	return false;
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	u32 uid = (u32)bpf_get_current_uid_gid();
+	struct pending p = {};
+
+	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != TCP_SYN_SENT)
+		return 0;
+	if (targ_family && ctx->family != targ_family)
+		return 0;
+	if (targ_pid && targ_pid != pid)
+		return 0;
+	if (targ_uid != NO_UID && targ_uid != uid)
+		return 0;
+	if (!port_wanted(ctx->dport))
+		return 0;
+	if (targ_cgroups) {
+		u64 cg = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&cgroups, &cg))
+			return 0;
+	}
+	p.sk = ctx->skaddr;
+	p.e.ts = bpf_ktime_get_ns();
+	p.e.pid = pid;
+	p.e.tid = tid;
+	p.e.uid = uid;
+	p.e.family = ctx->family;
+	p.e.dport = ctx->dport;
+	if (ctx->family == AF_INET) {
+		bpf_probe_read_kernel(p.e.saddr, 4, ctx->saddr);
+		bpf_probe_read_kernel(p.e.daddr, 4, ctx->daddr);
+	} else {
+		bpf_probe_read_kernel(p.e.saddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(p.e.daddr, 16, ctx->daddr_v6);
+	}
+	bpf_get_current_comm(p.e.comm, sizeof(p.e.comm));
+	bpf_map_update_elem(&connecting, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&connecting, &tid);
+
+	if (!p)
+		return 0;
+	if (targ_count) {
+		struct count_key key = { .family = p->e.family, .dport = p->e.dport };
+		u64 one = 1, *n;
+
+		__builtin_memcpy(key.saddr, p->e.saddr, 16);
+		__builtin_memcpy(key.daddr, p->e.daddr, 16);
+		n = bpf_map_lookup_elem(&counts, &key);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+	} else {
+		/* Bound to a local port by now (0 if the connect failed and closed it). */
+		const struct sock *sk = p->sk;
+
+		p->e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		tsbpf_events_output(ctx, events, &p->e, sizeof(p->e));
+	}
+	bpf_map_delete_elem(&connecting, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

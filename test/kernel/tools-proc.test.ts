@@ -1,0 +1,221 @@
+// The process tools (exitsnoop, killsnoop, oomkill, memleak...) against
+// workloads whose exits, signals, OOM kills and allocations the test makes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { runTool, runToolIntoHead, tempDir, type ToolResult } from "../support/tools.ts";
+
+const attached = (program: string) => () => linksOfProgram(program).length > 0;
+
+/** Runs `tsbpf ARGS` until `ready()` (its programs attached), then `workload`, then SIGINT. */
+async function around<T>(args: string[], ready: () => boolean, workload: () => Promise<T>): Promise<{ r: ToolResult; w: T }> {
+  let w!: T;
+  let done = false;
+  let started = false;
+  const r = await runTool(args, {
+    until: () => {
+      if (!started && ready()) {
+        started = true;
+        void workload().then((v) => {
+          w = v;
+          setTimeout(() => (done = true), 300);
+        });
+      }
+      return done;
+    },
+  });
+  assert.ok(started, `the tool never attached: ${r.err}`);
+  return { r, w };
+}
+
+function assertDetached(...programs: string[]): void {
+  for (const name of programs) {
+    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
+    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
+  }
+}
+
+/** Runs sh -c SCRIPT under the command name `comm` (a copy of /bin/sh); resolves its pid at exit. */
+async function sh(dir: string, comm: string, script: string): Promise<number> {
+  const shell = join(dir, comm);
+  if (!existsSync(shell)) spawnSync("cp", ["/bin/sh", shell]);
+  const c = spawn(shell, ["-c", script], { stdio: "ignore" });
+  await once(c, "exit");
+  return c.pid!;
+}
+
+test("exitsnoop reports exit codes, signals and the parent, as BCC prints them", async () => {
+  using dir = tempDir("tsbpf-exit-");
+  let pids: number[] = [];
+  const { r } = await around(["exitsnoop", "--json"], attached("process_exit"), async () => {
+    pids = [await sh(dir.path, "tsbpfexit3", "exit 3"), await sh(dir.path, "tsbpfexit0", "exit 0"), await sh(dir.path, "tsbpfkill9", "kill -9 $$")];
+    return pids;
+  });
+  assert.equal(r.code, 0, r.err);
+  const byPid = (pid: number) => r.json.find((e) => e.pid === pid);
+  const [three, zero, killed] = pids.map(byPid);
+  assert.deepEqual([three?.comm, three?.exit_code, three?.status, three?.ppid, three?.tid], ["tsbpfexit3", 3, "code 3", process.pid, pids[0]]);
+  assert.deepEqual([zero?.comm, zero?.exit_code, zero?.status], ["tsbpfexit0", 0, "0"]);
+  assert.deepEqual([killed?.comm, killed?.signal, killed?.status], ["tsbpfkill9", 9, "signal 9 (KILL)"]);
+
+  const { r: text } = await around(["exitsnoop", "-x"], attached("process_exit"), async () => [await sh(dir.path, "tsbpfexit0", "exit 0"), await sh(dir.path, "tsbpfexit3", "exit 3")]);
+  assert.match(text.lines[0]!, /^PCOMM\s+PID\s+PPID\s+TID\s+AGE\(s\)\s+EXIT_CODE\s*$/);
+  assert.ok(!text.out.includes("tsbpfexit0"), "-x let exit(0) through");
+  assert.match(text.out, new RegExp(`\\ntsbpfexit3\\s+\\d+\\s+${process.pid}\\s+\\d+\\s+\\d+\\.\\d\\d\\s+code 3\\n`));
+  assertDetached("process_exit");
+});
+
+test("killsnoop shows who signalled whom, with which signal and result; -x and -s filter", async () => {
+  using dir = tempDir("tsbpf-kill-");
+  const target = spawn("sleep", ["30"], { stdio: "ignore" });
+  let sender = 0;
+  const { r } = await around(["killsnoop", "--json"], attached("exit_kill"), async () => {
+    sender = await sh(dir.path, "tsbpfkiller", `kill -USR1 ${process.pid}; kill -0 ${target.pid}; kill -TERM 999999 2>/dev/null; true`);
+  });
+  target.kill("SIGKILL");
+  assert.equal(r.code, 0, r.err);
+  const mine = r.json.filter((e) => e.pid === sender);
+  assert.deepEqual(mine.map((e) => [e.comm, e.sig, e.tpid, e.ret]), [
+    ["tsbpfkiller", 10, process.pid, 0],
+    ["tsbpfkiller", 0, target.pid, 0],
+    ["tsbpfkiller", 15, 999999, -3],
+  ]);
+
+  const { r: failed } = await around(["killsnoop", "-x", "-s", "TERM"], attached("exit_kill"), async () => {
+    sender = await sh(dir.path, "tsbpfkiller", `kill -0 ${process.pid}; kill -TERM 999999 2>/dev/null; kill -HUP 999999 2>/dev/null; true`);
+  });
+  assert.match(failed.lines[0]!, /^TIME\s+PID\s+COMM\s+SIG\s+TPID\s+RESULT$/);
+  const rows = failed.lines.slice(1).filter((l) => l.includes("tsbpfkiller"));
+  assert.equal(rows.length, 1, failed.out);
+  assert.match(rows[0]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+${sender}\\s+tsbpfkiller\\s+15\\s+999999\\s+-3$`));
+  assertDetached("enter_kill", "exit_kill");
+});
+
+test("oomkill names the victim and the trigger of a memory cgroup's OOM kill", async (t) => {
+  const v1 = "/sys/fs/cgroup/memory";
+  const v2 = "/sys/fs/cgroup/unified";
+  const cg = existsSync(join(v1, "memory.limit_in_bytes")) ? join(v1, `tsbpf-oom-${process.pid}`) : existsSync(join(v2, "cgroup.subtree_control")) ? join(v2, `tsbpf-oom-${process.pid}`) : undefined;
+  if (!cg) return t.skip("no memory cgroup");
+  mkdirSync(cg);
+  using dir = tempDir("tsbpf-oom-");
+  try {
+    if (cg.startsWith(v1)) writeFileSync(join(cg, "memory.limit_in_bytes"), String(32 << 20));
+    else writeFileSync(join(cg, "memory.max"), String(32 << 20));
+    let pid = 0;
+    const { r } = await around(["oomkill", "--json"], attached("mark_victim"), async () => {
+      // tail reads /dev/zero looking for a newline that never comes, growing its buffer until killed.
+      pid = await sh(dir.path, "tsbpfhog", `echo $$ > ${cg}/cgroup.procs && exec tail /dev/zero`);
+    });
+    assert.equal(r.code, 0, r.err);
+    const kill = r.json.find((e) => e.victim_pid === pid);
+    assert.ok(kill, r.out);
+    // The hog's own allocation triggers the kill of itself (tail, after the exec).
+    assert.deepEqual([kill.victim_comm, kill.trigger_pid, kill.trigger_comm], ["tail", pid, "tail"]);
+    assert.ok(kill.rss_kb > 16 << 10 && kill.rss_kb <= 40 << 10, `rss ${kill.rss_kb} kB`);
+    assertDetached("mark_victim");
+  } finally {
+    rmdirSync(cg);
+  }
+});
+
+test("process tools | head end cleanly, and help names the hooks", async () => {
+  const { code, out } = await runToolIntoHead(["exitsnoop"], 1);
+  assert.equal(code, 0);
+  assert.match(out, /^PCOMM/);
+  assertDetached("process_exit");
+  for (const tool of ["exitsnoop", "killsnoop", "oomkill"]) {
+    const help = await runTool([tool, "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.out, new RegExp(`usage: tsbpf ${tool}[\\s\\S]*hooks: `));
+  }
+  const bad = await runTool(["killsnoop", "-s", "NOPE"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /unknown signal "NOPE"/);
+});
+
+const LEAKER = `
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static volatile int go;
+static void on_usr1(int s) { (void)s; go = 1; }
+__attribute__((noinline)) void *leak_here(size_t n) { return malloc(n); }
+__attribute__((noinline)) void churn(void) { free(malloc(500)); free(calloc(10, 50)); free(realloc(malloc(100), 700)); }
+int main(void) {
+	signal(SIGUSR1, on_usr1);
+	printf("ready\\n"); fflush(stdout);
+	while (!go) pause();
+	for (int i = 0; i < 20; i++) { if (!leak_here(1000)) return 1; churn(); }
+	printf("leaked\\n"); fflush(stdout);
+	sleep(60);
+	return 0;
+}
+`;
+
+test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call site, and none it freed", async () => {
+  using dir = tempDir("tsbpf-memleak-");
+  writeFileSync(join(dir.path, "leaker.c"), LEAKER);
+  const cc = spawnSync("cc", ["-g", "-O0", "-fno-omit-frame-pointer", "-o", join(dir.path, "leaker"), join(dir.path, "leaker.c")], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  const leaker = spawn(join(dir.path, "leaker"), { stdio: ["ignore", "pipe", "inherit"] });
+  let said = "";
+  leaker.stdout!.on("data", (d) => (said += d));
+  try {
+    while (!said.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    const { r } = await around(["memleak", "-p", String(leaker.pid), "-o", "0", "--json", "1"], attached("malloc_exit") /* attached last */, async () => {
+      leaker.kill("SIGUSR1");
+      while (!said.includes("leaked")) await new Promise((res) => setTimeout(res, 20));
+      await new Promise((res) => setTimeout(res, 2500)); // two reports after the leak
+    });
+    assert.equal(r.code, 0, r.err);
+    const last = r.json.at(-1)!;
+    assert.equal(last.stacks.length, 1, JSON.stringify(last));
+    assert.deepEqual([last.stacks[0].bytes, last.stacks[0].allocations], [20000, 20]);
+    assert.match(last.stacks[0].stack[0], /^leak_here\+0x[0-9a-f]+ \[.*\/leaker\]$/);
+    assert.ok(last.stacks[0].stack.some((f: string) => f.startsWith("main+")), last.stacks[0].stack.join(" "));
+    assertDetached("malloc_exit", "free_enter_u");
+  } finally {
+    leaker.kill("SIGKILL");
+  }
+});
+
+test("bashreadline prints the lines an interactive bash reads, with its pid", async (t) => {
+  if (spawnSync("which", ["script"]).status !== 0) return t.skip("no script(1) for a pty");
+  let shPid = 0;
+  const { r } = await around(["bashreadline", "--json"], attached("readline_exit"), async () => {
+    // script gives bash a pty, so it is interactive and reads with readline().
+    const s = spawn("script", ["-qfc", "bash --norc -i", "/dev/null"], { stdio: ["pipe", "ignore", "ignore"] });
+    s.stdin!.end("echo tsbpf-typed-$((6*7))\necho $$ > /dev/null\nexit\n");
+    await once(s, "exit");
+    shPid = s.pid!;
+  });
+  assert.equal(r.code, 0, r.err);
+  const lines = r.json.filter((e) => e.command.startsWith("echo tsbpf-typed") || e.command === "exit");
+  assert.deepEqual(lines.map((e) => e.command), ["echo tsbpf-typed-$((6*7))", "exit"]);
+  assert.ok(lines.every((e) => e.comm === "bash" && e.pid !== shPid && e.pid > 0), JSON.stringify(lines)); // bash, not script
+  assertDetached("readline_exit");
+});
+
+test("threadsnoop shows each pthread_create of a process with its start routine", async () => {
+  using dir = tempDir("tsbpf-threads-");
+  writeFileSync(join(dir.path, "th.c"), `#include <pthread.h>\n#include <unistd.h>\nvoid *tsbpf_worker(void *a) { return a; }\nint main(void) { for (int i = 0; i < 3; i++) { pthread_t t; pthread_create(&t, 0, tsbpf_worker, 0); pthread_join(t, 0); } sleep(2); return 0; }\n`);
+  const cc = spawnSync("cc", ["-g", "-O0", "-o", join(dir.path, "tsbpfthreads"), join(dir.path, "th.c"), "-lpthread"], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  let pid = 0;
+  const { r } = await around(["threadsnoop"], attached("pthread_create_enter"), async () => {
+    const c = spawn(join(dir.path, "tsbpfthreads"), { stdio: "ignore" });
+    pid = c.pid!;
+    await once(c, "exit");
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.lines[0]!, /^TIME\(ms\)\s+PID\s+COMM\s+FUNC$/);
+  const rows = r.lines.filter((l) => l.includes("tsbpfthreads"));
+  assert.equal(rows.length, 3, r.out);
+  for (const l of rows) assert.match(l, new RegExp(`^\\d+\\s+${pid}\\s+tsbpfthreads\\s+tsbpf_worker$`));
+  assertDetached("pthread_create_enter");
+});
