@@ -128,7 +128,7 @@ function cases(): Case[] {
     c(2, /-M\/--max-events expects an integer >= 1, got "-3"/, "trace", "-M", "-3", PROBE),
     c(2, /-d\/--duration expects a number of seconds/, "trace", "-d", "2147483648000", PROBE),
     c(2, /-u\/--unix-timestamp goes with -t\/--timestamp/, "trace", "-u", PROBE),
-    c(2, /-K\/--kernel-stack \(kernel stack traces\) is not supported/, "trace", "-K", PROBE),
+    c(2, /-A\/--aggregate is not supported/, "trace", "-A", PROBE),
     c(2, /-I\/--include .* is not supported/, "trace", "-I", "x.h", PROBE),
     c(2, /unknown option --bogus/, "trace", "--bogus", PROBE),
     // trace: probes
