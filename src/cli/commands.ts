@@ -44,3 +44,4 @@ command("oomkill", "trace OOM killer kills: the triggering task and the victim (
 command("memleak", "outstanding allocations by stack, every interval: user (-p, libc uprobes) or kernel (kmem tracepoints) (BCC's memleak)", () => import("./memleak.ts"));
 command("bashreadline", "print commands typed into bash: TIME, PID, COMMAND (BCC's bashreadline)", () => import("./bashreadline.ts"));
 command("threadsnoop", "trace pthread_create(): TIME(ms), PID, COMM, FUNC (BCC's threadsnoop)", () => import("./threadsnoop.ts"));
+command("tcptop", "TCP throughput by process and connection, top-style: PID, COMM, LADDR, RADDR, RX_KB, TX_KB (BCC's tcptop)", () => import("./tcptop.ts"));

@@ -227,3 +227,47 @@ test("tcpretrans sees the SYNs a full accept queue drops, and -c counts them per
     full.kill("SIGKILL");
   }
 });
+
+test("tcptop counts the bytes each process sent and received on each connection", async () => {
+  let pid = 0;
+  const { r, w } = await around(["tcptop", "--json", "-r", "1000", "1"], /^/, async () => {
+    await new Promise((res) => setTimeout(res, 1500)); // the first interval: attached by then
+    const c = client(2, 50, 3000);
+    pid = c.child.pid!;
+    const lines = await c.done;
+    await new Promise((res) => setTimeout(res, 1200)); // one more interval
+    return lines;
+  });
+  assert.equal(r.code, 0, r.err);
+  const rows = r.json.flatMap((j) => j.rows);
+  const bytes = (p: number, laddr: string, field: "rx_kb" | "tx_kb") => Math.round(rows.filter((x) => x.pid === p && x.laddr === laddr).reduce((s, x) => s + x[field], 0) * 1024);
+  for (const l of w) {
+    const laddr = `127.0.0.1:${l.split(" ")[1]}`;
+    assert.deepEqual([bytes(pid, laddr, "tx_kb"), bytes(pid, laddr, "rx_kb")], [3000, 100], `${laddr}: ${JSON.stringify(rows)}`);
+    const back = rows.filter((x) => x.pid === server.child.pid && x.raddr === laddr);
+    assert.equal(Math.round(back.reduce((s, x) => s + x.rx_kb, 0) * 1024), 3000);
+    assert.equal(Math.round(back.reduce((s, x) => s + x.tx_kb, 0) * 1024), 100);
+  }
+  assertDetached("send_length", "recv_length");
+});
+
+test("network tools | head end cleanly; help names the hooks; -l is refused in one sentence", async () => {
+  // The tool notices the closed pipe at its next write: connects keep coming meanwhile.
+  const traffic = client(200, 100);
+  const { code, out } = await runToolIntoHead(["tcpconnect", "-P", String(port)], 1);
+  traffic.child.kill("SIGKILL");
+  assert.equal(code, 0);
+  assert.match(out, /^PID\s+COMM/);
+  assertDetached("set_state", "exit_connect");
+  for (const tool of ["tcpconnect", "tcpaccept", "tcplife", "tcpstates", "tcpretrans", "tcptop"]) {
+    const help = await runTool([tool, "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.out, new RegExp(`usage: tsbpf ${tool}[\\s\\S]*hooks: `));
+  }
+  const lp = await runTool(["tcpretrans", "-l"]);
+  assert.equal(lp.code, 1);
+  assert.match(lp.err, /^tsbpf: .*tcp_send_loss_probe.*\n$|tcp_send_loss_probe/);
+  const bad = await runTool(["tcpconnect", "-P", "70000"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /"70000" is not a port/);
+});

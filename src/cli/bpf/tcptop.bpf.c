@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// tcptop: TCP bytes sent and received per process and connection. BCC uses
+// kprobes on tcp_sendmsg and tcp_cleanup_rbuf; this uses the sock:sock_send_length
+// and sock:sock_recv_length tracepoints (6.3+): sock_sendmsg()/sock_recvmsg()
+// results, in the calling task, with the socket (its addresses read with CO-RE).
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#define TASK_COMM_LEN 16
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+
+const volatile u32 targ_pid = 0;
+const volatile u16 targ_family = 0;
+
+struct flow {
+	u32 pid;
+	u16 family;
+	u16 lport;
+	u16 dport;
+	u8 saddr[16];
+	u8 daddr[16];
+	char comm[TASK_COMM_LEN];
+};
+const struct flow *unused_flow __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct flow);
+	__type(value, u64);
+} sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct flow);
+	__type(value, u64);
+} received SEC(".maps");
+
+static __always_inline int count(void *map, struct trace_event_raw_sock_msg_length *ctx)
+{
+	const struct sock *sk = ctx->sk;
+	struct flow f = {};
+	u64 bytes = ctx->ret, *n;
+
+	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0 || (ctx->flags & MSG_PEEK))
+		return 0;
+	if (ctx->family != AF_INET && ctx->family != AF_INET6)
+		return 0;
+	if (targ_family && ctx->family != targ_family)
+		return 0;
+	f.pid = bpf_get_current_pid_tgid() >> 32;
+	if (targ_pid && f.pid != targ_pid)
+		return 0;
+	f.family = ctx->family;
+	/* inet_sport, not skc_num: a socket read after it closed has given its port back. */
+	f.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (f.family == AF_INET) {
+		bpf_core_read(f.saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(f.daddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(f.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(f.daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	bpf_get_current_comm(f.comm, sizeof(f.comm));
+	n = bpf_map_lookup_elem(map, &f);
+	if (n)
+		__sync_fetch_and_add(n, bytes);
+	else
+		bpf_map_update_elem(map, &f, &bytes, BPF_NOEXIST);
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int send_length(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return count(&sent, ctx);
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int recv_length(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return count(&received, ctx);
+}
+
+char LICENSE[] SEC("license") = "GPL";
