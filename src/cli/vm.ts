@@ -87,7 +87,7 @@ function runsTsbpf(command: string[]): boolean {
  * object is missing or older than its C and the host has clang; without clang, the guest's
  * tool says what to do.
  */
-async function ensureToolObjects(log: ((m: string) => void) | undefined): Promise<void> {
+export async function ensureToolObjects(log: ((m: string) => void) | undefined): Promise<void> {
   const { buildToolObjects, toolNames, toolSourceDir } = await import("./tool.ts");
   const { packageRoot } = await import("../internal/package.ts");
   const dir = join(packageRoot, "dist", "bpf");

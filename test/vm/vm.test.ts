@@ -1,5 +1,6 @@
 // tsbpf vm: the runner itself (output, exit status, files, timeout, errors), then
-// the guest suite (test/guest/probes.ts: kprobes, kretprobes, fentry...) in each
+// the guest suite (test/guest/*.guest.ts through test/guest/all.ts: kprobes, kretprobes,
+// fentry, tools on kprobes...) in each
 // Debian kernel, one boot per kernel. TSBPF_TEST_HOST_ONLY=1 skips all of it.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile } from "../../src/compile/index.ts";
 import { GUEST_OBJECTS, GUEST_PROGRAMS } from "../guest/programs.ts";
+import { ensureToolObjects } from "../../src/cli/vm.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const HOST_ONLY = process.env.TSBPF_TEST_HOST_ONLY === "1";
@@ -129,7 +131,7 @@ describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => 
   });
 });
 
-describe("guest suite (test/guest/probes.ts)", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => {
+describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => {
   let objects: string;
   before(async () => {
     objects = mkdtempSync(join(tmpdir(), "tsbpf-guest-objects-"));
@@ -137,6 +139,8 @@ describe("guest suite (test/guest/probes.ts)", { skip: HOST_ONLY && "TSBPF_TEST_
       const o = await compile({ text, name: `${name}.bpf.c` });
       writeFileSync(join(objects, `${name}.o`), o.bytes);
     }
+    // Guest files run tsbpf's tools, which load dist/bpf (the guest has no clang).
+    await ensureToolObjects(undefined);
   });
   after(() => rmSync(objects, { recursive: true, force: true }));
 
@@ -144,7 +148,7 @@ describe("guest suite (test/guest/probes.ts)", { skip: HOST_ONLY && "TSBPF_TEST_
     test(`in ${kernel}`, { timeout: 600_000 }, async (t) => {
       const r = await vm([
         "run", "--kernel", kernel, "--timeout", "300", "--file", `${objects}:${GUEST_OBJECTS}`,
-        "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/probes.ts",
+        "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/all.ts",
       ]);
       // One subtest per guest test, with the guest's diagnostics when it failed.
       const lines = r.stdout.split("\n");

@@ -1,5 +1,5 @@
-// Runs INSIDE a guest kernel (tsbpf vm run), started by test/vm.test.ts:
-//   node --import tsx --test-reporter=tap test/guest/probes.ts
+// Runs INSIDE a guest kernel (tsbpf vm run), through test/guest/all.ts, started by test/vm/vm.test.ts:
+//   node --import tsx --test-reporter=tap test/guest/all.ts
 // kprobes, kretprobes, ksyscall, fentry/fexit: what the host kernel cannot do.
 // The objects were compiled on the host (test/guest/programs.ts) and copied in.
 import { test } from "node:test";
