@@ -7,7 +7,7 @@
 // Every shape starts the same way (`startTool`): options already parsed, the
 // privilege check, the tool's object loaded with its constants, programs
 // attached, and a ToolRun whose signal ends on Ctrl-C, SIGTERM, -d or a closed pipe.
-import { loadavg } from "node:os";
+import { readFileSync } from "node:fs";
 import { Spec } from "../btf/spec.ts";
 import { Collection, type CollectionOptions } from "../collection.ts";
 import { ObjectSpec } from "../object/spec.ts";
@@ -76,7 +76,7 @@ export interface EventToolOptions<E> extends StartOptions {
   json?: boolean;
   /** A line for an event (undefined: filtered out in user space). */
   line(e: E): string | undefined;
-  /** The JSON record for an event (default: the event itself). */
+  /** The JSON record for an event (default: the event itself; undefined: filtered out). */
   record?(e: E): unknown;
 }
 
@@ -104,7 +104,8 @@ export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number
   if (!opts.json && opts.header !== undefined) run.out.line(opts.header);
   reader.onEvent((e) => {
     if (opts.json) {
-      run.out.json(opts.record ? opts.record(e) : e);
+      const record = opts.record ? opts.record(e) : e;
+      if (record !== undefined) run.out.json(record);
       return;
     }
     const text = opts.line(e);
@@ -181,6 +182,11 @@ export interface TopToolOptions<R> extends StartOptions {
   noclear?: boolean;
   /** -r/--maxrows. */
   maxRows?: number;
+  /**
+   * The "HH:MM:SS loadavg: ..." line and the blank line after it (BCC's biotop,
+   * filetop; tcptop unless -S/--nosummary). Default true.
+   */
+  summary?: boolean;
   json?: boolean;
   banner?: string;
   /** The column header line. */
@@ -190,6 +196,14 @@ export interface TopToolOptions<R> extends StartOptions {
   line(row: R): string;
   /** Clears the maps after each interval (default: every hash map the rows came from is the tool's to clear). */
   clear(coll: Collection): void;
+}
+
+function procLoadavg(): string {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").trim();
+  } catch {
+    return "";
+  }
 }
 
 /** Runs a top-style tool: a table per interval, sorted by the tool, the screen cleared unless -C. */
@@ -205,9 +219,10 @@ export async function runTopTool<R>(opts: TopToolOptions<R>): Promise<number> {
     if (opts.json) {
       run.out.json({ time: clockTime(tick.time), rows });
     } else {
-      const load = loadavg().map((n) => n.toFixed(2)).join(" ");
-      const lines = [`${opts.noclear ? "\n" : "\x1b[H\x1b[2J"}${clockTime(tick.time)} loadavg: ${load}`, "", opts.header, ...rows.map(opts.line)];
-      run.out.line(lines.join("\n"));
+      // BCC prints /proc/loadavg whole (with its run queue and last pid) and its newline: a blank line follows.
+      const summary = opts.summary ?? true ? [`${clockTime(tick.time).padEnd(8)} loadavg: ${procLoadavg()}`, ""] : [];
+      const lines = [...summary, opts.header, ...rows.map(opts.line)];
+      run.out.line((opts.noclear ? "\n" : "\x1b[H\x1b[2J") + lines.join("\n"));
     }
     run.out.flush();
     opts.clear(coll);

@@ -77,9 +77,7 @@ export async function run(args: string[]): Promise<number> {
     const { coll, run } = tool;
     if (!o.json) run.out.line("Tracing retransmits ... Hit Ctrl-C to end");
     run.out.flush();
-    const alive = setInterval(() => {}, 1 << 30); // nothing else holds the event loop until Ctrl-C
     await run.stopped;
-    clearInterval(alive);
     const rows = [...coll.map("counts").entries()] as [Flow, bigint][];
     rows.sort((a, b) => Number(a[1] - b[1])); // BCC: ascending
     if (!o.json) run.out.line(`\n${"LADDR:LPORT".padEnd(25)} ${"RADDR:RPORT".padEnd(25)} ${"RETRANSMITS".padEnd(10)}`);

@@ -290,11 +290,21 @@ export class ToolRun implements Disposable {
   readonly out = new Output(() => this.stop("stdout closed"));
   readonly stopped: Promise<string>;
   #timer: NodeJS.Timeout | undefined;
+  // Holds the event loop until the run stops: a tool that only waits (a count
+  // read at Ctrl-C) has no other handle, and node would exit at once.
+  #keepAlive: NodeJS.Timeout | undefined = setInterval(() => {}, TIMER_MAX_MS);
   readonly #onSignal = (sig: NodeJS.Signals) => this.stop(sig);
 
   constructor(opts: { durationSec?: number } = {}) {
     this.stopped = new Promise((resolve) =>
-      this.#controller.signal.addEventListener("abort", () => resolve(String(this.#controller.signal.reason)), { once: true }),
+      this.#controller.signal.addEventListener(
+        "abort",
+        () => {
+          this.#release();
+          resolve(String(this.#controller.signal.reason));
+        },
+        { once: true },
+      ),
     );
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);
@@ -317,8 +327,14 @@ export class ToolRun implements Disposable {
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
+  #release(): void {
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
+  }
+
   [Symbol.dispose](): void {
     this.out.flush();
+    this.#release();
     clearTimeout(this.#timer);
     process.off("SIGINT", this.#onSignal);
     process.off("SIGTERM", this.#onSignal);
