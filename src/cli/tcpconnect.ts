@@ -7,7 +7,7 @@ import { formatAddress, familyOption, ipVersion, portListOption } from "../inter
 import { runEventTool, startTool } from "./skeleton.ts";
 import { durationOption, parseToolArgs, pidOption, uidOption, UsageError } from "./tool.ts";
 
-const HELP = `usage: tsbpf tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c] [--cgroupmap PATH] [-d SECS] [--json]
+const HELP = `usage: tsbpf tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c] [--cgroupmap PATH] [--mntnsmap PATH] [-d SECS] [--json]
 
 Trace TCP active connections (connect()): one line per connect, until Ctrl-C.
 
@@ -23,6 +23,8 @@ options:
   -c, --count            count connects per source address, destination and port; print at the end
       --cgroupmap PATH   only tasks in the cgroups whose ids are keys of this pinned BPF hash map
                          (its keys when the tool starts)
+      --mntnsmap PATH    only tasks in the mount namespaces whose inode numbers (as in
+                         /proc/PID/ns/mnt) are keys of this pinned BPF hash map
   -d, --duration SECS    stop after this many seconds
       --json             one JSON object per line instead of columns
       --perf-buffer      read events through a perf buffer even where a ring buffer works
@@ -30,7 +32,7 @@ options:
 hooks: tracepoints sock:inet_sock_set_state (newstate SYN_SENT runs in the connecting
 task) and syscalls:sys_exit_connect (the local port, read from the socket with CO-RE);
 no kprobes. Connects made without connect() (io_uring, in-kernel) are not seen.
-Not in BCC's tool here: -d/--dns (tsbpf's -d is --duration), --mntnsmap.
+Not in BCC's tool here: -d/--dns (tsbpf's -d is --duration).
 
 examples:
   tsbpf tcpconnect             # trace all TCP connect()s
@@ -51,6 +53,7 @@ const OPTIONS = {
   uid: { type: "string", short: "u" },
   count: { type: "boolean", short: "c" },
   cgroupmap: { type: "string" },
+  mntnsmap: { type: "string" },
   duration: { type: "string", short: "d" },
   json: { type: "boolean" },
   "perf-buffer": { type: "boolean" },
@@ -76,20 +79,29 @@ interface CountKey {
   daddr: number[];
 }
 
-/** The cgroup ids of a pinned map's keys (BCC's --cgroupmap), for the tool's own filter map. */
-export function cgroupIdsOf(path: string): bigint[] {
+/**
+ * The keys of a pinned BPF hash map of 8-byte keys (BCC's --cgroupmap and
+ * --mntnsmap: cgroup ids, mount namespace inode numbers), read once when the
+ * tool starts, for the tool's own filter map.
+ */
+export function pinnedKeysOf(path: string, option: string, what: string): bigint[] {
   let map: BpfMap;
   try {
     map = BpfMap.fromPin(path);
   } catch (err) {
-    throw new UsageError(`--cgroupmap: cannot open the pinned map ${path}: ${(err as Error).message}`);
+    throw new UsageError(`${option}: cannot open the pinned map ${path}: ${(err as Error).message}`);
   }
   try {
-    if (map.keySize !== 8) throw new UsageError(`--cgroupmap: ${path} has ${map.keySize}-byte keys, not 8-byte cgroup ids`);
+    if (map.keySize !== 8) throw new UsageError(`${option}: ${path} has ${map.keySize}-byte keys, not 8-byte ${what}`);
     return [...map.keys()].map((k) => (typeof k === "bigint" || typeof k === "number" ? BigInt(k) : Buffer.from(k as Uint8Array).readBigUInt64LE(0)));
   } finally {
     map.close();
   }
+}
+
+/** The cgroup ids of a pinned map's keys (BCC's --cgroupmap), for the tool's own filter map. */
+export function cgroupIdsOf(path: string): bigint[] {
+  return pinnedKeysOf(path, "--cgroupmap", "cgroup ids");
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -103,6 +115,7 @@ export async function run(args: string[]): Promise<number> {
   const family = familyOption(o.ipv4, o.ipv6);
   const duration = durationOption(o.duration);
   const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
+  const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
   const portsConst = [...ports, ...Array(8 - ports.length).fill(0)];
   const constants = {
     targ_pid: pid ?? 0,
@@ -112,9 +125,11 @@ export async function run(args: string[]): Promise<number> {
     targ_nports: ports.length,
     targ_count: o.count ?? false,
     targ_cgroups: cgroups !== undefined,
+    targ_mntns: mntns !== undefined,
   };
   const fillCgroups = (coll: import("../collection.ts").Collection) => {
     for (const id of cgroups ?? []) coll.map("cgroups").update(id, 1);
+    for (const id of mntns ?? []) coll.map("mntns").update(id, 1);
     coll.attachAll();
   };
 
@@ -124,9 +139,7 @@ export async function run(args: string[]): Promise<number> {
     const { coll, run } = tool;
     if (!o.json) run.out.line("Tracing connect ... Hit Ctrl-C to end");
     run.out.flush();
-    const alive = setInterval(() => {}, 1 << 30); // nothing else holds the event loop until Ctrl-C
     await run.stopped;
-    clearInterval(alive);
     const rows = [...coll.map("counts").entries()] as [CountKey, bigint][];
     rows.sort((a, b) => Number(b[1] - a[1]));
     if (o.json) {

@@ -24,6 +24,7 @@ const volatile u16 targ_ports[MAX_PORTS] = {};
 const volatile u32 targ_nports = 0;
 const volatile bool targ_count = false;
 const volatile bool targ_cgroups = false;
+const volatile bool targ_mntns = false;
 
 struct event {
 	u64 ts;
@@ -77,6 +78,14 @@ struct {
 	__type(value, u8);
 } cgroups SEC(".maps");
 
+/* --mntnsmap: the mount namespace inode numbers to trace (filled the same way). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u8);
+} mntns SEC(".maps");
+
 static __always_inline bool port_wanted(u16 port)
 {
 	if (!targ_nports)
@@ -108,6 +117,12 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (targ_cgroups) {
 		u64 cg = bpf_get_current_cgroup_id();
 		if (!bpf_map_lookup_elem(&cgroups, &cg))
+			return 0;
+	}
+	if (targ_mntns) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		if (!bpf_map_lookup_elem(&mntns, &ns))
 			return 0;
 	}
 	p.sk = ctx->skaddr;

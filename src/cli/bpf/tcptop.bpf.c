@@ -16,6 +16,15 @@
 
 const volatile u32 targ_pid = 0;
 const volatile u16 targ_family = 0;
+const volatile bool targ_cgroups = false;
+
+/* --cgroupmap: the cgroup ids to trace (filled from the user's pinned map before attach). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u8);
+} cgroups SEC(".maps");
 
 struct flow {
 	u32 pid;
@@ -57,6 +66,11 @@ static __always_inline int count(void *map, struct trace_event_raw_sock_msg_leng
 	f.pid = bpf_get_current_pid_tgid() >> 32;
 	if (targ_pid && f.pid != targ_pid)
 		return 0;
+	if (targ_cgroups) {
+		u64 cg = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&cgroups, &cg))
+			return 0;
+	}
 	f.family = ctx->family;
 	/* inet_sport, not skc_num: a socket read after it closed has given its port back. */
 	f.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
