@@ -45,3 +45,5 @@ command("memleak", "outstanding allocations by stack, every interval: user (-p, 
 command("bashreadline", "print commands typed into bash: TIME, PID, COMMAND (BCC's bashreadline)", () => import("./bashreadline.ts"));
 command("threadsnoop", "trace pthread_create(): TIME(ms), PID, COMM, FUNC (BCC's threadsnoop)", () => import("./threadsnoop.ts"));
 command("tcptop", "TCP throughput by process and connection, top-style: PID, COMM, LADDR, RADDR, RX_KB, TX_KB (BCC's tcptop)", () => import("./tcptop.ts"));
+command("gethostlatency", "latency of host name lookups (getaddrinfo, gethostbyname[2]): TIME, PID, COMM, LATms, HOST (BCC's gethostlatency)", () => import("./gethostlatency.ts"));
+command("drsnoop", "trace direct reclaim (global and at a memory cgroup limit): COMM, PID, LAT(ms), PAGES (BCC's drsnoop)", () => import("./drsnoop.ts"));
