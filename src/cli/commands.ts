@@ -47,3 +47,5 @@ command("threadsnoop", "trace pthread_create(): TIME(ms), PID, COMM, FUNC (BCC's
 command("tcptop", "TCP throughput by process and connection, top-style: PID, COMM, LADDR, RADDR, RX_KB, TX_KB (BCC's tcptop)", () => import("./tcptop.ts"));
 command("gethostlatency", "latency of host name lookups (getaddrinfo, gethostbyname[2]): TIME, PID, COMM, LATms, HOST (BCC's gethostlatency)", () => import("./gethostlatency.ts"));
 command("drsnoop", "trace direct reclaim (global and at a memory cgroup limit): COMM, PID, LAT(ms), PAGES (BCC's drsnoop)", () => import("./drsnoop.ts"));
+command("capable", "trace security capability checks: TIME, UID, PID, COMM, CAP, NAME, AUDIT (BCC's capable; fentry or kprobe on cap_capable)", () => import("./capable.ts"));
+command("sslsniff", "the plaintext of OpenSSL, GnuTLS and NSS reads and writes: FUNC, TIME(s), COMM, PID, LEN, DATA (BCC's sslsniff)", () => import("./sslsniff.ts"));
