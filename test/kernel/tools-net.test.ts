@@ -8,6 +8,11 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { linksOfProgram, programsNamed } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, type ToolResult } from "../support/tools.ts";
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { BpfMap } from "../../src/maps/map.ts";
+import { MapType } from "../../src/internal/sys/constants.ts";
 
 // A server on 127.0.0.1: prints its port, then "accepted RPORT" per connection; each
 // connection gets `reply` bytes, then is closed by the server.
@@ -270,4 +275,76 @@ test("network tools | head end cleanly; help names the hooks; -l is refused in o
   const bad = await runTool(["tcpconnect", "-P", "70000"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /"70000" is not a port/);
+});
+
+/** A hash map of 8-byte keys pinned at a fresh path under /sys/fs/bpf (BCC's --cgroupmap/--mntnsmap maps). */
+function pinnedIdMap(ids: bigint[]): { path: string } & Disposable {
+  const path = `/sys/fs/bpf/tsbpf-ids-${process.pid}-${pinSerial++}`;
+  const map = BpfMap.create({ type: MapType.HASH, keySize: 8, valueSize: 1, maxEntries: 16, name: "ids" });
+  for (const id of ids) map.update(id, new Uint8Array([1]));
+  map.pin(path);
+  map.close();
+  return { path, [Symbol.dispose]: () => rmSync(path, { force: true }) };
+}
+let pinSerial = 0;
+
+test("tcptop -S leaves out the loadavg line that -C keeps; --cgroupmap counts only the cgroup's tasks", async (t) => {
+  // One output each (interval 1, count 1): the tool exits by itself.
+  const withSummary = await runTool(["tcptop", "-C", "1", "1"]);
+  assert.equal(withSummary.code, 0, withSummary.err);
+  // BCC: "%-8s loadavg: %s" of /proc/loadavg whole, then a blank line, then the columns.
+  assert.match(withSummary.out, /\n\d\d:\d\d:\d\d loadavg: \d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+\n\nPID\s+COMM/);
+  const noSummary = await runTool(["tcptop", "-C", "-S", "1", "1"]);
+  assert.equal(noSummary.code, 0, noSummary.err);
+  assert.doesNotMatch(noSummary.out, /loadavg/);
+  assert.match(noSummary.out, /^PID\s+COMM\s+LADDR\s+RADDR\s+RX_KB\s+TX_KB$/m);
+
+  const v2 = "/sys/fs/cgroup/unified";
+  if (!existsSync(join(v2, "cgroup.procs"))) return t.skip("no cgroup v2 hierarchy");
+  const cg = join(v2, `tsbpf-tcptop-${process.pid}`);
+  mkdirSync(cg);
+  try {
+    using map = pinnedIdMap([BigInt(statSync(cg).ino)]); // a v2 cgroup's id is its directory's inode
+    let inside = 0;
+    let outside = 0;
+    const { r } = await around(["tcptop", "--json", "-r", "1000", "--cgroupmap", map.path, "1"], attached("send_length"), async () => {
+      const a = spawn("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec "$0" -e "$1" ${port} 2 50 1000`, process.execPath, CLIENT], { stdio: "ignore" });
+      const b = client(2, 50, 1000);
+      inside = a.pid!;
+      outside = b.child.pid!;
+      await Promise.all([once(a, "exit"), b.done]);
+      await new Promise((res) => setTimeout(res, 1200)); // the interval after the traffic
+    });
+    assert.equal(r.code, 0, r.err);
+    const rows = r.json.flatMap((j) => j.rows);
+    assert.ok(rows.some((x) => x.pid === inside && Math.round(x.tx_kb * 1024) === 1000), JSON.stringify(rows));
+    assert.ok(rows.every((x) => x.pid === inside), `rows of other cgroups: ${JSON.stringify(rows.filter((x) => x.pid !== inside))} (outside: ${outside})`);
+    assertDetached("send_length", "recv_length");
+  } finally {
+    rmdirSync(cg);
+  }
+});
+
+test("tcpconnect --mntnsmap traces only the connects made in the mount namespaces the pinned map names", async (t) => {
+  if (spawnSync("unshare", ["-m", "true"]).status !== 0) return t.skip("no unshare -m");
+  // A client in a mount namespace of its own, waiting on stdin to start (its namespace is known first).
+  const held = spawn("unshare", ["-m", "sh", "-c", `read x; exec "$0" -e "$1" ${port} 3 20 0`, process.execPath, CLIENT], { stdio: ["pipe", "ignore", "inherit"] });
+  const ns = () => {
+    try {
+      return BigInt(statSync(`/proc/${held.pid}/ns/mnt`).ino);
+    } catch {
+      return 0n;
+    }
+  };
+  const mine = BigInt(statSync("/proc/self/ns/mnt").ino);
+  while (ns() === 0n || ns() === mine) await new Promise((res) => setTimeout(res, 20)); // until unshare has run
+  using map = pinnedIdMap([ns()]);
+  const { r } = await around(["tcpconnect", "--json", "-P", String(port), "--mntnsmap", map.path], attached("exit_connect"), async () => {
+    held.stdin!.end("go\n");
+    await Promise.all([once(held, "exit"), client(2).done]); // 3 connects inside, 2 outside
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.json.length, 3, r.out);
+  assert.ok(r.json.every((e) => e.pid === held.pid && e.dport === port), r.out);
+  assertDetached("set_state", "exit_connect");
 });

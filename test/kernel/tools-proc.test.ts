@@ -219,3 +219,106 @@ test("threadsnoop shows each pthread_create of a process with its start routine"
   for (const l of rows) assert.match(l, new RegExp(`^\\d+\\s+${pid}\\s+tsbpfthreads\\s+tsbpf_worker$`));
   assertDetached("pthread_create_enter");
 });
+
+// Holds N pipes with a byte in each (a pipe_inode_info and its buffer array from
+// kmalloc, a page from the page allocator), then closes them all.
+const PIPES = `
+import os, sys, resource
+n = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (2 * n + 100, 2 * n + 100))
+ps = [os.pipe() for _ in range(n)]
+for r, w in ps: os.write(w, b"x")
+print("held", flush=True)
+sys.stdin.readline()
+for r, w in ps: os.close(r); os.close(w)
+print("released", flush=True)
+sys.stdin.readline()
+`;
+
+test("memleak (kernel: kmem and page tracepoints) holds the pipes a process keeps, by stack, and lets them go when it closes them", async () => {
+  const N = 1000;
+  const reports = (out: string) => out.split("\n").filter((l) => l.startsWith("{")).length;
+  let stage = 0;
+  let heldAt = 0;
+  let releasedAt = 0;
+  let said = "";
+  let py: ReturnType<typeof spawn> | undefined;
+  try {
+    const r = await runTool(["memleak", "--json", "-o", "0", "-T", "100000", "1"], {
+      until: (out) => {
+        if (stage === 0 && linksOfProgram("mm_page_alloc").length > 0) {
+          py = spawn("python3", ["-c", PIPES, String(N)], { stdio: ["pipe", "pipe", "inherit"] });
+          py.stdout!.on("data", (d) => (said += d));
+          stage = 1;
+        } else if (stage === 1 && said.includes("held")) {
+          heldAt = reports(out); // every report from here on was made while the pipes were held
+          stage = 2;
+        } else if (stage === 2 && reports(out) > heldAt) {
+          py!.stdin!.write("\n");
+          stage = 3;
+        } else if (stage === 3 && said.includes("released")) {
+          releasedAt = reports(out);
+          stage = 4;
+        }
+        return stage === 4 && reports(out) > releasedAt;
+      },
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(stage, 4, `stage ${stage}: ${r.err}`);
+    const sum = (report: any, frame: RegExp) =>
+      report.stacks.filter((s: any) => s.stack.some((f: string) => frame.test(f))).reduce((n: number, s: any) => n + s.allocations, 0);
+    const held = r.json[heldAt]!;
+    const released = r.json[releasedAt]!;
+    // kmalloc: the pipe_inode_info and the buffer array of each pipe, both from alloc_pipe_info.
+    assert.ok(sum(held, /^alloc_pipe_info\+/) >= 2 * N, `alloc_pipe_info: ${sum(held, /^alloc_pipe_info\+/)}`);
+    // mm_page_alloc: the page each pipe's byte went into.
+    assert.ok(sum(held, /^pipe_write\+/) >= N, `pipe_write: ${sum(held, /^pipe_write\+/)}`);
+    // Freed at close (kfree, mm_page_free): what other processes hold meanwhile is far less than N.
+    assert.ok(sum(released, /^alloc_pipe_info\+/) < N / 2, `after close, alloc_pipe_info: ${sum(released, /^alloc_pipe_info\+/)}`);
+    assert.ok(sum(released, /^pipe_write\+/) < N / 2, `after close, pipe_write: ${sum(released, /^pipe_write\+/)}`);
+    assertDetached("kmalloc", "mm_page_alloc", "kmem_cache_free");
+  } finally {
+    py?.kill("SIGKILL");
+  }
+});
+
+// Leaks 10 blocks of 3000 bytes at leak_here at once, and allocates and frees one more.
+const STARTUP_LEAKER = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((noinline)) void *leak_here(size_t n) { return malloc(n); }
+int main(void) {
+	for (int i = 0; i < 10; i++) if (!leak_here(3000)) return 1;
+	free(malloc(3000));
+	printf("leaked\\n"); fflush(stdout);
+	sleep(60);
+	return 0;
+}
+`;
+
+test("memleak -c runs the command once attached: --combined-only finds its startup leak; -t prints each call", async () => {
+  using dir = tempDir("tsbpf-memleak-c-");
+  const exe = join(dir.path, "startleak");
+  writeFileSync(`${exe}.c`, STARTUP_LEAKER);
+  const cc = spawnSync("cc", ["-O0", "-fno-omit-frame-pointer", "-o", exe, `${exe}.c`], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  const leak = (out: string) => out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).flatMap((j) => j.stacks ?? []).find((s: any) => s.bytes === 30000);
+  const r = await runTool(["memleak", "-c", exe, "--combined-only", "--json", "1"], { until: (out) => leak(out) !== undefined });
+  assert.equal(r.code, 0, r.err);
+  const s = leak(r.out)!;
+  assert.equal(s.allocations, 10);
+  assert.match(s.stack[0], /^leak_here\+0x[0-9a-f]+ \[.*\/startleak\]$/);
+  // The tool stops its command as it exits (SIGTERM): gone within moments.
+  for (let i = 0; i < 50 && spawnSync("pgrep", ["-x", "startleak"]).status === 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(spawnSync("pgrep", ["-x", "startleak"]).status, 1, "the command outlived the tool");
+  assertDetached("malloc_exit", "free_enter_u");
+
+  const t = await runTool(["memleak", "-c", exe, "-t"], { until: (out) => /free entered, address = [0-9a-f]+, size = 3000/.test(out) });
+  assert.equal(t.code, 0, t.err);
+  assert.equal(t.lines[0], `Executing '${exe}' and tracing the resulting process.`);
+  assert.match(t.lines[1]!, /^Attaching to pid \d+, Ctrl\+C to quit\.$/);
+  const exits = t.lines.filter((l) => /startleak-\d+\s+[\d.]+: alloc exited, size = 3000, result = [0-9a-f]+$/.test(l));
+  assert.equal(exits.length, 11, t.out);
+  assert.equal(t.lines.filter((l) => /free entered, address = [0-9a-f]+, size = 3000$/.test(l)).length, 1, t.out);
+});

@@ -1,0 +1,207 @@
+// The tools of issue 15's last part (gethostlatency, drsnoop, sslsniff, capable)
+// against workloads the test makes: name lookups of local names, a memory cgroup
+// read past its limit, an OpenSSL s_server/s_client pair on 127.0.0.1.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { runTool, runToolIntoHead, tempDir, type ToolResult } from "../support/tools.ts";
+
+const attached = (program: string) => () => linksOfProgram(program).length > 0;
+
+/** Runs `tsbpf ARGS` until `ready()` (its programs attached), then `workload`, then SIGINT. */
+async function around<T>(args: string[], ready: () => boolean, workload: () => Promise<T>): Promise<{ r: ToolResult; w: T }> {
+  let w!: T;
+  let done = false;
+  let started = false;
+  let failed: unknown;
+  const r = await runTool(args, {
+    until: () => {
+      if (!started && ready()) {
+        started = true;
+        void workload().then(
+          (v) => {
+            w = v;
+            setTimeout(() => (done = true), 300); // the reader's 50 ms drain, with margin
+          },
+          (err) => {
+            failed = err;
+            done = true;
+          },
+        );
+      }
+      return done;
+    },
+  });
+  if (failed) throw failed;
+  assert.ok(started, `the tool never attached: ${r.err}`);
+  return { r, w };
+}
+
+function assertDetached(...programs: string[]): void {
+  for (const name of programs) {
+    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
+    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
+  }
+}
+
+/** Runs a command to its end; its pid and stdout. */
+async function run(cmd: string, args: string[], opts: { input?: string } = {}): Promise<{ pid: number; out: string; code: number | null }> {
+  const c = spawn(cmd, args, { stdio: ["pipe", "pipe", "ignore"] });
+  let out = "";
+  c.stdout!.on("data", (d) => (out += d));
+  c.stdin!.end(opts.input ?? "");
+  const [code] = (await once(c, "exit")) as [number | null];
+  return { pid: c.pid!, out, code };
+}
+
+test("gethostlatency times getent's getaddrinfo and gethostbyname2 of local names, with the pid and host", async () => {
+  const { r, w } = await around(["gethostlatency", "--json"], attached("lookup_enter"), async () => {
+    const ahosts = await run("getent", ["ahosts", "localhost"]); // getaddrinfo
+    const hosts = await run("getent", ["hosts", "localhost"]); // gethostbyname2
+    return { ahosts, hosts };
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(w.ahosts.code, 0);
+  for (const pid of [w.ahosts.pid, w.hosts.pid]) {
+    const mine = r.json.filter((e) => e.pid === pid);
+    assert.ok(mine.length >= 1, `no lookup by pid ${pid}: ${r.out}`);
+    assert.ok(mine.every((e) => e.host === "localhost" && e.comm === "getent" && e.lat_ms > 0 && e.lat_ms < 10_000), JSON.stringify(mine));
+  }
+  assertDetached("lookup_enter", "lookup_return");
+  // The text form: BCC's columns.
+  let pid = 0;
+  const text = await around(["gethostlatency", "-p", String(process.pid)], attached("lookup_enter"), async () => {
+    pid = (await run("getent", ["ahosts", "localhost"])).pid; // another process: filtered out
+  });
+  assert.match(text.r.lines[0]!, /^TIME\s+PID\s+COMM\s+LATms HOST$/);
+  assert.ok(!text.r.out.includes(` ${pid} `), text.r.out);
+});
+
+test("drsnoop shows the reclaim a process does at its memory cgroup's limit, with the pages it freed", async (t) => {
+  const v1 = "/sys/fs/cgroup/memory";
+  const v2 = "/sys/fs/cgroup/unified";
+  const cg = existsSync(join(v1, "memory.limit_in_bytes")) ? join(v1, `tsbpf-dr-${process.pid}`) : existsSync(join(v2, "cgroup.subtree_control")) ? join(v2, `tsbpf-dr-${process.pid}`) : undefined;
+  if (!cg) return t.skip("no memory cgroup");
+  using dir = tempDir("tsbpf-dr-");
+  // 96 MiB of file data, written past the page cache (O_DIRECT), then read in a 32 MiB cgroup:
+  // clean page cache that the reader's own charges must reclaim, at least 64 MiB of it.
+  const file = join("/var/tmp", `tsbpf-dr-${process.pid}.bin`);
+  const dd = spawnSync("dd", ["if=/dev/zero", `of=${file}`, "bs=1M", "count=96", "oflag=direct"], { stdio: "ignore" });
+  assert.equal(dd.status, 0);
+  mkdirSync(cg);
+  try {
+    if (cg.startsWith(v1)) writeFileSync(join(cg, "memory.limit_in_bytes"), String(32 << 20));
+    else writeFileSync(join(cg, "memory.max"), String(32 << 20));
+    const reader = join(dir.path, "tsbpfreader");
+    spawnSync("cp", ["/bin/cat", reader]);
+    let pid = 0;
+    const { r } = await around(["drsnoop", "--json"], attached("memcg_end"), async () => {
+      pid = (await run("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec ${reader} ${file} > /dev/null`])).pid;
+    });
+    assert.equal(r.code, 0, r.err);
+    const mine = r.json.filter((e) => e.pid === pid);
+    assert.ok(mine.length > 0, `no reclaim by pid ${pid}: ${r.out.slice(0, 2000)}`);
+    assert.ok(mine.every((e) => e.comm === "tsbpfreader" && e.memcg === true && e.lat_ms >= 0), JSON.stringify(mine[0]));
+    const pages = mine.reduce((s, e) => s + e.pages, 0);
+    assert.ok(pages * 4096 >= 48 << 20, `${pages} pages reclaimed`);
+    assertDetached("memcg_end", "direct_end");
+    // BCC's columns, -T and -U; --global-only leaves the cgroup's reclaim out.
+    const text = await around(["drsnoop", "-T", "-U", "--global-only"], attached("direct_end"), async () => {
+      pid = (await run("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec ${reader} ${file} > /dev/null`])).pid;
+    });
+    assert.match(text.r.lines[0]!, /^TIME\(s\)\s+UID\s+COMM\s+PID\s+LAT\(ms\) PAGES$/);
+    assert.ok(!text.r.out.includes("tsbpfreader"), text.r.out);
+    assert.deepEqual(linksOfProgram("memcg_end"), []);
+  } finally {
+    rmdirSync(cg);
+    spawnSync("rm", ["-f", file]);
+  }
+});
+
+/** Whether a TCP socket listens on 127.0.0.1:port (a probe connection would use up s_server's one accept). */
+function listening(port: number): boolean {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8").split("\n").some((l) => l.trim().split(/\s+/)[1] === local && l.trim().split(/\s+/)[3] === "0A");
+}
+
+/** An OpenSSL server on 127.0.0.1 for one connection, printing what it reads; the client sends `text`. */
+async function tlsExchange(dir: string, port: number, text: string): Promise<{ server: number; client: number; got: string }> {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  if (!existsSync(cert)) {
+    const gen = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], { stdio: "ignore" });
+    assert.equal(gen.status, 0);
+  }
+  // stdin held open: s_server ends its session at EOF on stdin.
+  const server = spawn("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", cert, "-key", key, "-naccept", "1", "-quiet"], { stdio: ["pipe", "pipe", "pipe"] });
+  let got = "";
+  server.stdout!.on("data", (d) => (got += d));
+  while (!listening(port) && server.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  const client = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-quiet"], { stdio: ["pipe", "ignore", "ignore"] });
+  client.stdin!.write(text);
+  const deadline = Date.now() + 20_000;
+  while (!got.includes(text.trim()) && server.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // -quiet implies -ign_eof: the client stays until it is stopped.
+  const gone = Promise.all([once(client, "exit"), once(server, "exit")]);
+  client.kill();
+  server.kill();
+  await gone;
+  return { server: server.pid!, client: client.pid!, got };
+}
+
+test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, lengths and latency", async (t) => {
+  if (spawnSync("openssl", ["version"]).status !== 0) return t.skip("no openssl");
+  using dir = tempDir("tsbpf-ssl-");
+  const secret = `tsbpf-secret-${process.pid}\n`;
+  const port = 20000 + (process.pid % 20000);
+  const { r, w } = await around(["sslsniff", "--json", "-l", "-c", "openssl"], attached("write_exit"), () => tlsExchange(dir.path, port, secret));
+  assert.equal(r.code, 0, r.err);
+  assert.equal(w.got, secret);
+  const write = r.json.find((e) => e.func === "WRITE/SEND" && e.pid === w.client && e.data === secret);
+  const read = r.json.find((e) => e.func === "READ/RECV" && e.pid === w.server && e.data === secret);
+  assert.ok(write && read, r.out);
+  for (const e of [write, read]) assert.deepEqual([e.len, e.truncated, e.comm, typeof e.lat_ms], [secret.length, 0, "openssl", "number"]);
+  assertDetached("write_exit", "read_exit", "rw_enter");
+
+  // Text: BCC's block, --hexdump, a 4-byte buffer (truncated), -x; -o leaves OpenSSL out.
+  const hex = await around(["sslsniff", "-x", "--hexdump", "--max-buffer-size", "4"], attached("write_exit"), () => tlsExchange(dir.path, port + 1, secret));
+  assert.match(hex.r.lines[0]!, /^FUNC\s+TIME\(s\)\s+COMM\s+PID\s+LEN\s+UID\s+TID\s*$/);
+  const at = hex.r.lines.findIndex((l) => l.startsWith("WRITE/SEND") && l.includes(` ${hex.w.client} `));
+  assert.ok(at > 0, hex.r.out);
+  assert.deepEqual(hex.r.lines.slice(at + 1, at + 4), ["----- DATA -----", Buffer.from(secret.slice(0, 4)).toString("hex"), `----- END DATA (TRUNCATED, ${secret.length - 4} bytes lost) -----`]);
+  const none = await around(["sslsniff", "--json", "-o", "-g", "-n", "--extra-lib", "gnutls:libgnutls.so.30"], attached("write_exit"), () => tlsExchange(dir.path, port + 2, secret));
+  assert.ok(!none.r.json.some((e) => e.comm === "openssl"), none.r.out);
+});
+
+test("capable: no tracepoint reports capability checks; without kprobes or fentry it says so in one sentence", async (t) => {
+  const r = await runTool(["capable"]);
+  if (r.code === 0) return t.skip("this kernel has fentry or kprobes (the guests check capable)");
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^tsbpf capable: capable needs fentry or a kprobe on cap_capable, and this kernel has neither .*no tracepoint reports capability checks\n$/);
+  assert.equal(r.out, "");
+  assertDetached("cap_fentry", "cap_kprobe");
+});
+
+test("new tools: | head ends cleanly, help names the hooks, bad input is a usage error", async () => {
+  const lookups = setInterval(() => spawn("getent", ["ahosts", "localhost"], { stdio: "ignore" }), 100);
+  const { code, out } = await runToolIntoHead(["gethostlatency"], 2);
+  clearInterval(lookups);
+  assert.equal(code, 0);
+  assert.match(out, /^TIME\s+PID\s+COMM\s+LATms HOST\n.*localhost\n$/);
+  assertDetached("lookup_enter", "lookup_return");
+  for (const tool of ["gethostlatency", "drsnoop", "sslsniff", "capable"]) {
+    const help = await runTool([tool, "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.out, new RegExp(`usage: tsbpf ${tool}[\\s\\S]*hooks: `));
+  }
+  const bad = await runTool(["sslsniff", "--max-buffer-size", "9000"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--max-buffer-size expects/);
+  const lib = await runTool(["sslsniff", "--extra-lib", "boringssl:/x"]);
+  assert.equal(lib.code, 2);
+  assert.match(lib.err, /--extra-lib expects TYPE:PATH/);
+});
