@@ -182,6 +182,7 @@ export async function run(args: string[]): Promise<number> {
     wa_missing_free: o["wa-missing-free"] ?? false,
   };
   const programs = user ? USER_PROGRAMS : kernelPrograms(o.percpu ?? false);
+  const attaching = user ? `Attaching to pid ${pid}, Ctrl+C to quit.` : "Attaching to kernel allocators, Ctrl+C to quit.";
   const attach = (coll: Collection) => {
     if (!user || obj === undefined) coll.attachAll();
     else {
@@ -193,9 +194,10 @@ export async function run(args: string[]): Promise<number> {
         coll.program(prog).attachUprobe({ path: obj, symbol: prefix + symbol, pid, retprobe: ret });
       }
     }
+    // Said before the command runs: its own output comes after.
+    if (!o.json) process.stdout.write(`${attaching}\n`);
     command?.go();
   };
-  const attaching = user ? `Attaching to pid ${pid}, Ctrl+C to quit.` : "Attaching to kernel allocators, Ctrl+C to quit.";
 
   try {
     if (o.trace) {
@@ -206,7 +208,6 @@ export async function run(args: string[]): Promise<number> {
         attach,
         eventType: "call_event",
         json: o.json,
-        header: attaching,
         line: (e) => {
           const vals = e.kind === 2 ? [e.addr.toString(16), String(e.size)] : [String(e.size), e.addr.toString(16)];
           let i = 0;
@@ -228,8 +229,6 @@ export async function run(args: string[]): Promise<number> {
     await using tool = await startTool({ tool: "memleak", programs, constants, attach });
     if (!tool) return 1;
     const { coll, run } = tool;
-    if (!o.json) run.out.line(attaching);
-    run.out.flush();
     const symbolizer = new Symbolizer();
     const stacks = coll.map("stack_traces");
     const frames = (id: number): Frame[] => {
