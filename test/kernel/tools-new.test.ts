@@ -129,7 +129,7 @@ function listening(port: number): boolean {
 }
 
 /** An OpenSSL server on 127.0.0.1 for one connection, printing what it reads; the client sends `text`. */
-async function tlsExchange(dir: string, port: number, text: string): Promise<{ server: number; client: number; got: string }> {
+async function tlsExchange(dir: string, port: number, text: string, opts: { client?: string; reply?: string } = {}): Promise<{ server: number; client: number; got: string }> {
   const cert = join(dir, "cert.pem");
   const key = join(dir, "key.pem");
   if (!existsSync(cert)) {
@@ -141,12 +141,24 @@ async function tlsExchange(dir: string, port: number, text: string): Promise<{ s
   let got = "";
   server.stdout!.on("data", (d) => (got += d));
   while (!listening(port) && server.exitCode === null) await new Promise((r) => setTimeout(r, 20));
-  const client = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-quiet"], { stdio: ["pipe", "ignore", "ignore"] });
-  client.stdin!.write(text);
+  // OpenSSL's s_client sends its stdin; a client of ours (opts.client PORT TEXT) sends TEXT and waits for the reply.
+  const client = opts.client
+    ? spawn(opts.client, [String(port), text], { stdio: ["ignore", "pipe", "inherit"] })
+    : spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-quiet"], { stdio: ["pipe", "ignore", "ignore"] });
+  let heard = "";
+  client.stdout?.on("data", (d) => (heard += d));
+  client.stdin?.write(text);
   const deadline = Date.now() + 20_000;
-  while (!got.includes(text.trim()) && server.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const wait = async (done: () => boolean) => {
+    while (!done() && server.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+  await wait(() => got.includes(text.trim()));
+  if (opts.reply) {
+    server.stdin!.write(opts.reply); // s_server sends its stdin to the client
+    await wait(() => heard.includes(opts.reply!.trim()));
+  }
   // -quiet implies -ign_eof: the client stays until it is stopped.
-  const gone = Promise.all([once(client, "exit"), once(server, "exit")]);
+  const gone = Promise.all([client.exitCode === null ? once(client, "exit") : undefined, once(server, "exit")]);
   client.kill();
   server.kill();
   await gone;
@@ -173,9 +185,52 @@ test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, 
   const at = hex.r.lines.findIndex((l) => l.startsWith("WRITE/SEND") && l.includes(` ${hex.w.client} `));
   assert.ok(at > 0, hex.r.out);
   assert.deepEqual(hex.r.lines.slice(at + 1, at + 4), ["----- DATA -----", Buffer.from(secret.slice(0, 4)).toString("hex"), `----- END DATA (TRUNCATED, ${secret.length - 4} bytes lost) -----`]);
-  const none = await around(["sslsniff", "--json", "-o", "-g", "-n", "--extra-lib", "gnutls:libgnutls.so.30"], attached("write_exit"), () => tlsExchange(dir.path, port + 2, secret));
-  assert.ok(!none.r.json.some((e) => e.comm === "openssl"), none.r.out);
+
+  // GnuTLS (-o: OpenSSL left out): a client of ours sends the secret with gnutls_record_send
+  // and reads the server's reply with gnutls_record_recv.
+  const exe = join(dir.path, "tlsclient");
+  writeFileSync(`${exe}.c`, GNUTLS_CLIENT);
+  const cc = spawnSync("cc", ["-o", exe, `${exe}.c`, "-lgnutls"], { encoding: "utf8" });
+  if (cc.status !== 0) return t.skip(`no GnuTLS to build against: ${cc.stderr}`);
+  const reply = `reply-${process.pid}\n`;
+  const gnu = await around(["sslsniff", "--json", "-o"], attached("write_exit"), () => tlsExchange(dir.path, port + 2, secret, { client: exe, reply }));
+  assert.equal(gnu.r.code, 0, gnu.r.err);
+  assert.ok(!gnu.r.json.some((e) => e.comm === "openssl"), gnu.r.out);
+  const sent = gnu.r.json.find((e) => e.func === "WRITE/SEND" && e.pid === gnu.w.client && e.data === secret);
+  const back = gnu.r.json.find((e) => e.func === "READ/RECV" && e.pid === gnu.w.client && e.data === reply);
+  assert.ok(sent && back && sent.comm === "tlsclient", gnu.r.out);
 });
+
+// A GnuTLS client: connects to 127.0.0.1:PORT (no certificate check), sends MSG, prints one record it reads.
+const GNUTLS_CLIENT = `
+#include <gnutls/gnutls.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+	char buf[256];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), r;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) return 2;
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&s, GNUTLS_CLIENT);
+	gnutls_set_default_priority(s);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_transport_set_int(s, fd);
+	do r = gnutls_handshake(s); while (r < 0 && !gnutls_error_is_fatal(r));
+	if (r < 0) { fprintf(stderr, "handshake: %s\\n", gnutls_strerror(r)); return 3; }
+	if (gnutls_record_send(s, argv[2], strlen(argv[2])) != (ssize_t)strlen(argv[2])) return 4;
+	do r = gnutls_record_recv(s, buf, sizeof(buf) - 1); while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	if (r <= 0) return 5;
+	fwrite(buf, 1, r, stdout);
+	return 0;
+}
+`;
 
 test("capable: no tracepoint reports capability checks; without kprobes or fentry it says so in one sentence", async (t) => {
   const r = await runTool(["capable"]);
