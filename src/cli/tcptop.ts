@@ -7,9 +7,9 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { AF_INET, familyOption, formatAddress } from "../internal/net.ts";
 import { runTopTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption } from "./tool.ts";
-import { cgroupIdsOf } from "./tcpconnect.ts";
+import { cgroupIdsOf, pinnedKeysOf } from "./tcpconnect.ts";
 
-const HELP = `usage: tsbpf tcptop [-h] [-C] [-S] [-p PID] [--cgroupmap PATH] [-4 | -6] [-r MAXROWS] [--json] [interval [count]]
+const HELP = `usage: tsbpf tcptop [-h] [-C] [-S] [-p PID] [--cgroupmap PATH] [--mntnsmap PATH] [-4 | -6] [-r MAXROWS] [--json] [interval [count]]
 
 Summarize TCP send/recv throughput by host and process, every interval (default 1 s).
 
@@ -25,13 +25,15 @@ options:
   -6, --ipv6             only IPv6
       --cgroupmap PATH   only tasks in the cgroups whose ids are keys of this pinned BPF hash map
                          (its keys when the tool starts)
+      --mntnsmap PATH    only tasks in the mount namespaces whose inode numbers are keys of
+                         this pinned BPF hash map
   -r, --maxrows MAXROWS  rows to print (default 20)
       --json             one JSON object per interval
 
 hooks: the tracepoints sock:sock_send_length and sock:sock_recv_length (Linux 6.3+):
 the bytes each sendmsg/recvmsg/read/write on a TCP socket returned, in the calling
 task. Bytes moved by sendfile/splice/io_uring without sock_sendmsg are not counted.
-(BCC uses kprobes on tcp_sendmsg and tcp_cleanup_rbuf.) Not here: --mntnsmap.
+(BCC uses kprobes on tcp_sendmsg and tcp_cleanup_rbuf.)
 
 examples:
   tsbpf tcptop                 # trace TCP send/recv by host
@@ -43,6 +45,7 @@ const OPTIONS = {
   noclear: { type: "boolean", short: "C" },
   nosummary: { type: "boolean", short: "S" },
   cgroupmap: { type: "string" },
+  mntnsmap: { type: "string" },
   pid: { type: "string", short: "p" },
   ipv4: { type: "boolean", short: "4" },
   ipv6: { type: "boolean", short: "6" },
@@ -83,6 +86,7 @@ export async function run(args: string[]): Promise<number> {
     throw new NotSupportedError("sock:sock_send_length", "tcptop needs the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3+), which this kernel lacks; BCC's tcptop uses kprobes on tcp_sendmsg and tcp_cleanup_rbuf instead");
   }
   const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
+  const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
   const key = (f: Flow) => `${f.pid}/${f.family}/${f.saddr}/${f.lport}/${f.daddr}/${f.dport}`;
   return runTopTool<Row>({
     tool: "tcptop",
@@ -91,9 +95,10 @@ export async function run(args: string[]): Promise<number> {
     summary: !o.nosummary,
     maxRows,
     json: o.json,
-    constants: { targ_pid: pid ?? 0, targ_family: family, targ_cgroups: cgroups !== undefined },
+    constants: { targ_pid: pid ?? 0, targ_family: family, targ_cgroups: cgroups !== undefined, targ_mntns: mntns !== undefined },
     attach: (coll) => {
       for (const id of cgroups ?? []) coll.map("cgroups").update(id, 1);
+      for (const id of mntns ?? []) coll.map("mntns").update(id, 1);
       coll.attachAll();
     },
     banner: "Tracing... Output every " + intervals.interval + " secs. Hit Ctrl-C to end",

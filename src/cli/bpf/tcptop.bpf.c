@@ -17,6 +17,7 @@
 const volatile u32 targ_pid = 0;
 const volatile u16 targ_family = 0;
 const volatile bool targ_cgroups = false;
+const volatile bool targ_mntns = false;
 
 /* --cgroupmap: the cgroup ids to trace (filled from the user's pinned map before attach). */
 struct {
@@ -25,6 +26,14 @@ struct {
 	__type(key, u64);
 	__type(value, u8);
 } cgroups SEC(".maps");
+
+/* --mntnsmap: the mount namespace inode numbers to trace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u8);
+} mntns SEC(".maps");
 
 struct flow {
 	u32 pid;
@@ -69,6 +78,13 @@ static __always_inline int count(void *map, struct trace_event_raw_sock_msg_leng
 	if (targ_cgroups) {
 		u64 cg = bpf_get_current_cgroup_id();
 		if (!bpf_map_lookup_elem(&cgroups, &cg))
+			return 0;
+	}
+	if (targ_mntns) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+
+		if (!bpf_map_lookup_elem(&mntns, &ns))
 			return 0;
 	}
 	f.family = ctx->family;
