@@ -260,3 +260,24 @@ test("new tools: | head ends cleanly, help names the hooks, bad input is a usage
   assert.equal(lib.code, 2);
   assert.match(lib.err, /--extra-lib expects TYPE:PATH/);
 });
+
+test("ToolRun holds the event loop until it stops, and lets go after (no keep-alive timers in the tools)", async () => {
+  const code = `
+    import { ToolRun } from ${JSON.stringify(join(import.meta.dirname, "..", "..", "src", "cli", "tool.ts"))};
+    const run = new ToolRun();
+    process.stdout.write("ready\\n");
+    const why = await run.stopped; // nothing else holds the loop: without ToolRun's own hold, node exits here (13)
+    run[Symbol.dispose]();
+    process.stdout.write("stopped " + why + "\\n");
+  `;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  while (!out.includes("ready") && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300)); // long enough for node to have exited were nothing holding it
+  assert.equal(child.exitCode, null, `exited before the stop: ${out}`);
+  child.kill("SIGINT");
+  const [status] = (await once(child, "exit")) as [number | null];
+  assert.equal(status, 0);
+  assert.equal(out, "ready\nstopped SIGINT\n");
+});
