@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Collection } from "../collection.ts";
+import type { BpfMap } from "../maps/map.ts";
 import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/interval.ts";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { readStack } from "../maps/stack.ts";
@@ -141,6 +142,19 @@ function startStopped(command: string): { child: ChildProcess; go(): void } {
   return { child, go: () => pipe.end("go\n") };
 }
 
+/**
+ * Every entry of the allocs map: in batches of 4096 (BPF_MAP_LOOKUP_BATCH, 5.6+),
+ * else key by key. Kernel mode fills it fast (a million entries in seconds):
+ * key-by-key reading costs two syscalls per allocation.
+ */
+function outstanding(map: BpfMap<bigint, AllocInfo>): [bigint, AllocInfo][] {
+  try {
+    return [...map.lookupBatch(4096)];
+  } catch {
+    return [...map.entries()];
+  }
+}
+
 const TRACE_TEXT = ["alloc entered, size = %s", "alloc exited, size = %s, result = %x", "free entered, address = %x, size = %s"];
 
 export async function run(args: string[]): Promise<number> {
@@ -264,7 +278,7 @@ export async function run(args: string[]): Promise<number> {
       } else {
         const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
         const byStack = new Map<number, { size: bigint; count: number }>();
-        const old = ([...coll.map("allocs").entries()] as [bigint, AllocInfo][])
+        const old = outstanding(coll.map("allocs") as BpfMap<bigint, AllocInfo>)
           .filter(([, info]) => now - info.ts >= olderNs && info.stack_id >= 0n)
           .sort((a, b) => (a[1].size < b[1].size ? -1 : a[1].size > b[1].size ? 1 : 0));
         for (const [, info] of old) {

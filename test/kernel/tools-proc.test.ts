@@ -244,7 +244,7 @@ test("memleak (kernel: kmem and page tracepoints) holds the pipes a process keep
   let said = "";
   let py: ReturnType<typeof spawn> | undefined;
   try {
-    const r = await runTool(["memleak", "--json", "-o", "0", "-T", "100000", "1"], {
+    const r = await runTool(["memleak", "--json", "-o", "0", "-T", "10000", "1"], {
       until: (out) => {
         if (stage === 0 && linksOfProgram("mm_page_alloc").length > 0) {
           py = spawn("python3", ["-c", PIPES, String(N)], { stdio: ["pipe", "pipe", "inherit"] });
