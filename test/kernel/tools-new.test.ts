@@ -59,7 +59,9 @@ async function run(cmd: string, args: string[], opts: { input?: string } = {}): 
 }
 
 test("gethostlatency times getent's getaddrinfo and gethostbyname2 of local names, with the pid and host", async () => {
-  const { r, w } = await around(["gethostlatency", "--json"], attached("lookup_enter"), async () => {
+  // Entry probes go on last, one per function: ready when all three are on.
+  const ready = () => linksOfProgram("lookup_enter").length >= 3;
+  const { r, w } = await around(["gethostlatency", "--json"], ready, async () => {
     const ahosts = await run("getent", ["ahosts", "localhost"]); // getaddrinfo
     const hosts = await run("getent", ["hosts", "localhost"]); // gethostbyname2
     return { ahosts, hosts };
@@ -74,7 +76,7 @@ test("gethostlatency times getent's getaddrinfo and gethostbyname2 of local name
   assertDetached("lookup_enter", "lookup_return");
   // The text form: BCC's columns.
   let pid = 0;
-  const text = await around(["gethostlatency", "-p", String(process.pid)], attached("lookup_enter"), async () => {
+  const text = await around(["gethostlatency", "-p", String(process.pid)], ready, async () => {
     pid = (await run("getent", ["ahosts", "localhost"])).pid; // another process: filtered out
   });
   assert.match(text.r.lines[0]!, /^TIME\s+PID\s+COMM\s+LATms HOST$/);
@@ -122,6 +124,11 @@ test("drsnoop shows the reclaim a process does at its memory cgroup's limit, wit
   }
 });
 
+/** Resolves when the child has exited (at once if it already has). */
+function exited(child: ReturnType<typeof spawn>): Promise<unknown> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, "exit");
+}
+
 /** Whether a TCP socket listens on 127.0.0.1:port (a probe connection would use up s_server's one accept). */
 function listening(port: number): boolean {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
@@ -158,7 +165,7 @@ async function tlsExchange(dir: string, port: number, text: string, opts: { clie
     await wait(() => heard.includes(opts.reply!.trim()));
   }
   // -quiet implies -ign_eof: the client stays until it is stopped.
-  const gone = Promise.all([client.exitCode === null ? once(client, "exit") : undefined, once(server, "exit")]);
+  const gone = Promise.all([exited(client), exited(server)]);
   client.kill();
   server.kill();
   await gone;
@@ -170,7 +177,9 @@ test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, 
   using dir = tempDir("tsbpf-ssl-");
   const secret = `tsbpf-secret-${process.pid}\n`;
   const port = 20000 + (process.pid % 20000);
-  const { r, w } = await around(["sslsniff", "--json", "-l", "-c", "openssl"], attached("write_exit"), () => tlsExchange(dir.path, port, secret));
+  // Entry probes go on last: SSL_write, SSL_read (rw_enter), then the _ex forms (rw_ex_enter).
+  const openssl = () => linksOfProgram("rw_ex_enter").length >= 2;
+  const { r, w } = await around(["sslsniff", "--json", "-l", "-c", "openssl"], openssl, () => tlsExchange(dir.path, port, secret));
   assert.equal(r.code, 0, r.err);
   assert.equal(w.got, secret);
   const write = r.json.find((e) => e.func === "WRITE/SEND" && e.pid === w.client && e.data === secret);
@@ -180,7 +189,7 @@ test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, 
   assertDetached("write_exit", "read_exit", "rw_enter");
 
   // Text: BCC's block, --hexdump, a 4-byte buffer (truncated), -x; -o leaves OpenSSL out.
-  const hex = await around(["sslsniff", "-x", "--hexdump", "--max-buffer-size", "4"], attached("write_exit"), () => tlsExchange(dir.path, port + 1, secret));
+  const hex = await around(["sslsniff", "-x", "--hexdump", "--max-buffer-size", "4"], openssl, () => tlsExchange(dir.path, port + 1, secret));
   assert.match(hex.r.lines[0]!, /^FUNC\s+TIME\(s\)\s+COMM\s+PID\s+LEN\s+UID\s+TID\s*$/);
   const at = hex.r.lines.findIndex((l) => l.startsWith("WRITE/SEND") && l.includes(` ${hex.w.client} `));
   assert.ok(at > 0, hex.r.out);
@@ -193,7 +202,7 @@ test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, 
   const cc = spawnSync("cc", ["-o", exe, `${exe}.c`, "-lgnutls"], { encoding: "utf8" });
   if (cc.status !== 0) return t.skip(`no GnuTLS to build against: ${cc.stderr}`);
   const reply = `reply-${process.pid}\n`;
-  const gnu = await around(["sslsniff", "--json", "-o"], attached("write_exit"), () => tlsExchange(dir.path, port + 2, secret, { client: exe, reply }));
+  const gnu = await around(["sslsniff", "--json", "-o"], () => linksOfProgram("rw_enter").length >= 2, () => tlsExchange(dir.path, port + 2, secret, { client: exe, reply }));
   assert.equal(gnu.r.code, 0, gnu.r.err);
   assert.ok(!gnu.r.json.some((e) => e.comm === "openssl"), gnu.r.out);
   const sent = gnu.r.json.find((e) => e.func === "WRITE/SEND" && e.pid === gnu.w.client && e.data === secret);
