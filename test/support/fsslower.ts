@@ -17,18 +17,19 @@ const KB = [0, 4, 8, 12, 16, 20, 24, 28];
  * fsync, then reads them back: the file's lines must show two opens (O), the eight
  * writes (W) and reads (R) of 4096 bytes at their offsets, and one fsync (S).
  */
-export async function checkFsSlower(tool: string, title: string, mount: string, env: Record<string, string> = {}): Promise<string[]> {
+export async function checkFsSlower(tool: string, title: string, mount: string, opts: { env?: Record<string, string>; onReady?: () => void } = {}): Promise<string[]> {
   const name = `fsslower-${process.pid}-${tool}`;
   const file = join(mount, name);
   let state: "waiting" | "running" | "done" = "waiting";
   const ours = (out: string): string[][] =>
     out.split("\n").filter((l) => l.endsWith(` ${name}`)).map((l) => l.trim().split(/\s+/));
   const r = await runTool([tool, "0"], {
-    spawn: { env: { ...process.env, ...env } },
+    spawn: { env: { ...process.env, ...opts.env } },
     timeoutMs: 120_000,
     until: (out) => {
       if (state === "waiting" && out.includes("FILENAME")) {
         state = "running";
+        opts.onReady?.();
         void (async () => {
           await run("dd", ["if=/dev/zero", `of=${file}`, "bs=4096", "count=8", "conv=fsync"]);
           await run("dd", [`if=${file}`, "of=/dev/null", "bs=4096"]);
