@@ -3,7 +3,8 @@
 // scratch disk and starts this) or on the host without BCC:
 //   node --import tsx bench/tools-guest.ts [--rounds 5] [--disk /dev/vda | --file PATH]
 //        [--bcc] [--objects DIR] [--only biosnoop,tcpconnect,opensnoop] [--json FILE]
-// Per round and tool (none, tsbpf, bcc: interleaved so that drift hits all alike):
+// After one uncounted warm-up run of each workload, per round and tool (none, tsbpf, bcc:
+// interleaved so that drift hits all alike):
 //   biosnoop    dd of 4 KiB blocks with O_DIRECT to the disk (or file): MB/s
 //   tcpconnect  a Python loop connecting to a listener on 127.0.0.1 and closing: connects/s
 //   opensnoop   a Python loop opening and closing one file: opens/s
@@ -188,6 +189,8 @@ const samples: Sample[] = [];
 const broken = new Set<string>();
 
 for (const b of BENCHES) {
+  // One run first, not counted: the dd file allocated, caches and the workload's binaries warm.
+  await runWorkload(b.workload());
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of modes) {
       if (broken.has(`${b.name}/${mode}`)) continue;
