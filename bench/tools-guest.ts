@@ -13,8 +13,8 @@
 // output has settled; "events" counts the tool's lines for the workload, "lost" what it
 // said it lost (tsbpf: "N events lost"; BCC: "Possibly lost N samples").
 import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 
 const root = join(import.meta.dirname, "..");
@@ -211,7 +211,9 @@ for (const b of BENCHES) {
         console.error(`${b.name} ${mode} round ${round + 1}: ${rate.toFixed(1)} ${b.unit}${s.events !== undefined ? `, ${s.events}/${b.expected} events, ${s.lost} lost` : ""}`);
       } catch (err) {
         await tool?.stop();
-        const msg = (err as Error).message.split("\n").filter((l) => l.trim()).slice(-3).join(" | ");
+        // BCC's reason: clang's first error and the exception's last line.
+        const lines = (err as Error).message.split("\n").filter((l) => l.trim());
+        const msg = [...lines.filter((l) => /error:/.test(l)).slice(0, 1), ...lines.slice(-1)].join(" | ");
         samples.push({ bench: b.name, mode, round, rate: NaN, error: msg });
         broken.add(`${b.name}/${mode}`);
         console.error(`${b.name} ${mode}: FAILED: ${msg}`);
@@ -245,4 +247,5 @@ for (const b of BENCHES) {
     summary.push({ bench: b.name, mode, unit: b.unit, median: m, rounds: ok.length, rates: ok.map((s) => s.rate), events: ev, lost });
   }
 }
+if (o.json) mkdirSync(dirname(o.json), { recursive: true });
 if (o.json) writeFileSync(o.json, JSON.stringify({ kernel: existsSync("/proc/sys/kernel/osrelease") ? (await import("node:fs")).readFileSync("/proc/sys/kernel/osrelease", "utf8").trim() : "", samples, summary }, null, 2));
