@@ -24,6 +24,8 @@ command("vfsstat", "VFS calls per second: READ/s WRITE/s FSYNC/s OPEN/s CREATE/s
 command("filetop", "file reads and writes by thread, top-style: TID COMM READS WRITES R_Kb W_Kb T FILE (BCC's filetop)", () => import("./filetop.ts"));
 command("filelife", "trace short-lived files: TIME PID COMM AGE(s) FILE (BCC's filelife)", () => import("./filelife.ts"));
 command("ext4slower", "ext4 reads, writes, opens and fsyncs slower than a threshold (BCC's ext4slower)", () => import("./ext4slower.ts"));
+command("xfsslower", "XFS reads, writes, opens and fsyncs slower than a threshold (BCC's xfsslower)", () => import("./xfsslower.ts"));
+command("btrfsslower", "btrfs reads, writes, opens and fsyncs slower than a threshold (BCC's btrfsslower)", () => import("./btrfsslower.ts"));
 command("cachestat", "page cache hits, misses and dirties per interval (BCC's cachestat)", () => import("./cachestat.ts"));
 command("profile", "sample stack traces on every CPU at a frequency: BCC's multi-line, folded or a flame graph (BCC's profile)", () => import("./profile.ts"));
 command("offcputime", "off-CPU time (blocked, sleeping) summed by kernel and user stack (BCC's offcputime)", () => import("./offcputime.ts"));

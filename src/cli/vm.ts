@@ -4,16 +4,21 @@ import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { VmError } from "../vm/host.ts";
 import { kernelFeatures, listKernels, resolveKernel } from "../vm/kernels.ts";
-import { runVm, type VmFile } from "../vm/run.ts";
+import { runVm, type VmDisk, type VmFile } from "../vm/run.ts";
 
 const USAGE = `usage: tsbpf vm run [--kernel 6.1|6.12|PATH] [--mem 2G] [--cpus 2] [--timeout SECONDS] [--verbose]
-                    [--file HOST_PATH[:GUEST_PATH]]... [--env NAME=VALUE]... [--cwd DIR] -- COMMAND...
+                    [--file HOST_PATH[:GUEST_PATH]]... [--disk IMAGE[:ro]]... [--module NAME]...
+                    [--env NAME=VALUE]... [--cwd DIR] -- COMMAND...
        tsbpf vm kernels
 
 run      Boots the kernel (default 6.12) under qemu-system-x86_64 with node, npm, npx and this
          project (at its host path) in the initramfs, runs COMMAND as root in the same working
          directory as here, streams its stdout and stderr, and exits with its exit status.
          --file copies a file or directory in (default: at the same absolute path).
+         --disk attaches a raw image (or block device) as a virtio-blk disk, /dev/vda,
+         /dev/vdb, ... in order (read-only with :ro; $TSBPF_DISKS lists them in the guest);
+         virtio_blk and the image's file system module (xfs, btrfs) are loaded first.
+         --module loads a module of the guest kernel (and its dependencies) before COMMAND.
          --timeout stops a command that runs longer (exit status 124). A boot that never
          reaches the command is tried once more. --verbose prints progress and timings to stderr.
          Failures of the VM itself exit with 125.
@@ -110,6 +115,8 @@ export async function ensureToolObjects(log: ((m: string) => void) | undefined):
 
 async function runCommand(args: string[]): Promise<number> {
   const files: VmFile[] = [];
+  const disks: VmDisk[] = [];
+  const modules: string[] = [];
   const env: Record<string, string> = {};
   let kernel: string | undefined;
   let mem: string | undefined;
@@ -166,6 +173,20 @@ async function runCommand(args: string[]): Promise<number> {
         files.push(colon >= 0 ? { host: v.slice(0, colon), guest: v.slice(colon + 1) } : { host: v });
         break;
       }
+      case "--disk": {
+        const v = value();
+        const ro = v.endsWith(":ro");
+        const path = ro ? v.slice(0, -3) : v;
+        if (!path) return fail(`--disk ${v}: expected IMAGE or IMAGE:ro`);
+        disks.push({ path, readonly: ro });
+        break;
+      }
+      case "--module": {
+        const v = value();
+        if (!/^[A-Za-z0-9_-]+$/.test(v)) return fail(`--module ${v}: expected a module name such as xfs`);
+        modules.push(v);
+        break;
+      }
       case "--env": {
         const v = value();
         const e = v.indexOf("=");
@@ -190,7 +211,7 @@ async function runCommand(args: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const result = await runVm({ kernel, mem, cpus, timeout, files, env, cwd, command, log, signal: stop.signal });
+    const result = await runVm({ kernel, mem, cpus, timeout, files, disks, modules, env, cwd, command, log, signal: stop.signal });
     if (result.timedOut) console.error(`tsbpf vm: the command did not finish in ${timeout} s; stopped the guest (exit status 124)`);
     if (verbose) {
       const t = result.timings;

@@ -17,12 +17,20 @@ import { chooseAccel, cacheDir, findQemu, VmError, type Accel, type Log } from "
 import { GuestTree, hostNode, layerFile, projectTree, systemLayer } from "./guest-image.ts";
 import { packageRoot } from "../internal/package.ts";
 import { resolveKernel, type Kernel } from "./kernels.ts";
+import { guestModules, imageFileSystem } from "./modules.ts";
 
 export interface VmFile {
   /** A file or directory on the host. */
   host: string;
   /** Where it goes in the guest (absolute); default: the same absolute path as on the host. */
   guest?: string;
+}
+
+export interface VmDisk {
+  /** A raw image (or block device) on the host. */
+  path: string;
+  /** Attached read-only (QEMU refuses writes). */
+  readonly?: boolean;
 }
 
 export interface VmRunOptions {
@@ -34,6 +42,14 @@ export interface VmRunOptions {
   /** Seconds the command may run (from its start, after the boot); then exit code 124. */
   timeout?: number;
   files?: VmFile[];
+  /**
+   * Raw images attached as virtio-blk disks, /dev/vda, /dev/vdb, ... in this order (the
+   * guest has no other disk; $TSBPF_DISKS lists them for the command). virtio_blk and the
+   * module of each image's file system (xfs, btrfs; ext4 is built in) are loaded first.
+   */
+  disks?: VmDisk[];
+  /** More kernel modules to load before the command (with their dependencies). */
+  modules?: string[];
   /** Extra environment for the command. */
   env?: Record<string, string>;
   /** The command's working directory in the guest (created if missing). Default: the host's cwd. */
@@ -85,7 +101,7 @@ function shellQuote(s: string): string {
 const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The /init of the guest: mounts, runs the command with its output on ttyS1/ttyS2, reports, powers off. */
-export function initScript(o: { nonce: string; command: string[]; cwd: string; env: Record<string, string> }): string {
+export function initScript(o: { nonce: string; command: string[]; cwd: string; env: Record<string, string>; modules?: string[]; disks?: number }): string {
   const env = Object.entries(o.env).map(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new VmError(`bad environment variable name "${k}"`);
     return `${k}=${shellQuote(v)}`;
@@ -104,7 +120,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up 2>/dev/null
-hostname tsbpf-vm
+${moduleLines(o.modules ?? [], o.disks ?? 0)}hostname tsbpf-vm
 ulimit -l unlimited 2>/dev/null
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
@@ -122,6 +138,23 @@ while [ $i -lt 50 ] && { kill -0 $out 2>/dev/null || kill -0 $err 2>/dev/null; }
 echo "TSBPF-${o.nonce}-EXIT $code" >/dev/ttyS0
 poweroff -f
 `;
+}
+
+/** Where /init finds the modules that runVm put in the archive. */
+const MODULE_DIR = "/lib/modules/tsbpf";
+
+/** Disk names in the guest: vda, vdb, ... */
+export function diskNames(n: number): string[] {
+  if (n > 26) throw new VmError(`${n} disks: at most 26 (vda to vdz)`);
+  return Array.from({ length: n }, (_, i) => `/dev/vd${String.fromCharCode(97 + i)}`);
+}
+
+/** insmod in order (a failure is said on the console), then wait up to 5 s for the disks' device nodes. */
+function moduleLines(modules: string[], disks: number): string {
+  const lines = modules.map((m) => `insmod ${MODULE_DIR}/${m}.ko 2>/dev/ttyS0 || echo "tsbpf vm: insmod ${m} failed" >/dev/ttyS0`);
+  const last = diskNames(disks).at(-1);
+  if (last) lines.push(`i=0; while [ $i -lt 50 ] && [ ! -b ${last} ]; do sleep 0.1; i=$((i + 1)); done`);
+  return lines.length ? `${lines.join("\n")}\n` : "";
 }
 
 function roomIn(dir: string, bytes: number): boolean {
@@ -318,7 +351,7 @@ async function boot(qemu: string, args: (chardevs: { out: string; err: string })
   }
 }
 
-export function qemuArgs(o: { kernel: Kernel; initrd: string; accel: Accel; mem: string; cpus: number; out: string; err: string }): string[] {
+export function qemuArgs(o: { kernel: Kernel; initrd: string; accel: Accel; mem: string; cpus: number; out: string; err: string; disks?: VmDisk[] }): string[] {
   // quiet: the console (ttyS0, never mixed with the command's output) shows only errors:
   // nothing on a good boot, the panic or oops on a bad one (for --verbose and the error).
   const append = ["console=ttyS0", "quiet", "panic=-1", "mitigations=off", "rdinit=/init"];
@@ -339,6 +372,8 @@ export function qemuArgs(o: { kernel: Kernel; initrd: string; accel: Accel; mem:
     "-chardev", `socket,id=out,path=${o.out}`,
     "-chardev", `socket,id=err,path=${o.err}`,
     "-serial", "chardev:con", "-serial", "chardev:out", "-serial", "chardev:err",
+    // virtio-blk over PCI; QEMU's option syntax escapes a comma by doubling it.
+    ...(o.disks ?? []).flatMap((d) => ["-drive", `file=${d.path.replace(/,/g, ",,")},format=raw,if=virtio${d.readonly ? ",readonly=on" : ""}`]),
   ];
 }
 
@@ -372,12 +407,36 @@ export async function runVm(o: VmRunOptions): Promise<VmRunResult> {
     if (!posix.isAbsolute(guest)) throw new VmError(`--file ${f.host}:${guest}: the guest path must be absolute`);
     run.addTree(host, guest);
   }
+  const disks = (o.disks ?? []).map((d) => ({ ...d, path: resolve(d.path) }));
+  const wanted = [...(disks.length ? ["virtio_pci", "virtio_blk"] : []), ...(o.modules ?? [])];
+  for (const d of disks) {
+    let head: Buffer;
+    try {
+      const st = statSync(d.path);
+      if (!st.isFile() && !st.isBlockDevice()) throw new Error("not a file or block device");
+      const fd = openSync(d.path, "r");
+      head = Buffer.alloc(0x10048);
+      try {
+        head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      throw new VmError(`--disk ${d.path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    }
+    const fs = imageFileSystem(head);
+    if (fs === "xfs" || fs === "btrfs") wanted.push(fs);
+  }
+  const modules = guestModules(kernel, [...new Set(wanted)]);
+  for (const m of modules) run.add({ type: "file", path: `${MODULE_DIR}/${m.name}.ko`, mode: 0o644, data: m.data });
+  if (modules.length) log(`modules for the guest: ${modules.map((m) => m.name).join(", ")}`);
+  const env = { ...(disks.length ? { TSBPF_DISKS: diskNames(disks.length).join(" ") } : {}), ...(o.env ?? {}) };
   const cwd = o.cwd ?? process.cwd();
   run.add({
     type: "file",
     path: "/init",
     mode: 0o755,
-    data: Buffer.from(initScript({ nonce, command: o.command, cwd, env: o.env ?? {} })),
+    data: Buffer.from(initScript({ nonce, command: o.command, cwd, env, modules: modules.map((m) => m.name), disks: disks.length })),
   });
   // The run's archive is 100+ MB written and deleted each run: tmpfs when it has room.
   const tmpDir = roomIn("/dev/shm", 2 * (statSync(system.file).size + statSync(proj.file).size)) ? "/dev/shm" : resolve(cacheDir(), "vm", "tmp");
@@ -391,7 +450,7 @@ export async function runVm(o: VmRunOptions): Promise<VmRunResult> {
     const t2 = Date.now();
     log(`initramfs ${(statSync(initrd).size / 1e6).toFixed(1)} MB (node ${hostNode()}, project ${root}) in ${t2 - t1} ms`);
 
-    const args = (chardevs: { out: string; err: string }): string[] => qemuArgs({ kernel, initrd, accel, mem, cpus, ...chardevs });
+    const args = (chardevs: { out: string; err: string }): string[] => qemuArgs({ kernel, initrd, accel, mem, cpus, disks, ...chardevs });
     log(`${qemu} ${args({ out: "OUT", err: "ERR" }).join(" ")}`);
     let outcome: BootOutcome | undefined;
     let boots = 0;

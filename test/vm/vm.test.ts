@@ -4,8 +4,8 @@
 // Debian kernel, one boot per kernel. TSBPF_TEST_HOST_ONLY=1 skips all of it.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,6 +62,12 @@ describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => 
     assert.match(r.stderr, /unknown kernel 5\.4; available: .*\b6\.1\b.*\b6\.12\b.* or a path to a vmlinuz/, show(r));
   });
 
+  test("--disk of a missing image: a clear error, no boot", async () => {
+    const r = await vm(["run", "--disk", join(dir, "nothing.img"), "--", "true"]);
+    assert.equal(r.status, 125, show(r));
+    assert.match(r.stderr, /--disk .*nothing\.img: no such file/, show(r));
+  });
+
   test("QEMU missing: a clear error, no boot", async () => {
     const r = await vm(["run", "--", "true"], { TSBPF_QEMU: "/nonexistent/qemu-system-x86_64" });
     assert.equal(r.status, 125, show(r));
@@ -92,13 +98,28 @@ describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => 
       "id -u",
       "exit 3",
     ].join("; ");
-    const r = await vm(["run", "--file", `${join(dir, "in.txt")}:/data/in.txt`, "--file", join(dir, "tree"), "--", "sh", "-c", script]);
+    // Two raw disks: the first read-only with a marker to read, the second for the guest to write.
+    const ro = join(dir, "ro.img");
+    const rw = join(dir, "rw,disk.img"); // a comma: QEMU's option syntax must escape it
+    writeFileSync(ro, Buffer.concat([Buffer.from("tsbpf-disk-ro\n"), Buffer.alloc((1 << 20) - 14)]));
+    writeFileSync(rw, Buffer.alloc(1 << 20));
+    const disks = [
+      `echo "$TSBPF_DISKS"`,
+      "head -c 14 /dev/vda",
+      "cat /sys/block/vda/ro /sys/block/vdb/ro",
+      "printf tsbpf-from-guest | dd of=/dev/vdb bs=512 seek=8 conv=fsync 2>/dev/null",
+      "printf x | dd of=/dev/vda 2>/dev/null || echo ro-refused",
+    ];
+    const r = await vm(["run", "--file", `${join(dir, "in.txt")}:/data/in.txt`, "--file", join(dir, "tree"), "--disk", `${ro}:ro`, "--disk", rw, "--", "sh", "-c", [...disks, script].join("; ")]);
     assert.equal(r.status, 3, show(r));
     assert.equal(
       r.stdout,
-      `from the host\ndeep\n${ROOT}\nnode ${process.version}\nusage: tsbpf COMMAND [ARGS...]\naddon\nno-typescript\nmounts\n0\n`,
+      `/dev/vda /dev/vdb\ntsbpf-disk-ro\n1\n0\nro-refused\n` +
+        `from the host\ndeep\n${ROOT}\nnode ${process.version}\nusage: tsbpf COMMAND [ARGS...]\naddon\nno-typescript\nmounts\n0\n`,
       show(r),
     );
+    assert.equal(readFileSync(rw).toString("latin1", 4096, 4096 + 16), "tsbpf-from-guest");
+    assert.equal(readFileSync(ro).toString("latin1", 0, 14), "tsbpf-disk-ro\n");
   });
 
   test("a boot that never reaches the command is tried twice, then an error with the console's last lines", { timeout: 300_000 }, async () => {
@@ -133,8 +154,20 @@ describe("tsbpf vm run", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => 
 
 describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST_HOST_ONLY=1" }, () => {
   let objects: string;
+  // mkfs'd images for the fsslower checks (test/guest/tools.guest.ts), attached with --disk.
+  const disks: string[] = [];
+  let images: string;
   before(async () => {
     objects = mkdtempSync(join(tmpdir(), "tsbpf-guest-objects-"));
+    images = mkdtempSync(join(tmpdir(), "tsbpf-guest-disks-")); // not under objects: --file copies that in
+    for (const [fs, size] of [["ext4", "64M"], ["xfs", "320M"], ["btrfs", "128M"]] as const) {
+      const image = join(images, `${fs}.img`);
+      spawnSync("truncate", ["-s", size, image]);
+      const mkfs = spawnSync(`mkfs.${fs}`, ["-q", fs === "ext4" ? "-F" : "-f", image], { encoding: "utf8" });
+      // Without mkfs.xfs/mkfs.btrfs (xfsprogs, btrfs-progs) the guest skips that file system, saying so.
+      if (mkfs.status === 0) disks.push("--disk", image);
+      else rmSync(image, { force: true });
+    }
     for (const [name, text] of Object.entries(GUEST_PROGRAMS)) {
       const o = await compile({ text, name: `${name}.bpf.c` });
       writeFileSync(join(objects, `${name}.o`), o.bytes);
@@ -142,12 +175,15 @@ describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST
     // Guest files run tsbpf's tools, which load dist/bpf (the guest has no clang).
     await ensureToolObjects(undefined);
   });
-  after(() => rmSync(objects, { recursive: true, force: true }));
+  after(() => {
+    rmSync(objects, { recursive: true, force: true });
+    rmSync(images, { recursive: true, force: true });
+  });
 
   for (const kernel of KERNELS) {
     test(`in ${kernel}`, { timeout: 600_000 }, async (t) => {
       const r = await vm([
-        "run", "--kernel", kernel, "--timeout", "300", "--file", `${objects}:${GUEST_OBJECTS}`,
+        "run", "--kernel", kernel, "--timeout", "300", "--file", `${objects}:${GUEST_OBJECTS}`, ...disks,
         "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/all.ts",
       ]);
       // One subtest per guest test, with the guest's diagnostics when it failed.

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
-// ext4slower: ext4 reads, writes, opens and fsyncs slower than a threshold. BCC
-// times ext4_file_read_iter, ext4_file_write_iter, ext4_file_open and
-// ext4_sync_file with kprobes. Without kprobes: the syscalls that reach them,
-// through their tracepoints, timed from entry to exit, kept when the file behind
-// the fd is on ext4 (its super block's magic; for opens, the fd returned).
+// fsslower (ext4slower, xfsslower, btrfsslower): a file system's reads, writes,
+// opens and fsyncs slower than a threshold. One object for every file system:
+// the file system is a parameter (its super block's magic, fs_magic; for the
+// kprobes, the functions they are attached to, chosen by the tool).
+// With kprobes (as BCC): the file system's read_iter, write_iter, open and fsync
+// functions, kprobe at entry and kretprobe at return.
+// Without kprobes: the syscalls that reach them, through their tracepoints, timed
+// from entry to exit, kept when the file behind the fd is on the file system (for
+// opens, the fd returned).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include <tsbpf.h>
 #include "fdfile.h"
 
@@ -16,7 +21,7 @@ enum trace_types { TRACE_READ, TRACE_WRITE, TRACE_OPEN, TRACE_FSYNC };
 
 const volatile u64 min_ns = 0;
 const volatile u32 targ_pid = 0;
-const volatile u64 fs_magic = 0xEF53; /* EXT4_SUPER_MAGIC */
+const volatile u64 fs_magic = 0xEF53; /* EXT4_SUPER_MAGIC; XFS 0x58465342, BTRFS 0x9123683E */
 
 struct call {
 	u64 ts;
@@ -76,6 +81,21 @@ static __always_inline int enter_fd(long fd, u32 type, s64 pos)
 	return 0;
 }
 
+/* The file system's own function was entered with this file (kprobe path). */
+static __always_inline int enter_file(struct file *file, u32 type, s64 pos)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct call c = { .type = type };
+
+	if (!wanted() || !on_fs(file))
+		return 0;
+	c.file = file;
+	c.offset = pos;
+	c.ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	return 0;
+}
+
 static __always_inline int open_started(void)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -103,7 +123,7 @@ static __always_inline int leave(void *ctx, long ret)
 	if (delta < min_ns)
 		goto done;
 	file = c->file;
-	if (c->type == TRACE_OPEN) {
+	if (c->type == TRACE_OPEN && !file) {
 		file = ret >= 0 ? fd_file(ret) : NULL;
 		if (!on_fs(file))
 			goto done;
@@ -161,5 +181,41 @@ OPEN_CALL(open)
 OPEN_CALL(openat)
 OPEN_CALL(openat2)
 OPEN_CALL(creat)
+
+/*
+ * The kprobe path: attached by the tool to the file system's functions
+ * (xfs_file_read_iter, btrfs_sync_file...). read_iter/write_iter(kiocb, iov_iter),
+ * open(inode, file), fsync(file, start, end, datasync).
+ */
+SEC("kprobe")
+int BPF_KPROBE(fs_read_entry, struct kiocb *iocb)
+{
+	return enter_file(BPF_CORE_READ(iocb, ki_filp), TRACE_READ, BPF_CORE_READ(iocb, ki_pos));
+}
+
+SEC("kprobe")
+int BPF_KPROBE(fs_write_entry, struct kiocb *iocb)
+{
+	return enter_file(BPF_CORE_READ(iocb, ki_filp), TRACE_WRITE, BPF_CORE_READ(iocb, ki_pos));
+}
+
+SEC("kprobe")
+int BPF_KPROBE(fs_open_entry, struct inode *inode, struct file *file)
+{
+	return enter_file(file, TRACE_OPEN, 0);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(fs_fsync_entry, struct file *file)
+{
+	return enter_file(file, TRACE_FSYNC, 0);
+}
+
+/* One return probe for all four: the entry's call says what it was. */
+SEC("kretprobe")
+int BPF_KRETPROBE(fs_return, long ret)
+{
+	return leave(ctx, ret);
+}
 
 char LICENSE[] SEC("license") = "GPL";

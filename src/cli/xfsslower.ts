@@ -1,0 +1,4 @@
+// tsbpf xfsslower: xfs operations slower than a threshold (BCC's xfsslower); see fsslower.ts.
+import { FILE_SYSTEMS, runFsSlower } from "./fsslower.ts";
+
+export const run = (args: string[]): Promise<number> => runFsSlower(FILE_SYSTEMS.xfs!, args);
