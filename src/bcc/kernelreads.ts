@@ -128,7 +128,9 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
   const decls = splitJson(json);
   const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)), [input]);
   const wraps = analysis.run();
-  await writeFileAtomic(cacheFile, JSON.stringify({ wraps })).catch(() => {});
+  await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 })
+    .then(() => writeFileAtomic(cacheFile, JSON.stringify({ wraps })))
+    .catch(() => {});
   return { ...applyWraps(code, wraps), cached: false };
 }
 

@@ -158,7 +158,9 @@ export async function rewritePacketReads(code: string, opts: PacketReadsOptions)
   }
   const mainFiles = new Set([input, ...[...code.matchAll(/^#line \d+ "([^"]+)"$/gm)].map((m) => m[1]!)]);
   const { edits, reads, writes } = new PacketRewriter(splitJson(json) as Node[], code, shift, mainFiles, opts.displayName).run();
-  await writeFileAtomic(cacheFile, JSON.stringify({ edits, reads, writes })).catch(() => {});
+  await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 })
+    .then(() => writeFileAtomic(cacheFile, JSON.stringify({ edits, reads, writes })))
+    .catch(() => {});
   return { code: applyEdits(code, edits), packetReads: reads, packetWrites: writes, cached: false };
 }
 
