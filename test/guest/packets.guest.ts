@@ -1,6 +1,7 @@
 // Runs INSIDE a guest kernel (6.1, 6.12) through test/guest/all.ts: the packet
 // hooks with real traffic on lo (the guest has no `ip netns`; lo carries only
-// this test's traffic), and a veth pair made through tsbpf's own netlink client.
+// this test's traffic), and a veth pair made through tsbpf's own netlink client
+// where the kernel has veth (not in the Debian guests: a module; that test skips).
 // XDP, tc and the socket filter use the tools' pre-compiled objects (dist/bpf);
 // the cgroup and sockmap programs were compiled on the host
 // (test/guest/packet-programs.ts). Each test checks what the traffic did and
@@ -24,6 +25,7 @@ import { cgroup2Root } from "../../src/link/cgroup.ts";
 import { attachSockmap } from "../../src/link/sockmap.ts";
 import { ifindexOf } from "../../src/link/netdev.ts";
 import { createVeth, deleteLink, setLinkUp } from "../../src/internal/netlink/index.ts";
+import { SyscallError } from "../../src/internal/sys/errors.ts";
 import { httpLine } from "../../src/cli/sockfilter.ts";
 import { toolObject } from "../../src/cli/tool.ts";
 import { linksOfProgram } from "../support/kernel.ts";
@@ -91,10 +93,19 @@ test("XDP on lo (generic): XDP_DROP drops exactly the datagrams sent, XDP_PASS l
   }
 });
 
-test("XDP on a veth pair made through tsbpf's netlink client: native mode by link, and by netlink; removed", async () => {
+test("XDP on a veth pair made through tsbpf's netlink client: native mode by link, and by netlink; removed", async (t) => {
   const a = `tpg${process.pid % 10000}a`;
   const b = `tpg${process.pid % 10000}b`;
-  createVeth(a, b);
+  try {
+    createVeth(a, b);
+  } catch (err) {
+    // The Debian guests' veth is a module, and the initramfs loads none: "Unknown device type".
+    if (err instanceof SyscallError && err.code === "EOPNOTSUPP") {
+      t.skip(`this kernel has no veth driver loaded: ${err.message}`);
+      return;
+    }
+    throw err;
+  }
   try {
     setLinkUp(ifindexOf(a));
     setLinkUp(ifindexOf(b));
