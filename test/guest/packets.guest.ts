@@ -128,12 +128,24 @@ test("XDP on a veth pair made through tsbpf's netlink client: native mode by lin
   assert.equal(existsSync(`/sys/class/net/${a}`) || existsSync(`/sys/class/net/${b}`), false, "the pair is gone");
 });
 
-test(`tc egress on lo counts bytes and packets per flow (${atLeast(6, 6) ? "tcx link" : "clsact + netlink filter"}); nothing left`, async () => {
+test(`tc egress on lo counts bytes and packets per flow (${atLeast(6, 6) ? "tcx link" : "clsact + netlink filter"}); nothing left`, async (t) => {
   await using coll = Collection.load((await toolObject("tcdump")).bytes);
   const rx = await receiver();
   try {
     {
-      using link = attachTc(coll.program("tc_count"), { interface: "lo", direction: "egress" });
+      let attached;
+      try {
+        attached = attachTc(coll.program("tc_count"), { interface: "lo", direction: "egress" });
+      } catch (err) {
+        // The Debian 6.1 guest: clsact (sch_ingress) is a module, and the initramfs loads none.
+        if (!atLeast(6, 6) && /qdisc kind is unknown/.test((err as Error).message)) {
+          note("tc", "netlink (clsact is a module here: not loaded)");
+          t.skip(`no clsact qdisc in this kernel: ${(err as Error).message}`);
+          return;
+        }
+        throw err;
+      }
+      using link = attached;
       assert.equal(link.method, atLeast(6, 6) ? "tcx" : "netlink");
       note("tc", link.method);
       await sendUdp(rx.port, N, 100);
