@@ -1,41 +1,18 @@
-/* The packet vocabulary of BCC's <bcc/proto.h>, for tsbpf: the constants packet
- * programs use, BCC's header structs, and cursor_advance.
+/* The packet vocabulary of BCC's <bcc/proto.h>, for tsbpf: BCC's header
+ * structs and cursor_advance; the constants packet programs use are in
+ * <bcc/packet.h>, included here (and in every BCC-dialect program).
  *
- * The constants work in any program built against vmlinux.h (which has IPPROTO_*
- * and XDP_* as enums, but not these macros). The structs are packed and laid out
- * as on the wire; BCC's rewriter turns `hdr->field` through a cursor into
- * load_byte/load_half/load_word of the skb with network-to-host order. tsbpf's
- * BCC front end does not do that rewriting yet (it refuses this include), so in
- * plain C read fields with bpf_skb_load_bytes() and bpf_ntohs()/bpf_ntohl(), or
- * use vmlinux.h's struct ethhdr/iphdr/udphdr/tcphdr with direct packet access.
+ * The structs are packed and laid out as on the wire. In BCC-dialect programs,
+ * `hdr->field` through a cursor reads the packet: the front end turns it into
+ * bpf_dext_pkt(skb, offset, bit offset, bits) (load_byte/half/word, host order),
+ * and `hdr->field = v` into bpf_dins_pkt, as BCC does. In plain C (no rewriting)
+ * the pointers are only offsets: read fields with bpf_skb_load_bytes() and
+ * bpf_ntohs()/bpf_ntohl(), or with bpf_dext_pkt() yourself.
  */
 #ifndef __TSBPF_BCC_PROTO_H
 #define __TSBPF_BCC_PROTO_H
 
-/* Ethernet protocol ids (linux/if_ether.h). */
-#ifndef ETH_HLEN
-#define ETH_HLEN 14
-#endif
-#define ETH_ALEN 6
-#define ETH_P_ALL 0x0003
-#define ETH_P_IP 0x0800
-#define ETH_P_ARP 0x0806
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_MPLS_UC 0x8847
-#define ETH_P_MPLS_MC 0x8848
-
-/* tc actions (linux/pkt_cls.h). */
-#define TC_ACT_UNSPEC (-1)
-#define TC_ACT_OK 0
-#define TC_ACT_RECLASSIFY 1
-#define TC_ACT_SHOT 2
-#define TC_ACT_PIPE 3
-#define TC_ACT_STOLEN 4
-#define TC_ACT_QUEUED 5
-#define TC_ACT_REPEAT 6
-#define TC_ACT_REDIRECT 7
+#include <bcc/packet.h>
 
 /* TCP flags as in the header's 13th byte. */
 #define TCP_FLAG_FIN 0x01
@@ -45,7 +22,12 @@
 #define TCP_FLAG_ACK 0x10
 #define TCP_FLAG_URG 0x20
 
-#define BPF_PACKET_HEADER __attribute__((packed))
+/* As BCC: deprecated("packet") marks the struct as a packet header for the BCC
+ * front end (src/bcc/packetreads.ts), which turns reads and writes of its
+ * fields through a cursor into bpf_dext_pkt/bpf_dins_pkt. The warning that
+ * attribute gives at every use is off, as BCC's loader turns it off. */
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+#define BPF_PACKET_HEADER __attribute__((packed)) __attribute__((deprecated("packet")))
 
 struct ethernet_t {
   unsigned long long dst : 48;

@@ -19,6 +19,7 @@ import { release } from "node:os";
 import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
 import { rewriteKernelReads } from "./kernelreads.ts";
+import { rewritePacketReads } from "./packetreads.ts";
 import { prelude } from "./prelude.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
@@ -115,7 +116,7 @@ const METHODS: Record<TableKind, string[]> = {
   lru_percpu_hash: HASH_METHODS,
   histogram: HASH_METHODS,
   stacktrace: ["get_stackid"],
-  perf_output: ["perf_submit"],
+  perf_output: ["perf_submit", "perf_submit_skb"],
   ringbuf: ["ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard"],
   queue: ["push", "pop", "peek"],
   stack: ["push", "pop", "peek"],
@@ -190,11 +191,6 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
 const UNSUPPORTED_CALLS: Record<string, string> = {
   bpf_usdt_readarg: "USDT arguments are not translated",
   bpf_usdt_readarg_p: "USDT arguments are not translated",
-  bpf_dext_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
-  bpf_dins_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
-  load_byte: "BCC's packet helpers (bcc/proto.h) are not translated",
-  load_half: "BCC's packet helpers (bcc/proto.h) are not translated",
-  load_word: "BCC's packet helpers (bcc/proto.h) are not translated",
 };
 
 /** Syscall-function prefixes whose arguments are the syscall's (not ksys_/do_sys_ helpers). */
@@ -294,7 +290,8 @@ class Translator {
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.
       ([...this.tables.values()].some((t) => t.kind === "ringbuf") ? "#include <tsbpf.h>\n" : "") +
       [...this.tracepointStructs.values()].join("\n") +
-      "\n#include <bcc/compat.h>\n";
+      "\n#include <bcc/compat.h>\n" +
+      packetInclude();
     const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
     const definitions: { name: string; program: boolean }[] = [];
     for (const fn of fns) {
@@ -903,7 +900,7 @@ class Translator {
     }
     const arity: Record<string, [number, number]> = {
       lookup: [1, 1], lookup_or_try_init: [2, 2], lookup_or_init: [2, 2], update: [2, 2], insert: [2, 2], delete: [1, 1],
-      increment: [1, 2], atomic_increment: [1, 2], get_stackid: [2, 2], perf_submit: [3, 3],
+      increment: [1, 2], atomic_increment: [1, 2], get_stackid: [2, 2], perf_submit: [3, 3], perf_submit_skb: [4, 4],
       ringbuf_output: [3, 3], ringbuf_reserve: [1, 1], ringbuf_submit: [2, 2], ringbuf_discard: [2, 2],
       push: [1, 2], pop: [1, 1], peek: [1, 1],
     };
@@ -950,6 +947,8 @@ class Translator {
         return `bpf_get_stackid(${a0}, ${m}, ${a1})`;
       case "perf_submit":
         return `({ ${record(a1!)} bpf_perf_event_output(${a0}, ${m}, BPF_F_CURRENT_CPU, ${a1}, ${a2}); })`;
+      case "perf_submit_skb":
+        return perfSubmitSkb(m, args, record);
       case "ringbuf_output":
         return `({ ${record(a0!)} tsbpf_ringbuf_output(${m}, ${a0}, ${a1}, ${a2}); })`;
       case "ringbuf_reserve":
@@ -967,6 +966,23 @@ class Translator {
     }
     return this.fail(line, construct, "not translated");
   }
+}
+
+// ---- packets: what BCC's packet programs get ----
+
+/** Every BCC program gets <bcc/packet.h>: ETH_*, TC_ACT_*, TC_H_*, the in6.h IPPROTO_*, load_byte/half/word, bpf_dext_pkt. */
+function packetInclude(): string {
+  return "#include <bcc/packet.h>\n";
+}
+
+/**
+ * BCC's table.perf_submit_skb(skb, len, &data, sizeof data): bpf_perf_event_output
+ * with the skb as context and len in the flags' upper 32 bits, so the kernel
+ * appends the packet's first len bytes to the record after the struct.
+ */
+function perfSubmitSkb(map: string, args: string[], record: (ptr: string) => string): string {
+  const [skb, len, data, size] = args;
+  return `({ ${record(data!)} bpf_perf_event_output(${skb}, ${map}, ((__u64)(${len}) << 32) | BPF_F_CURRENT_CPU, ${data}, ${size}); })`;
 }
 
 /** KERNEL_VERSION(a, b, c) of a release string ("6.1.0-50-cloud-amd64"), as BCC computes LINUX_VERSION_CODE. */
@@ -993,10 +1009,18 @@ export interface BccTranslateOptions extends TranslateOptions {
   includeDirs?: string[];
 }
 
-/** translate(), then the passes that need clang's view of the program: BCC's implicit kernel reads. */
+/** translate(), then the passes that need clang's view of the program: BCC's packet-header reads, its implicit kernel reads. */
 export async function translateBcc(text: string, options: BccTranslateOptions): Promise<Translation & { kernelReads: number; userReads: number }> {
   const t = translate(text, options);
-  const r = await rewriteKernelReads(t.code, {
+  const p = await rewritePacketReads(t.code, {
+    userStart: t.userStart,
+    functions: t.definitions.map((d) => d.name),
+    displayName: options.displayName ?? options.file,
+    cflags: options.cflags,
+    includeDirs: options.includeDirs,
+    arch: options.arch ?? (process.arch === "arm64" ? "arm64" : "x86"),
+  });
+  const r = await rewriteKernelReads(p.code, {
     userStart: t.userStart,
     functions: t.definitions.map((d) => d.name),
     programs: t.definitions.filter((d) => d.program).map((d) => d.name),

@@ -128,12 +128,14 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
   const decls = splitJson(json);
   const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)), [input]);
   const wraps = analysis.run();
-  await writeFileAtomic(cacheFile, JSON.stringify({ wraps })).catch(() => {});
+  await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 })
+    .then(() => writeFileAtomic(cacheFile, JSON.stringify({ wraps })))
+    .catch(() => {});
   return { ...applyWraps(code, wraps), cached: false };
 }
 
 /** vmlinux.h and libbpf's headers, precompiled once per kernel, clang and flags: the AST run then parses only the program. */
-async function prefixHeader(clang: string, flags: string[], dir: string): Promise<string | undefined> {
+export async function prefixHeader(clang: string, flags: string[], dir: string): Promise<string | undefined> {
   const pch = join(dir, "prefix.pch");
   if (existsSync(pch)) return pch;
   await mkdir(dir, { recursive: true });
@@ -149,7 +151,7 @@ async function prefixHeader(clang: string, flags: string[], dir: string): Promis
 }
 
 /** clang prints one JSON document per matched declaration, back to back. */
-function splitJson(text: string): Node[] {
+export function splitJson(text: string): Node[] {
   const out: Node[] = [];
   const parts = text.split(/\n(?=\{\n)/);
   for (const part of parts) {
@@ -319,6 +321,8 @@ class Analysis {
             return this.lvalueKind(sub);
           case "IntegralToPointer": {
             if (this.userTagged(n)) return "user";
+            // (void *)(long)skb->data: packet memory, which programs read directly (BCC: IsContextMemberExpr).
+            if (this.packetContextMember(sub)) return "safe";
             const t = this.text(sub);
             if (/__TSBPF_SYSCALL_ARG|__TSBPF_TP_/.test(t)) return "user";
             return "kernel";
@@ -354,6 +358,16 @@ class Analysis {
       default:
         return "safe";
     }
+  }
+
+  /** A member of a packet program's context (skb->data, skb->cb[i], xdp->data_end), under casts. */
+  packetContextMember(n: Node): boolean {
+    let m = n;
+    while (m.kind === "ParenExpr" || m.kind === "ImplicitCastExpr" || m.kind === "CStyleCastExpr" || m.kind === "ArraySubscriptExpr") m = m.inner![0]!;
+    if (m.kind !== "MemberExpr" || !m.isArrow) return false;
+    const base = this.strip(m.inner![0]!);
+    const t = base.kind === "ImplicitCastExpr" ? base.inner![0]!.type?.qualType ?? "" : base.type?.qualType ?? "";
+    return /^(const )?struct (__sk_buff|xdp_md|sk_msg_md|sk_reuseport_md) \*$/.test(t) && this.ptrKind(base) === "safe";
   }
 
   varKind(ref: Node): Kind {

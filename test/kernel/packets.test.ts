@@ -275,6 +275,41 @@ int rewrite_connect(struct bpf_sock_addr *ctx) {
   }
 });
 
+test("cgroup/sock_create refuses UDP sockets for processes in a test cgroup only, by link, and counts them", async () => {
+  const spec = await compile({
+    name: "sock_create.bpf.c",
+    text: `${HEADERS}
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } refused SEC(".maps");
+SEC("cgroup/sock_create")
+int no_udp(struct bpf_sock *sk) {
+    if (sk->type != 2 /* SOCK_DGRAM */ || sk->protocol != IPPROTO_UDP) return 1;
+    __u32 k = 0;
+    __u64 *n = bpf_map_lookup_elem(&refused, &k);
+    if (n) __sync_fetch_and_add(n, 1);
+    return 0;
+}`,
+  });
+  await using coll = Collection.load(spec.bytes);
+  const cg = join(cgroup2Root(), `tsbpf-test-sc-${process.pid}`);
+  mkdirSync(cg);
+  const client = `const s=require("dgram").createSocket("udp4");s.on("error",e=>{console.log(e.code);process.exit(0)});s.bind(0,"127.0.0.1",()=>{console.log("ok");s.close()})`;
+  const inCgroup = async (): Promise<string> =>
+    (await run("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec "$0" -e "$1"`, process.execPath, client], { timeout: 20_000 })).stdout.trim();
+  try {
+    {
+      using link = coll.program("no_udp").attachTo({ hook: "cgroup", path: cg });
+      assert.match(link.target, /inet_sock_create \(link\)/);
+      assert.equal(await inCgroup(), "EPERM");
+      assert.equal((await run(process.execPath, ["-e", client], { timeout: 20_000 })).stdout.trim(), "ok");
+      assert.equal(coll.map<number, bigint>("refused").lookup(0), 1n);
+    }
+    assert.deepEqual(linksOfProgram("no_udp"), []);
+    assert.equal(await inCgroup(), "ok", "detached");
+  } finally {
+    rmdirSync(cg);
+  }
+});
+
 test("a sockmap verdict program redirects what one connection receives out of another", async () => {
   const spec = await compile({
     name: "sockmap.bpf.c",

@@ -20,8 +20,11 @@ const NLMSG_DONE = 3;
 const NLA_F_NESTED = 0x8000;
 
 export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
   GETLINK: 18,
   SETLINK: 19,
+  NEWADDR: 20,
   NEWQDISC: 36,
   DELQDISC: 37,
   GETQDISC: 38,
@@ -208,4 +211,71 @@ export class RtNetlink implements Disposable {
 export function withNetlink<T>(fn: (nl: RtNetlink) => T): T {
   using nl = new RtNetlink();
   return fn(nl);
+}
+
+// ---- links and addresses: what tests and guests without iproute2 need ----
+
+const IFLA_IFNAME = 3;
+const IFLA_LINKINFO = 18;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFF_UP = 0x1;
+
+/** The bytes of attributes, as they follow a family header. */
+function encodeAttrs(attrs: Attr[]): Uint8Array {
+  const out = new Uint8Array(attrs.reduce((n, a) => n + align4(attrLength(a)), 0));
+  let p = 0;
+  for (const a of attrs) p = writeAttr(out, p, a);
+  return out;
+}
+
+/** A veth pair `name` <-> `peer` (ip link add NAME type veth peer name PEER), both down. */
+export function createVeth(name: string, peer: string): void {
+  // VETH_INFO_PEER holds an ifinfomsg and the peer's attributes, not a nested attribute list.
+  const peerAttrs = encodeAttrs([strAttr(IFLA_IFNAME, peer)]);
+  const peerInfo = new Uint8Array(16 + peerAttrs.byteLength);
+  peerInfo.set(ifinfomsg(0), 0);
+  peerInfo.set(peerAttrs, 16);
+  withNetlink((nl) =>
+    nl.request(`create veth ${name} (peer ${peer})`, RTM.NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0), [
+      strAttr(IFLA_IFNAME, name),
+      {
+        type: IFLA_LINKINFO,
+        value: [
+          { type: IFLA_INFO_KIND, value: new TextEncoder().encode("veth") },
+          { type: IFLA_INFO_DATA, value: [{ type: VETH_INFO_PEER, value: peerInfo }] },
+        ],
+      },
+    ]),
+  );
+}
+
+/** ip link set IFINDEX up. */
+export function setLinkUp(ifindex: number): void {
+  const msg = ifinfomsg(ifindex);
+  const v = new DataView(msg.buffer);
+  v.setUint32(8, IFF_UP, true); // flags
+  v.setUint32(12, IFF_UP, true); // change
+  withNetlink((nl) => nl.request(`set link ${ifindex} up`, RTM.SETLINK, NLM_F_ACK, msg));
+}
+
+/** ip link del IFINDEX (a veth's peer goes with it). */
+export function deleteLink(ifindex: number): void {
+  withNetlink((nl) => nl.request(`delete link ${ifindex}`, RTM.DELLINK, NLM_F_ACK, ifinfomsg(ifindex)));
+}
+
+/** ip addr add A.B.C.D/PREFIX dev IFINDEX. */
+export function addIpv4Address(ifindex: number, address: string, prefix: number): void {
+  const ifa = new Uint8Array(8); // ifaddrmsg: family, prefixlen, flags, scope, index
+  ifa[0] = 2; // AF_INET
+  ifa[1] = prefix;
+  new DataView(ifa.buffer).setUint32(4, ifindex, true);
+  const addr = new Uint8Array(address.split(".").map(Number));
+  withNetlink((nl) =>
+    nl.request(`add ${address}/${prefix} to link ${ifindex}`, RTM.NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifa, [
+      { type: 2 /* IFA_LOCAL */, value: addr },
+      { type: 1 /* IFA_ADDRESS */, value: addr },
+    ]),
+  );
 }
