@@ -16,6 +16,7 @@
 // number of lines, and #line directives frame what is added), so clang's
 // diagnostics and the verifier's source lines point at the user's code.
 import { release } from "node:os";
+import { Spec } from "../btf/spec.ts";
 import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
 import { rewriteKernelReads } from "./kernelreads.ts";
@@ -82,6 +83,8 @@ export interface TranslateOptions {
   pageSize?: number;
   /** The format file of a tracepoint, or undefined when it does not exist. */
   tracepointFormat: (category: string, event: string) => string | undefined;
+  /** vmlinux.h defines `struct name` (the kernel's BTF has it). Default: asks the running kernel's BTF. */
+  kernelHasStruct?: (name: string) => boolean;
 }
 
 export interface Translation {
@@ -245,7 +248,7 @@ export function translate(text: string, options: TranslateOptions): Translation 
 
 class Translator {
   readonly text: string;
-  readonly opts: Required<Omit<TranslateOptions, "displayName">> & { displayName: string };
+  readonly opts: Required<Omit<TranslateOptions, "displayName" | "kernelHasStruct">> & Pick<TranslateOptions, "kernelHasStruct"> & { displayName: string };
   tokens: Token[] = [];
   readonly tables = new Map<string, TableInfo>();
   readonly functions = new Map<string, FunctionInfo>();
@@ -286,6 +289,7 @@ class Translator {
     const called = this.calledNames(fns);
     for (const fn of fns) this.classify(fn, called);
     this.collectTracepointStructs();
+    const renames = this.clashingStructs(fns);
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
     const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
@@ -294,7 +298,11 @@ class Translator {
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.
       ([...this.tables.values()].some((t) => t.kind === "ringbuf") ? "#include <tsbpf.h>\n" : "") +
       [...this.tracepointStructs.values()].join("\n") +
-      "\n#include <bcc/compat.h>\n";
+      "\n#include <bcc/compat.h>\n" +
+      // A tool's own copy of a kernel-private struct (dcsnoop's nameidata, mountsnoop's
+      // mnt_namespace) would clash with vmlinux.h's: it is renamed, and keeps its own
+      // layout, as the tool meant under BCC.
+      renames.map((n) => `#define ${n} ${n}___bcc\n`).join("");
     const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
     const definitions: { name: string; program: boolean }[] = [];
     for (const fn of fns) {
@@ -306,6 +314,22 @@ class Translator {
       }
     }
     return { code, tables: this.tables, functions: this.functions, userStart: preludeText.length, definitions };
+  }
+
+  /** Structs the user's text defines at top level that vmlinux.h defines too. */
+  clashingStructs(fns: FunctionSyntax[]): string[] {
+    const toks = this.tokens;
+    const inBody = (k: number) => fns.some((f) => k > f.bodyOpen && k < f.bodyClose);
+    const names = new Set<string>();
+    for (let k = 0; k + 2 < toks.length; k++) {
+      if (toks[k]!.text !== "struct" || toks[k + 1]!.kind !== "ident" || toks[k + 2]!.text !== "{") continue;
+      const name = toks[k + 1]!.text;
+      if (names.has(name) || name.startsWith("tracepoint__") || inBody(k)) continue;
+      names.add(name);
+    }
+    if (names.size === 0) return [];
+    const has = this.opts.kernelHasStruct ?? kernelHasStruct;
+    return [...names].filter((n) => has(n));
   }
 
   // ---- pass 1: top-level structure ----
@@ -778,8 +802,12 @@ class Translator {
     const rewriteBody = () =>
       this.rewrite(fn.bodyOpen + 1, fn.bodyClose, { compact: false, start: toks[fn.bodyOpen]!.end, end: toks[fn.bodyClose]!.start, newline: "\n" }, variant);
     if (!program) {
-      // A helper or a libbpf-style function: only its body is rewritten.
-      return text.slice(toks[fn.declStart]!.start, toks[fn.bodyOpen]!.end) + rewriteBody() + "}";
+      // A helper or a libbpf-style function: only its body is rewritten. Helpers are
+      // inlined as BCC inlines them (it marks each always_inline): a struct passed by
+      // value (clang's BPF target cannot pass one) and a string literal memcpy'd
+      // through a parameter (folded to stores) then compile as in BCC.
+      const inline = this.inlinable(fn) ? "__attribute__((always_inline)) " : "";
+      return inline + text.slice(toks[fn.declStart]!.start, toks[fn.bodyOpen]!.end) + rewriteBody() + "}";
     }
     const { info, params, ctx } = program;
     const section = variant === "tracepoint" ? "tracepoint" : program.section;
@@ -803,6 +831,16 @@ class Translator {
       .map((p, k) => `${p.type} ${p.name} = (${p.type})(unsigned long)(${this.argExpr(info, ctx, k + 1, variant)});`)
       .join(" ");
     return header + afterParams + (decls ? ` ${decls}` : "") + rewriteBody() + "}";
+  }
+
+  /** A helper BCC would inline: not a libbpf-style section function, not marked noinline or inline already. */
+  inlinable(fn: FunctionSyntax): boolean {
+    if (fn.hasSection || fn.isInline || fn.probeMacro) return false;
+    for (let k = fn.declStart; k < fn.nameTok; k++) {
+      const w = this.tokens[k]!.text;
+      if (w === "__noinline" || w === "noinline" || w === "extern" || w === "__weak") return false;
+    }
+    return true;
   }
 
   argExpr(info: FunctionInfo, ctx: string, n: number, variant: "main" | "tracepoint"): string {
@@ -974,6 +1012,14 @@ export function kernelVersionCode(release: string): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
   if (!m) return 0;
   return (Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(Number(m[3] ?? 0), 255);
+}
+
+function kernelHasStruct(name: string): boolean {
+  try {
+    return Spec.kernel().typesByName(name).some((t) => t.kind === "struct" || t.kind === "union");
+  } catch {
+    return false; // no kernel BTF: compile errors will say what clashes
+  }
 }
 
 function runningKernelVersion(): number {

@@ -89,3 +89,42 @@ format:
     ]);
   });
 });
+
+describe("static helpers, kernel-private structs (BCC's inlining, dcsnoop, mountsnoop)", () => {
+  const tr = (text: string, kernelStructs: string[] = []) =>
+    translate(text, { file: "p.c", tracepointFormat: () => undefined, kernelHasStruct: (n) => kernelStructs.includes(n) });
+
+  test("helpers are inlined as BCC inlines them: a struct passed by value, a string literal through a parameter", () => {
+    const text = `struct start_key { u32 dev; u64 sector; };
+BPF_HASH(start, struct start_key);
+static int __start(struct start_key key, const char *op)
+{
+    u64 ts = 0;
+    __builtin_memcpy(&ts, op, sizeof(ts));
+    start.update(&key, &ts);
+    return 0;
+}
+static __noinline int kept(int x) { return x; }
+static inline int already(int x) { return x; }
+int trace_start(struct pt_regs *ctx) { struct start_key key = {}; return __start(key, "fsync") + kept(1) + already(2); }
+`;
+    const t = tr(text);
+    const lines = t.code.slice(t.code.indexOf('#line 1 "p.c"\n')).split("\n").slice(1);
+    assert.match(lines[2]!, /^__attribute__\(\(always_inline\)\) static int __start\(struct start_key key, const char \*op\)$/);
+    assert.match(lines[9]!, /^static __noinline int kept/);
+    assert.match(lines[10]!, /^static inline int already/);
+    assert.match(lines[11]!, /^SEC\("kprobe"\) int trace_start/, "programs are not inlined, and lines hold");
+  });
+
+  test("a struct the kernel defines too is renamed in the user's text, keeping the tool's layout", () => {
+    const text = `struct nameidata { struct path path; struct qstr last; };
+struct mine { int x; };
+int f(struct pt_regs *ctx, struct nameidata *nd) { struct nameidata2 { int y; } z = {}; return nd->last.len + z.y; }
+`;
+    const t = tr(text, ["nameidata", "path", "qstr", "nameidata2"]);
+    const head = t.code.slice(0, t.code.indexOf('#line 1 "p.c"'));
+    assert.match(head, /^#define nameidata nameidata___bcc$/m);
+    assert.doesNotMatch(head, /#define (mine|path|qstr|nameidata2)\b/, "only structs the user defines at top level that the kernel has");
+    assert.equal(tr(text, []).code.includes("___bcc"), false);
+  });
+});
