@@ -62,9 +62,11 @@ export function prelude(arch: string, kernelVersion: number): string {
 #ifndef PT_REGS_PARM6
 #define PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->${PARM6[arch] ?? PARM6.x86})
 #endif
+#define CUR_CPU_IDENTIFIER BPF_F_CURRENT_CPU
 #define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
 
 struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; };
+struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[BPF_MAX_STACK_DEPTH]; };
 
 static __always_inline unsigned int bpf_log2(unsigned int v)
 {
