@@ -38,6 +38,7 @@ import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
 import { EventBuffer, Table, type TableHost } from "./table.ts";
 import { readFormat } from "./tracepoint.ts";
+import { PRELUDE_HEADERS } from "./prelude.ts";
 import { NotSupportedError, UsageError } from "../errors.ts";
 import type { FD } from "../internal/sys/fd.ts";
 import { perfEventOpen } from "../internal/sys/perf.ts";
@@ -904,7 +905,7 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean; k
     translation = await translateBcc(text, translateOptions);
     try {
       const name = `${basename(display).replace(/\.c$/, "")}.bcc.c`;
-      bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir] })).bytes;
+      bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir], prefixHeaders: PRELUDE_HEADERS })).bytes;
     } catch (err) {
       throw err instanceof CompileError ? renameInCompileError(err, lineFile, display) : err;
     }

@@ -12,6 +12,9 @@ const SYSCALL_ARG_REGS: Record<string, string[]> = {
 };
 const PARM6: Record<string, string> = { x86: "r9", arm64: "regs[5]" };
 
+/** The headers the prelude includes first (with <bcc/compat.h>'s bpf_endian.h): compiled as a PCH (compile's prefixHeaders). */
+export const PRELUDE_HEADERS = ['"vmlinux.h"', "<bpf/bpf_helpers.h>", "<bpf/bpf_tracing.h>", "<bpf/bpf_core_read.h>", "<bpf/bpf_endian.h>"];
+
 export function prelude(arch: string, kernelVersion: number): string {
   const regs = SYSCALL_ARG_REGS[arch] ?? SYSCALL_ARG_REGS.x86!;
   const syscallArgs = regs

@@ -7,6 +7,8 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, openSync } from "node:fs";
 import { BPF } from "../../src/index.ts";
+import { translateBcc } from "../../src/bcc/dialect.ts";
+import { readFormat } from "../../src/bcc/tracepoint.ts";
 
 const cflags = [`-DTARGET_PID=${process.pid}`];
 
@@ -48,6 +50,33 @@ TRACEPOINT_PROBE(syscalls, sys_exit_getppid) {
     const got = new Map(b.get("counts").items().map(([k, v]) => [k.op as string, Number(v)]));
     assert.equal(got.get("open"), 7);
     assert.equal(got.get("fsync"), 7);
+  });
+});
+
+describe("implicit kernel reads through static helpers (tcpdrop, tcptracer)", () => {
+  test("a helper's returned kernel pointer, and a parameter cast into another variable, are read with probe reads", async () => {
+    const text = `
+static struct task_struct *parent_of(struct task_struct *t) { return t->real_parent; }
+static u32 tgid_of(struct task_struct *t) { struct task_struct *p = (struct task_struct *)t; return p->tgid; }
+static u32 first(u32 *v) { return *v; }
+BPF_ARRAY(out, u32, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET_PID) return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = parent_of(task);
+    u32 ppid = tgid_of(parent);
+    u32 copy = first(&ppid);
+    int k = 0;
+    out.update(&k, &copy);
+    return 0;
+}`;
+    const t = await translateBcc(text, { file: "helpers.c", tracepointFormat: readFormat, cflags });
+    assert.match(t.code, /return __TSBPF_KREAD\(t->real_parent\);/);
+    assert.match(t.code, /return __TSBPF_KREAD\(p->tgid\);/);
+    assert.match(t.code, /return \*v; \}/, "a stack address passed to a helper is read directly");
+    using b = await BPF.load({ text, name: "helpers.c" }, { cflags });
+    const ppid = process.ppid; // getppid(2): the program runs
+    assert.equal(Number(b.get("out").get(0)), ppid);
   });
 });
 
