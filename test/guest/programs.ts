@@ -3,6 +3,8 @@
 // function arguments and simple helpers, so one object runs on 6.1, 6.12 and
 // the host alike without CO-RE (x86_64 pt_regs has not changed).
 
+import { bccKfuncObjectText } from "./dialect-programs.ts";
+
 const HEADERS = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -115,4 +117,4 @@ int BPF_PROG(on_exit, int dfd, const char *filename, struct open_how *how, long 
 `;
 
 /** Every object the guest tests need: file name (without .o) -> C source. */
-export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY };
+export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY, bcc_kfunc: bccKfuncObjectText() };
