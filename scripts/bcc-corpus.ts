@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { defaultCacheDir } from "../src/compile/cache.ts";
 import { compile } from "../src/compile/compile.ts";
 import { translateBcc } from "../src/bcc/dialect.ts";
+import { PRELUDE_HEADERS } from "../src/bcc/prelude.ts";
 import { readFormat } from "../src/bcc/tracepoint.ts";
 import { syscallPrefix } from "../src/link/syscall.ts";
 import { probesAvailable } from "../src/link/probe.ts";
@@ -196,7 +197,7 @@ export async function loadTool(e: Extracted, opts: { kprobes?: boolean } = {}): 
   }
   let bytes: Uint8Array;
   try {
-    bytes = (await compile({ text: code, name: `${e.tool}.bcc.c` }, { cflags: e.cflags })).bytes;
+    bytes = (await compile({ text: code, name: `${e.tool}.bcc.c` }, { cflags: e.cflags, prefixHeaders: PRELUDE_HEADERS })).bytes;
   } catch (err) {
     return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: firstLine(err), stage: "compile" };
   }

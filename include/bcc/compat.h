@@ -33,6 +33,28 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
+/* linux/minmax.h, linux/math64.h, linux/time64.h (biolatpcts) */
+#ifndef min_t
+#define min_t(type, x, y) ({ type __tsbpf_min1 = (x); type __tsbpf_min2 = (y); __tsbpf_min1 < __tsbpf_min2 ? __tsbpf_min1 : __tsbpf_min2; })
+#define max_t(type, x, y) ({ type __tsbpf_max1 = (x); type __tsbpf_max2 = (y); __tsbpf_max1 > __tsbpf_max2 ? __tsbpf_max1 : __tsbpf_max2; })
+#endif
+#ifndef min
+#define min(x, y) ({ __typeof__(x) __tsbpf_a = (x); __typeof__(y) __tsbpf_b = (y); __tsbpf_a < __tsbpf_b ? __tsbpf_a : __tsbpf_b; })
+#define max(x, y) ({ __typeof__(x) __tsbpf_a = (x); __typeof__(y) __tsbpf_b = (y); __tsbpf_a > __tsbpf_b ? __tsbpf_a : __tsbpf_b; })
+#endif
+#define clamp_t(type, v, lo, hi) min_t(type, max_t(type, v, lo), hi)
+#define div_u64(dividend, divisor) ((u64)(dividend) / (u32)(divisor))
+#define div64_u64(dividend, divisor) ((u64)(dividend) / (u64)(divisor))
+#define do_div(n, base) ({ u32 __tsbpf_base = (base); u32 __tsbpf_rem = (u64)(n) % __tsbpf_base; (n) = (u64)(n) / __tsbpf_base; __tsbpf_rem; })
+#ifndef NSEC_PER_SEC
+#define MSEC_PER_SEC 1000L
+#define USEC_PER_MSEC 1000L
+#define NSEC_PER_USEC 1000L
+#define NSEC_PER_MSEC 1000000L
+#define USEC_PER_SEC 1000000L
+#define NSEC_PER_SEC 1000000000L
+#endif
+
 #define MAX_ERRNO 4095
 #define IS_ERR_VALUE(x) ((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
 #define IS_ERR(ptr) IS_ERR_VALUE(ptr)

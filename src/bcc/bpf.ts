@@ -38,6 +38,13 @@ import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
 import { EventBuffer, Table, type TableHost } from "./table.ts";
 import { readFormat } from "./tracepoint.ts";
+import { PRELUDE_HEADERS } from "./prelude.ts";
+import { NotSupportedError, UsageError } from "../errors.ts";
+import type { FD } from "../internal/sys/fd.ts";
+import { perfEventOpen } from "../internal/sys/perf.ts";
+import { attachPerfEvent, onlineCpus, resolvePerfEvent, type PerfEventSpec } from "../link/perf_event.ts";
+import { readBuildIdStack, type BuildIdFrame } from "../maps/stack.ts";
+import { binarySymbols, type BinarySymbols } from "../symbolize/binary.ts";
 
 export type BpfSource = { text: string; name?: string } | { srcFile: string };
 
@@ -244,6 +251,9 @@ export class BPF implements Disposable, TableHost {
         case "raw_tracepoint":
           target = { hook: "raw_tracepoint", event: auto.tp };
           break;
+        case "tracing":
+          target = { hook: "tracing", section: auto.section };
+          break;
       }
       this.#attach(fn.name, target);
     }
@@ -269,7 +279,9 @@ export class BPF implements Disposable, TableHost {
       this.#track(key, fnName, this.#kprobeFallback(fnName, target));
       return;
     }
-    const program = this.loadFunc(fnName, hookDef(target.hook).progTypes[0]!);
+    // fentry/fexit/lsm: the object's own type (LSM is not TRACING).
+    const type = target.hook === "tracing" ? this.collection.spec.program(fnName).type : hookDef(target.hook).progTypes[0]!;
+    const program = this.loadFunc(fnName, type);
     this.#track(key, fnName, program.attachTo(target));
   }
 
@@ -707,6 +719,102 @@ export class BPF implements Disposable, TableHost {
     return sym(addr, pid, opts);
   }
 
+  // ---- perf counters, perf_event programs, tail calls, build-id stacks (issue 16, item 8) ----
+
+  readonly #counters = new Map<string, FD[]>();
+  readonly #modules: BinarySymbols[] = [];
+
+  /**
+   * BCC's attach_perf_event(ev_type, ev_config, fn_name, sample_period, sample_freq, pid, cpu):
+   * the function as a perf_event program on a sampling event, on every online CPU by default.
+   */
+  attachPerfEvent(opts: { evType: number; evConfig: number; fnName: string; samplePeriod?: number; sampleFreq?: number; pid?: number; cpu?: number }): void {
+    const program = this.loadFunc(opts.fnName, BPF.PERF_EVENT);
+    const link = attachPerfEvent(program, {
+      event: perfEventOf(opts.evType, opts.evConfig),
+      samplePeriod: opts.samplePeriod || undefined,
+      frequency: opts.sampleFreq || undefined,
+      pid: opts.pid === undefined || opts.pid < 0 ? undefined : opts.pid,
+      cpus: opts.cpu === undefined || opts.cpu < 0 ? undefined : [opts.cpu],
+    });
+    this.#track(`perf_event:${opts.evType}:${opts.evConfig}`, opts.fnName, link);
+  }
+
+  detachPerfEvent(opts: { evType: number; evConfig: number; fnName?: string }): void {
+    this.#detach(`perf_event:${opts.evType}:${opts.evConfig}`, opts.fnName, `perf event ${opts.evType}:${opts.evConfig}`);
+  }
+
+  /**
+   * BCC's table.open_perf_event(type, config, pid=-1) on a BPF_PERF_ARRAY: a counting
+   * perf event per online CPU, its fd stored at the CPU's index, for `.perf_read(cpu)`.
+   */
+  openPerfEvent(table: string, type: number, config: number | bigint, pid = -1): void {
+    this.#checkOpen();
+    const t = this.get<number, number>(table);
+    if (t.kind !== "perf_array") throw new UsageError(`openPerfEvent: ${table} is not a BPF_PERF_ARRAY (it is ${t.kind ?? "another kind"})`);
+    this.closePerfEvent(table);
+    const ev = resolvePerfEvent(perfEventOf(type, Number(config)));
+    const fds: FD[] = [];
+    this.#counters.set(table, fds);
+    for (const cpu of onlineCpus()) {
+      let fd: FD;
+      try {
+        fd = perfEventOpen({ type: ev.type, config: ev.config }, pid, cpu);
+      } catch (err) {
+        const pmu = ev.pmu === "cpu" ? "the CPU's (hardware) PMU, which this machine may not have" : `the ${ev.pmu} PMU`;
+        throw new NotSupportedError(`perf counter ${ev.label}`, `cannot open perf counter ${ev.label} on CPU ${cpu}: ${(err as Error).message} (it needs ${pmu})`, { cause: err });
+      }
+      fds.push(fd);
+      t.set(cpu, fd.value);
+    }
+  }
+
+  /** BCC's table.close_perf_event(): the counters openPerfEvent opened are closed and their slots cleared. */
+  closePerfEvent(table: string): void {
+    const fds = this.#counters.get(table);
+    if (!fds) return;
+    const t = this.get<number, number>(table);
+    for (const cpu of onlineCpus()) t.delete(cpu);
+    for (const fd of fds) fd.close();
+    this.#counters.delete(table);
+  }
+
+  /** BCC's prog_array[idx] = fn.fd: `fnName`, loaded as `progType` (default: the type of the program that tail-calls), at `index`. */
+  setTailCall(table: string, index: number, fnName: string, progType: number = BPF.KPROBE): Program {
+    const t = this.get<number, number>(table);
+    if (t.kind !== "prog") throw new UsageError(`setTailCall: ${table} is not a BPF_PROG_ARRAY (it is ${t.kind ?? "another kind"})`);
+    const program = this.loadFunc(fnName, progType);
+    t.set(index, program.fd.value);
+    return program;
+  }
+
+  /** BCC's add_module(path): a binary whose build id `symBuildId` can resolve frames of a BPF_STACK_TRACE_BUILDID table to. */
+  addModule(path: string): string | undefined {
+    const bin = binarySymbols(path);
+    if (!bin) throw new UsageError(`addModule: cannot read ${path} as an ELF file`);
+    this.#modules.push(bin);
+    return bin.buildId;
+  }
+
+  /** The frames of a BPF_STACK_TRACE_BUILDID table's stack: build id and file offset each (or the bare ip when the kernel could not read the id). */
+  walkBuildId(table: string, stackId: number): BuildIdFrame[] {
+    const t = this.get(table);
+    if (t.kind !== "stacktrace_buildid") throw new UsageError(`walkBuildId: ${table} is not a BPF_STACK_TRACE_BUILDID table`);
+    return readBuildIdStack(t.map, stackId);
+  }
+
+  /** A build-id frame as "name+0xoff" from a module added with addModule (by its build id), else "[unknown]". */
+  symBuildId(frame: BuildIdFrame, opts: { showOffset?: boolean; showModule?: boolean } = {}): string {
+    if (frame.status !== "valid") return "[unknown]";
+    const bin = this.#modules.find((m) => m.buildId === frame.buildId);
+    const hit = bin?.lookupFileOffset(Number(frame.offset));
+    if (!bin || !hit) return "[unknown]";
+    let s = hit.name;
+    if (opts.showOffset) s += `+0x${hit.offset.toString(16)}`;
+    if (opts.showModule) s += ` [${basename(bin.path)}]`;
+    return s;
+  }
+
   // ---- the end ----
 
   /** Detaches everything and frees the programs and tables (also done on exit). Idempotent. */
@@ -716,6 +824,8 @@ export class BPF implements Disposable, TableHost {
     this.#closePipe();
     for (const wake of [...this.#wakers]) wake();
     for (const buffer of this.#buffers.splice(0)) buffer.close();
+    for (const fds of this.#counters.values()) for (const fd of fds) fd.close();
+    this.#counters.clear();
     for (const list of this.#links.values()) for (const { link } of list) link.close();
     this.#links.clear();
     for (const program of this.#programs.values()) program.close();
@@ -795,12 +905,19 @@ async function build(source: BpfSource, opts: BpfOptions & { kprobes: boolean; k
     translation = await translateBcc(text, translateOptions);
     try {
       const name = `${basename(display).replace(/\.c$/, "")}.bcc.c`;
-      bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir] })).bytes;
+      bytes = (await compile({ text: translation.code, name }, { cflags: opts.cflags, includeDirs: [includeDir], prefixHeaders: PRELUDE_HEADERS })).bytes;
     } catch (err) {
       throw err instanceof CompileError ? renameInCompileError(err, lineFile, display) : err;
     }
   }
   return { translation, display, key, bytes };
+}
+
+/** BCC's (ev_type, ev_config) as a perf event: PERF_TYPE_HARDWARE 0, SOFTWARE 1, else a PMU by number. */
+function perfEventOf(type: number, config: number): PerfEventSpec {
+  if (type === 0) return { type: "hardware", config };
+  if (type === 1) return { type: "software", config };
+  return { type: "pmu", pmu: type, config };
 }
 
 function fieldsOf(line: TraceLine): TraceFields {

@@ -16,6 +16,7 @@
 // number of lines, and #line directives frame what is added), so clang's
 // diagnostics and the verifier's source lines point at the user's code.
 import { release } from "node:os";
+import { Spec } from "../btf/spec.ts";
 import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
 import { rewriteKernelReads } from "./kernelreads.ts";
@@ -35,7 +36,12 @@ export type TableKind =
   | "perf_output"
   | "ringbuf"
   | "queue"
-  | "stack";
+  | "stack"
+  // perf counters, build-id stacks, tail calls, LPM tries (issue 16, item 8)
+  | "perf_array"
+  | "stacktrace_buildid"
+  | "prog"
+  | "lpm_trie";
 
 export interface TableInfo {
   name: string;
@@ -49,13 +55,15 @@ export interface TableInfo {
 export type AutoAttach =
   | { type: "kprobe" | "kretprobe"; event: string }
   | { type: "tracepoint"; tp: string }
-  | { type: "raw_tracepoint"; tp: string };
+  | { type: "raw_tracepoint"; tp: string }
+  /** fentry/fexit/lsm/fmod_ret: the section names the hook (KFUNC_PROBE, KRETFUNC_PROBE, LSM_PROBE, KMOD_RET). */
+  | { type: "tracing"; section: string };
 
 export interface FunctionInfo {
   name: string;
   line: number;
   /** How the function is compiled: for kprobes/uprobes (pt_regs context), a tracepoint, or a raw tracepoint. */
-  kind: "kprobe" | "tracepoint" | "raw_tracepoint";
+  kind: "kprobe" | "tracepoint" | "raw_tracepoint" | "perf_event" | "tracing";
   /** Its arguments are the syscall's (syscall__NAME, or kprobe__ on a syscall function). */
   syscall: boolean;
   /** The twin compiled for the syscall tracepoints (kernels without kprobes). */
@@ -83,6 +91,8 @@ export interface TranslateOptions {
   pageSize?: number;
   /** The format file of a tracepoint, or undefined when it does not exist. */
   tracepointFormat: (category: string, event: string) => string | undefined;
+  /** vmlinux.h defines `struct name` (the kernel's BTF has it). Default: asks the running kernel's BTF. */
+  kernelHasStruct?: (name: string) => boolean;
 }
 
 export interface Translation {
@@ -120,6 +130,10 @@ const METHODS: Record<TableKind, string[]> = {
   ringbuf: ["ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard"],
   queue: ["push", "pop", "peek"],
   stack: ["push", "pop", "peek"],
+  perf_array: ["perf_read", "perf_counter_value"],
+  stacktrace_buildid: ["get_stackid"],
+  prog: ["call"],
+  lpm_trie: HASH_METHODS,
 };
 
 const MAP_TYPES: Record<TableKind, string> = {
@@ -135,6 +149,10 @@ const MAP_TYPES: Record<TableKind, string> = {
   ringbuf: "BPF_MAP_TYPE_RINGBUF",
   queue: "BPF_MAP_TYPE_QUEUE",
   stack: "BPF_MAP_TYPE_STACK",
+  perf_array: "BPF_MAP_TYPE_PERF_EVENT_ARRAY",
+  stacktrace_buildid: "BPF_MAP_TYPE_STACK_TRACE",
+  prog: "BPF_MAP_TYPE_PROG_ARRAY",
+  lpm_trie: "BPF_MAP_TYPE_LPM_TRIE",
 };
 
 /** BPF_TABLE("type", ...) names. */
@@ -151,17 +169,19 @@ const TABLE_TYPE_NAMES: Record<string, TableKind> = {
   ringbuf: "ringbuf",
   queue: "queue",
   stack: "stack",
+  perf_array: "perf_array",
+  prog: "prog",
+  lpm_trie: "lpm_trie",
 };
 
 const TABLE_MACROS = new Set([
   "BPF_HASH", "BPF_PERCPU_HASH", "BPF_ARRAY", "BPF_PERCPU_ARRAY", "BPF_HISTOGRAM", "BPF_STACK_TRACE",
   "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT", "BPF_TABLE", "BPF_F_TABLE", "BPF_QUEUE", "BPF_STACK",
+  "BPF_PERF_ARRAY", "BPF_STACK_TRACE_BUILDID", "BPF_PROG_ARRAY", "BPF_LPM_TRIE",
 ]);
 
 /** BCC declarations tsbpf does not translate, and why (for the error). */
 const UNSUPPORTED_MACROS: Record<string, string> = {
-  BPF_PROG_ARRAY: "tail calls (prog arrays) are not translated",
-  BPF_PERF_ARRAY: "perf counter arrays are not translated",
   BPF_PERCPU_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_ARRAY: "cgroup arrays are not translated",
@@ -172,7 +192,6 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
   BPF_SOCKHASH: "socket maps are not translated",
   BPF_ARRAY_OF_MAPS: "map-in-map tables are not translated",
   BPF_HASH_OF_MAPS: "map-in-map tables are not translated",
-  BPF_LPM_TRIE: "LPM tries are not translated",
   BPF_SK_STORAGE: "socket local storage is not translated",
   BPF_INODE_STORAGE: "inode local storage is not translated",
   BPF_TASK_STORAGE: "task local storage is not translated",
@@ -180,10 +199,8 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
   BPF_TABLE_SHARED: "shared tables are not translated",
   BPF_TABLE_PUBLIC: "public tables are not translated",
   BPF_HASH_PINNED: "pinned tables are not translated",
-  KFUNC_PROBE: "fentry programs (kfuncs) are not translated",
-  KRETFUNC_PROBE: "fexit programs (kfuncs) are not translated",
-  KMOD_RET: "fmod_ret programs are not translated",
-  LSM_PROBE: "LSM programs are not translated",
+  MODULE_KFUNC_PROBE: "fentry programs on module functions are not translated",
+  MODULE_KRETFUNC_PROBE: "fexit programs on module functions are not translated",
   BPF_ITER: "BPF iterators are not translated",
   USDT_PROBE: "USDT probes are not translated",
 };
@@ -191,6 +208,14 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
 const UNSUPPORTED_CALLS: Record<string, string> = {
   bpf_usdt_readarg: "USDT arguments are not translated",
   bpf_usdt_readarg_p: "USDT arguments are not translated",
+};
+
+/** KFUNC_PROBE(fn, args...) & co.: the program's name (as BCC's, for auto-attach) and section prefix. */
+const TRACING_MACROS: Record<string, { prefix: string; section: string }> = {
+  KFUNC_PROBE: { prefix: "kfunc__vmlinux__", section: "fentry/" },
+  KRETFUNC_PROBE: { prefix: "kretfunc__vmlinux__", section: "fexit/" },
+  LSM_PROBE: { prefix: "lsm__", section: "lsm/" },
+  KMOD_RET: { prefix: "kmod_ret__", section: "fmod_ret/" },
 };
 
 /** Syscall-function prefixes whose arguments are the syscall's (not ksys_/do_sys_ helpers). */
@@ -218,7 +243,11 @@ interface FunctionSyntax {
   isInline: boolean;
   hasSection: boolean;
   /** TRACEPOINT_PROBE(cat, ev) / RAW_TRACEPOINT_PROBE(ev): the macro's arguments. */
-  probeMacro?: { kind: "tracepoint"; category: string; event: string } | { kind: "raw_tracepoint"; event: string };
+  probeMacro?:
+    | { kind: "tracepoint"; category: string; event: string }
+    | { kind: "raw_tracepoint"; event: string }
+    /** KFUNC_PROBE(fn, args...) & co.: BCC's BPF_PROG, libbpf's here. */
+    | { kind: "tracing"; name: string; section: string; args: string };
 }
 
 type Item =
@@ -241,7 +270,7 @@ export function translate(text: string, options: TranslateOptions): Translation 
 
 class Translator {
   readonly text: string;
-  readonly opts: Required<Omit<TranslateOptions, "displayName">> & { displayName: string };
+  readonly opts: Required<Omit<TranslateOptions, "displayName" | "kernelHasStruct">> & Pick<TranslateOptions, "kernelHasStruct"> & { displayName: string };
   tokens: Token[] = [];
   readonly tables = new Map<string, TableInfo>();
   readonly functions = new Map<string, FunctionInfo>();
@@ -282,6 +311,7 @@ class Translator {
     const called = this.calledNames(fns);
     for (const fn of fns) this.classify(fn, called);
     this.collectTracepointStructs();
+    const renames = this.clashingStructs(fns);
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
     const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
@@ -291,7 +321,11 @@ class Translator {
       ([...this.tables.values()].some((t) => t.kind === "ringbuf") ? "#include <tsbpf.h>\n" : "") +
       [...this.tracepointStructs.values()].join("\n") +
       "\n#include <bcc/compat.h>\n" +
-      packetInclude();
+      packetInclude() +
+      // A tool's own copy of a kernel-private struct (dcsnoop's nameidata, mountsnoop's
+      // mnt_namespace) would clash with vmlinux.h's: it is renamed, and keeps its own
+      // layout, as the tool meant under BCC.
+      renames.map((n) => `#define ${n} ${n}___bcc\n`).join("");
     const code = head + `#line 1 "${this.opts.file}"\n` + body + license;
     const definitions: { name: string; program: boolean }[] = [];
     for (const fn of fns) {
@@ -303,6 +337,22 @@ class Translator {
       }
     }
     return { code, tables: this.tables, functions: this.functions, userStart: preludeText.length, definitions };
+  }
+
+  /** Structs the user's text defines at top level that vmlinux.h defines too. */
+  clashingStructs(fns: FunctionSyntax[]): string[] {
+    const toks = this.tokens;
+    const inBody = (k: number) => fns.some((f) => k > f.bodyOpen && k < f.bodyClose);
+    const names = new Set<string>();
+    for (let k = 0; k + 2 < toks.length; k++) {
+      if (toks[k]!.text !== "struct" || toks[k + 1]!.kind !== "ident" || toks[k + 2]!.text !== "{") continue;
+      const name = toks[k + 1]!.text;
+      if (names.has(name) || name.startsWith("tracepoint__") || inBody(k)) continue;
+      names.add(name);
+    }
+    if (names.size === 0) return [];
+    const has = this.opts.kernelHasStruct ?? kernelHasStruct;
+    return [...names].filter((n) => has(n));
   }
 
   // ---- pass 1: top-level structure ----
@@ -361,7 +411,7 @@ class Translator {
         if (UNSUPPORTED_MACROS[t.text]) {
           this.fail(t.line, t.text, `${UNSUPPORTED_MACROS[t.text]} by tsbpf's BCC front end (see the supported subset in src/bcc/README.md)`);
         }
-        if (t.text === "TRACEPOINT_PROBE" || t.text === "RAW_TRACEPOINT_PROBE") {
+        if (t.text === "TRACEPOINT_PROBE" || t.text === "RAW_TRACEPOINT_PROBE" || TRACING_MACROS[t.text]) {
           i = this.probeMacro(i) + 1;
           continue;
         }
@@ -466,6 +516,35 @@ class Translator {
         size = arg(2);
         flags = args[3] ?? "";
         break;
+      // ---- perf counters, build-id stacks, tail calls, LPM tries (issue 16, item 8) ----
+      case "BPF_PERF_ARRAY":
+        kind = "perf_array";
+        name = arg(0);
+        size = arg(1);
+        break;
+      case "BPF_STACK_TRACE_BUILDID":
+        kind = "stacktrace_buildid";
+        name = arg(0);
+        key = "int";
+        leaf = "struct bpf_stacktrace_buildid";
+        size = arg(1);
+        break;
+      case "BPF_PROG_ARRAY":
+        kind = "prog";
+        name = arg(0);
+        key = "u32";
+        leaf = "u32";
+        size = arg(1);
+        break;
+      case "BPF_LPM_TRIE":
+        // BCC: BPF_LPM_TRIE(name, key_type=u64, leaf_type=u64, size=10240), BPF_F_NO_PREALLOC
+        kind = "lpm_trie";
+        name = arg(0);
+        key = arg(1, "u64");
+        leaf = arg(2, "u64");
+        size = arg(3, "10240");
+        break;
+      // ---- end of perf counters... ----
       case "BPF_TABLE":
       case "BPF_F_TABLE": {
         const typeName = /^"(.*)"$/.exec(arg(0))?.[1];
@@ -478,6 +557,7 @@ class Translator {
         name = arg(3);
         size = arg(4);
         if (macro === "BPF_F_TABLE") flags = arg(5);
+        if (kind === "stacktrace" && /\bbpf_stacktrace_buildid\b/.test(leaf)) kind = "stacktrace_buildid";
         break;
       }
       default:
@@ -507,6 +587,18 @@ class Translator {
       case "stacktrace":
         attrs.push("__uint(key_size, sizeof(u32));", "__uint(value_size, sizeof(struct bpf_stacktrace));");
         break;
+      case "perf_array":
+      case "prog":
+        attrs.push("__uint(key_size, sizeof(u32));", "__uint(value_size, sizeof(u32));");
+        break;
+      case "stacktrace_buildid":
+        attrs.push("__uint(key_size, sizeof(u32));", "__uint(value_size, sizeof(struct bpf_stacktrace_buildid));");
+        if (!flags) flags = "BPF_F_STACK_BUILD_ID";
+        break;
+      case "lpm_trie":
+        attrs.push(`__type(key, ${key});`, `__type(value, ${leaf});`);
+        if (!flags) flags = "BPF_F_NO_PREALLOC";
+        break;
       case "queue":
       case "stack":
         attrs.push(`__type(value, ${leaf});`);
@@ -530,9 +622,13 @@ class Translator {
     if (t.text === "TRACEPOINT_PROBE") {
       if (args.length !== 2 || !ident(args[0]) || !ident(args[1])) this.fail(t.line, t.text, "expected TRACEPOINT_PROBE(category, event)");
       probeMacro = { kind: "tracepoint", category: args[0]!, event: args[1]! };
-    } else {
+    } else if (t.text === "RAW_TRACEPOINT_PROBE") {
       if (args.length !== 1 || !ident(args[0])) this.fail(t.line, t.text, "expected RAW_TRACEPOINT_PROBE(event)");
       probeMacro = { kind: "raw_tracepoint", event: args[0]! };
+    } else {
+      const m = TRACING_MACROS[t.text]!;
+      if (args.length < 1 || !ident(args[0])) this.fail(t.line, t.text, `expected ${t.text}(function, arguments...)`);
+      probeMacro = { kind: "tracing", name: m.prefix + args[0]!, section: m.section + args[0]!, args: args.slice(1).filter((a) => a !== "").join(", ") };
     }
     if (toks[close + 1]?.text !== "{") this.fail(t.line, t.text, "expected a function body { ... } after it");
     const bodyClose = matching(toks, close + 1);
@@ -623,6 +719,9 @@ class Translator {
         this.addProgram(fn, `tracepoint/${pm.category}/${pm.event}`, [], "args", {
           name, line, kind: "tracepoint", syscall: false, autoAttach: { type: "tracepoint", tp: `${pm.category}:${pm.event}` },
         });
+      } else if (pm.kind === "tracing") {
+        // BTF pointers: the arguments are read directly (no implicit probe reads: the body is BPF_PROG's inner function).
+        this.addProgram(fn, pm.section, [], "ctx", { name: pm.name, line, kind: "tracing", syscall: false, autoAttach: { type: "tracing", section: pm.section } });
       } else {
         const name = `raw_tracepoint__${pm.event}`;
         this.addProgram(fn, `raw_tp/${pm.event}`, [], "ctx", {
@@ -671,6 +770,11 @@ class Translator {
       if (event.startsWith("sys_") && !event.startsWith(this.opts.syscallPrefix)) event = this.opts.syscallPrefix + event.slice(4);
       autoAttach = { type, event };
       if (syscallOfEvent(event) !== undefined) syscall = true;
+    }
+    if (ctxParam && /^(const\s+)?struct\s+bpf_perf_event_data\s*\*$/.test(ctxParam.type.trim()) && extra.length === 0) {
+      // attach_perf_event's programs (profile, llcstat)
+      this.addProgram(fn, "perf_event", params, ctx, { name, line, kind: "perf_event", syscall: false });
+      return;
     }
     const info: FunctionInfo = { name, line, kind: "kprobe", syscall, autoAttach };
     if (!this.opts.kprobes && (ptRegs || params.length === 0)) info.tracepointVariant = name + TRACEPOINT_VARIANT_SUFFIX;
@@ -775,8 +879,12 @@ class Translator {
     const rewriteBody = () =>
       this.rewrite(fn.bodyOpen + 1, fn.bodyClose, { compact: false, start: toks[fn.bodyOpen]!.end, end: toks[fn.bodyClose]!.start, newline: "\n" }, variant);
     if (!program) {
-      // A helper or a libbpf-style function: only its body is rewritten.
-      return text.slice(toks[fn.declStart]!.start, toks[fn.bodyOpen]!.end) + rewriteBody() + "}";
+      // A helper or a libbpf-style function: only its body is rewritten. Helpers are
+      // inlined as BCC inlines them (it marks each always_inline): a struct passed by
+      // value (clang's BPF target cannot pass one) and a string literal memcpy'd
+      // through a parameter (folded to stores) then compile as in BCC.
+      const inline = this.inlinable(fn) ? "__attribute__((always_inline)) " : "";
+      return inline + text.slice(toks[fn.declStart]!.start, toks[fn.bodyOpen]!.end) + rewriteBody() + "}";
     }
     const { info, params, ctx } = program;
     const section = variant === "tracepoint" ? "tracepoint" : program.section;
@@ -786,6 +894,8 @@ class Translator {
     let header: string;
     if (fn.probeMacro?.kind === "tracepoint") {
       header = `SEC("${section}") int ${name}(struct ${name} *args)` + "\n".repeat(headerLines);
+    } else if (fn.probeMacro?.kind === "tracing") {
+      header = `SEC("${section}") int BPF_PROG(${name}${fn.probeMacro.args ? `, ${fn.probeMacro.args}` : ""})` + "\n".repeat(headerLines);
     } else if (fn.probeMacro?.kind === "raw_tracepoint") {
       header = `SEC("${section}") int ${name}(struct bpf_raw_tracepoint_args *ctx)` + "\n".repeat(headerLines);
     } else {
@@ -800,6 +910,16 @@ class Translator {
       .map((p, k) => `${p.type} ${p.name} = (${p.type})(unsigned long)(${this.argExpr(info, ctx, k + 1, variant)});`)
       .join(" ");
     return header + afterParams + (decls ? ` ${decls}` : "") + rewriteBody() + "}";
+  }
+
+  /** A helper BCC would inline: not a libbpf-style section function, not marked noinline or inline already. */
+  inlinable(fn: FunctionSyntax): boolean {
+    if (fn.hasSection || fn.isInline || fn.probeMacro) return false;
+    for (let k = fn.declStart; k < fn.nameTok; k++) {
+      const w = this.tokens[k]!.text;
+      if (w === "__noinline" || w === "noinline" || w === "extern" || w === "__weak") return false;
+    }
+    return true;
   }
 
   argExpr(info: FunctionInfo, ctx: string, n: number, variant: "main" | "tracepoint"): string {
@@ -903,6 +1023,7 @@ class Translator {
       increment: [1, 2], atomic_increment: [1, 2], get_stackid: [2, 2], perf_submit: [3, 3], perf_submit_skb: [4, 4],
       ringbuf_output: [3, 3], ringbuf_reserve: [1, 1], ringbuf_submit: [2, 2], ringbuf_discard: [2, 2],
       push: [1, 2], pop: [1, 1], peek: [1, 1],
+      perf_read: [1, 1], perf_counter_value: [3, 3], call: [2, 2],
     };
     const [min, max] = arity[method]!;
     if (args.length < min || args.length > max || args.some((a) => a === "")) {
@@ -945,6 +1066,13 @@ class Translator {
       }
       case "get_stackid":
         return `bpf_get_stackid(${a0}, ${m}, ${a1})`;
+      case "perf_read":
+        return `bpf_perf_event_read(${m}, ${a0})`;
+      case "perf_counter_value":
+        return `bpf_perf_event_read_value(${m}, ${a0}, ${a1}, ${a2})`;
+      case "call":
+        // BCC's table.call(ctx, index): a tail call; on failure execution goes on after it.
+        return `bpf_tail_call(${a0}, ${m}, ${a1})`;
       case "perf_submit":
         return `({ ${record(a1!)} bpf_perf_event_output(${a0}, ${m}, BPF_F_CURRENT_CPU, ${a1}, ${a2}); })`;
       case "perf_submit_skb":
@@ -990,6 +1118,14 @@ export function kernelVersionCode(release: string): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
   if (!m) return 0;
   return (Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(Number(m[3] ?? 0), 255);
+}
+
+function kernelHasStruct(name: string): boolean {
+  try {
+    return Spec.kernel().typesByName(name).some((t) => t.kind === "struct" || t.kind === "union");
+  } catch {
+    return false; // no kernel BTF: compile errors will say what clashes
+  }
 }
 
 function runningKernelVersion(): number {

@@ -74,7 +74,7 @@ type Node = {
 type BareLoc = { offset?: number; file?: string; tokLen?: number; includedFrom?: unknown };
 type Loc = BareLoc & { spellingLoc?: BareLoc; expansionLoc?: BareLoc };
 
-const PREFIX_CACHE_FORMAT = 2;
+const PREFIX_CACHE_FORMAT = 5;
 
 /** The macros the wraps expand to (put in the prelude). */
 export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernelreads.ts) */
@@ -100,8 +100,11 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
   const flags = ["-target", "bpf", `-D__TARGET_ARCH_${opts.arch}`, "-fno-color-diagnostics", "-w"];
   for (const dir of opts.includeDirs ?? []) flags.push("-I", dir);
   flags.push("-I", join(packageRoot, "include"), "-I", dirname(vmlinux.path));
+  // The prefix (vmlinux.h, libbpf's headers) does not depend on the user's -D/-U: one PCH
+  // per kernel and clang, not one per -DTARGET_PID=... (a 15 MB header, 1-2 s to build).
+  const pchFlags = [...flags, ...(opts.cflags ?? []).filter((f) => /^-I/.test(f))];
   flags.push(...(opts.cflags ?? []).filter((f) => /^-[DUI]/.test(f)));
-  const pch = await prefixHeader(clang, flags, join(cacheDir, "bcc-pch", sha256(JSON.stringify([version, vmlinux.btfHash, flags])).slice(0, 24)));
+  const pch = await prefixHeader(clang, pchFlags, join(cacheDir, "bcc-pch", sha256(JSON.stringify([version, vmlinux.btfHash, pchFlags])).slice(0, 24)));
 
   // The AST run's text: the user's functions renamed by macros so that one filter names them all.
   const defines = opts.functions.map((f) => `#define ${f} ${f}${AST_MARK}\n`).join("");
@@ -192,6 +195,10 @@ const CTX_TYPES = /^(const )?struct (pt_regs|bpf_raw_tracepoint_args|tracepoint_
 class Analysis {
   /** Variable id -> kind of the pointer it holds. */
   readonly vars = new Map<string, VarKind>();
+  /** What the pointer each user function returns points to (the worst of its return statements). */
+  readonly returns = new Map<string, Kind>();
+  /** Function whose body flow() is in. */
+  currentFn: string | undefined;
   /** Parameter ids of each function, in order. */
   readonly params = new Map<string, { id: string; type: string }[]>();
   readonly fileState = { file: "" };
@@ -226,13 +233,25 @@ class Analysis {
       });
     }
     // Callers decide helper parameters; variables take the worst of what is assigned to them. To a fixpoint.
-    for (let round = 0; round < 20; round++) {
-      this.changed = false;
-      for (const d of this.decls) this.flow(d);
-      if (!this.changed) break;
+    const fixpoint = () => {
+      for (let round = 0; round < 20; round++) {
+        this.changed = false;
+        for (const d of this.decls) this.flow(d);
+        if (!this.changed) break;
+      }
+    };
+    fixpoint();
+    // A helper nobody calls with a known pointer: its context-typed parameters are contexts, the rest kernel;
+    // then again, for what those parameters flow into (tcptracer's sockp = (struct inet_sock *)skp).
+    let defaulted = false;
+    for (const ps of this.params.values()) {
+      for (const p of ps) {
+        if (this.vars.get(p.id) !== "unknown") continue;
+        this.vars.set(p.id, CTX_TYPES.test(p.type) ? "safe" : "kernel");
+        defaulted = true;
+      }
     }
-    // A helper nobody calls with a known pointer: its context-typed parameters are contexts, the rest kernel.
-    for (const ps of this.params.values()) for (const p of ps) if (this.vars.get(p.id) === "unknown") this.vars.set(p.id, CTX_TYPES.test(p.type) ? "safe" : "kernel");
+    if (defaulted) fixpoint();
     for (const [id, k] of this.vars) if (k === "unknown") this.vars.set(id, "safe");
     const wraps: [number, number, Kind][] = [];
     for (const d of this.decls) this.collect(d, wraps, false);
@@ -353,8 +372,12 @@ class Analysis {
       }
       case "DeclRefExpr":
         return this.varKind(n);
-      case "CallExpr":
-        return "safe"; // map values, ring buffer records, BTF pointers, helpers' results
+      case "CallExpr": {
+        // A user helper returns what its return statements hold (tcpdrop's skb_to_tcphdr);
+        // BPF helpers' results are map values, ring buffer records, BTF pointers: safe.
+        const name = this.calleeName(n);
+        return (name && this.returns.get(name)) || "safe";
+      }
       default:
         return "safe";
     }
@@ -423,6 +446,13 @@ class Analysis {
 
   // ---- data flow ----
 
+  /** The name of the function a call calls directly (through clang's FunctionToPointerDecay), if any. */
+  calleeName(call: Node): string | undefined {
+    let callee = this.strip(call.inner![0]!);
+    if (callee.kind === "ImplicitCastExpr" && callee.castKind === "FunctionToPointerDecay") callee = this.strip(callee.inner![0]!);
+    return callee.referencedDecl?.name;
+  }
+
   setVar(id: string, k: Kind): void {
     const old = this.vars.get(id);
     if (old === undefined) return;
@@ -435,6 +465,22 @@ class Analysis {
 
   flow(n: Node): void {
     const inner = n.inner ?? [];
+    if (n.kind === "FunctionDecl" && n.name && inner.some((c) => c.kind === "CompoundStmt")) {
+      const outer = this.currentFn;
+      this.currentFn = n.name;
+      for (const c of inner) this.flow(c);
+      this.currentFn = outer;
+      return;
+    }
+    if (n.kind === "ReturnStmt" && this.currentFn && inner[0] && this.isPointer(inner[0])) {
+      const k = this.ptrKind(inner[0]);
+      const old = this.returns.get(this.currentFn) ?? "safe";
+      const next = worst(old, k);
+      if (next !== old) {
+        this.returns.set(this.currentFn, next);
+        this.changed = true;
+      }
+    }
     if (n.kind === "VarDecl" && n.id) {
       if (!this.vars.has(n.id)) this.vars.set(n.id, "unknown");
       const init = inner.find((c) => c.kind !== undefined && !/Attr$/.test(c.kind));
@@ -445,8 +491,7 @@ class Analysis {
       if (lhs.kind === "DeclRefExpr" && lhs.referencedDecl?.id && this.isPointer(lhs)) this.setVar(lhs.referencedDecl.id, this.ptrKind(inner[1]!));
     }
     if (n.kind === "CallExpr") {
-      const callee = this.strip(inner[0]!);
-      const name = callee.referencedDecl?.name;
+      const name = this.calleeName(n);
       const ps = name ? this.params.get(name) : undefined;
       if (ps) {
         inner.slice(1).forEach((arg, i) => {

@@ -12,6 +12,9 @@ const SYSCALL_ARG_REGS: Record<string, string[]> = {
 };
 const PARM6: Record<string, string> = { x86: "r9", arm64: "regs[5]" };
 
+/** The headers the prelude includes first (with <bcc/compat.h>'s bpf_endian.h): compiled as a PCH (compile's prefixHeaders). */
+export const PRELUDE_HEADERS = ['"vmlinux.h"', "<bpf/bpf_helpers.h>", "<bpf/bpf_tracing.h>", "<bpf/bpf_core_read.h>", "<bpf/bpf_endian.h>"];
+
 export function prelude(arch: string, kernelVersion: number): string {
   const regs = SYSCALL_ARG_REGS[arch] ?? SYSCALL_ARG_REGS.x86!;
   const syscallArgs = regs
@@ -62,9 +65,11 @@ export function prelude(arch: string, kernelVersion: number): string {
 #ifndef PT_REGS_PARM6
 #define PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->${PARM6[arch] ?? PARM6.x86})
 #endif
+#define CUR_CPU_IDENTIFIER BPF_F_CURRENT_CPU
 #define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
 
 struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; };
+struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[BPF_MAX_STACK_DEPTH]; };
 
 static __always_inline unsigned int bpf_log2(unsigned int v)
 {

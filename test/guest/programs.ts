@@ -4,6 +4,7 @@
 // the host alike without CO-RE (x86_64 pt_regs has not changed).
 
 import { PACKET_PROGRAMS } from "./packet-programs.ts";
+import { bccKfuncObjectText } from "./dialect-programs.ts";
 
 const HEADERS = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -117,4 +118,4 @@ int BPF_PROG(on_exit, int dfd, const char *filename, struct open_how *how, long 
 `;
 
 /** Every object the guest tests need: file name (without .o) -> C source. */
-export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY, ...PACKET_PROGRAMS };
+export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY, bcc_kfunc: bccKfuncObjectText(), ...PACKET_PROGRAMS };

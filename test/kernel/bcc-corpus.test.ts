@@ -16,7 +16,7 @@ const skip = !mirror
     ? "Debian's python3-bpfcc is not installed (apt-get install python3-bpfcc): it runs the tools' Python to get their C"
     : false;
 
-test("BCC's tools load: at least 50 of the corpus, each area represented (disk: 4 of its 7)", { skip, timeout: 20 * 60_000 }, async () => {
+test("BCC's tools load: at least 67 of the 72 tried, each area represented (disk: all 7)", { skip, timeout: 20 * 60_000 }, async () => {
   const extracted = extractCorpus(CORPUS, mirror!, python!);
   const loaded = new Map<Area, string[]>();
   const failed: string[] = [];
@@ -28,13 +28,19 @@ test("BCC's tools load: at least 50 of the corpus, each area represented (disk: 
   }
   const ok = [...loaded.values()].flat();
   console.log(`${ok.length}/${extracted.length} of BCC's tools load; failing:\n  ${failed.join("\n  ")}`);
-  assert.ok(ok.length >= 50, `only ${ok.length} tools load`);
+  // 67 of 72 on this host (6.18, lockdown, no kprobes): criticalstat, ext4slower, drsnoop and slabratetop
+  // exit before BPF() here (kernel config, kallsyms data symbols); tcptop's fexit programs are refused by lockdown.
+  assert.ok(ok.length >= 67, `only ${ok.length} tools load`);
   for (const area of ["cpu", "disk", "file", "network", "process"] as Area[]) {
-    assert.ok((loaded.get(area)?.length ?? 0) >= (area === "disk" ? 4 : 5), `${area}: ${loaded.get(area)?.join(", ")}`);
+    assert.ok((loaded.get(area)?.length ?? 0) >= (area === "disk" ? 7 : 5), `${area}: ${loaded.get(area)?.join(", ")}`);
   }
   // The tools that showed each rewrite of this work load: kernel reads (runqlat, tcpconnect),
   // compat macros (biosnoop, filetop), <bcc/proto.h> (tcpaccept), #ifdef'd tables (syscount).
-  for (const tool of ["runqlat", "offcputime", "tcpconnect", "biosnoop", "filetop", "tcpaccept", "syscount", "swapin"]) {
+  // Then: helpers inlined (biolatency, biotop, ext4dist), min_t/div_u64 (biolatpcts), a tool's copy of a
+  // kernel struct (dcsnoop, mountsnoop), reads through helpers' results and parameters (tcpdrop, tcptracer),
+  // perf_event functions (llcstat).
+  for (const tool of ["runqlat", "offcputime", "tcpconnect", "biosnoop", "filetop", "tcpaccept", "syscount", "swapin",
+    "biolatency", "biotop", "ext4dist", "biolatpcts", "dcsnoop", "mountsnoop", "tcpdrop", "tcptracer", "llcstat"]) {
     assert.ok(ok.includes(tool), `${tool} does not load`);
   }
 });

@@ -450,16 +450,16 @@ describe("errors name the line and the construct", () => {
     );
 
   test("constructs outside the subset", () => {
-    fails("\nBPF_HASH(a);\nBPF_PROG_ARRAY(progs, 8);\n", 3, /^BPF_PROG_ARRAY$/, /tail calls/);
+    fails("\nBPF_HASH(a);\nBPF_HASH_OF_MAPS(outer, \"a\", 8);\n", 3, /^BPF_HASH_OF_MAPS$/, /map-in-map/);
     fails("BPF_HASH(a);\nint f(void *ctx) {\n  u64 k = 0;\n  a.call(ctx, k);\n  return 0;\n}\n", 4, /^a\.call\(\)$/, /\.call\(\) on a hash table is not part of tsbpf's BCC subset/);
     fails("BPF_PERF_OUTPUT(ev);\nint f(void *ctx) {\n\n  ev.lookup(&ctx);\n  return 0; }", 4, /^ev\.lookup\(\)$/, /perf_output tables have: \.perf_submit\(\)/);
     fails("#include <bcc/nothing.h>\n", 1, /bcc\/nothing\.h/, /not available in tsbpf/);
     fails("\n\nint kfunc__do_unlinkat(void *ctx) { return 0; }", 3, /^kfunc__do_unlinkat$/, /kfunc programs are not translated/);
-    fails("KFUNC_PROBE(do_unlinkat) { return 0; }", 1, /^KFUNC_PROBE$/, /fentry/);
+    fails("MODULE_KFUNC_PROBE(ext4, ext4_sync_file) { return 0; }", 1, /^MODULE_KFUNC_PROBE$/, /fentry/);
     fails("\nTRACEPOINT_PROBE(nope, nothing) { return 0; }", 2, /^nope:nothing$/, /no tracepoint nope:nothing/);
     fails("int f(struct pt_regs *ctx, struct sock sk) { return 0; }", 1, /^f\(\.\.\.\)$/, /by value/);
     fails("int f(void *ctx, int a) { return 0; }", 1, /^f\(\.\.\.\)$/, /only kprobe functions/);
-    fails("BPF_TABLE(\"prog\", u32, u32, jmp, 8);", 1, /^BPF_TABLE$/, /table type "prog"/);
+    fails("BPF_TABLE(\"no_such_kind\", u32, u32, jmp, 8);", 1, /^BPF_TABLE$/, /table type "no_such_kind"/);
     fails("BPF_HASH(a);\nint f(void *ctx) {\n  u64 k = 0, v = 1;\n  a.update(&k);\n  return 0;\n}\n", 4, /^a\.update\(\)$/, /expects 2 arguments, got 1/);
     fails("int f(void *ctx) {\n  u64 x = bpf_usdt_readarg(1, ctx, &x);\n  return 0; }", 2, /^bpf_usdt_readarg\(\)$/, /USDT/);
   });

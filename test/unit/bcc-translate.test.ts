@@ -89,3 +89,82 @@ format:
     ]);
   });
 });
+
+describe("static helpers, kernel-private structs (BCC's inlining, dcsnoop, mountsnoop)", () => {
+  const tr = (text: string, kernelStructs: string[] = []) =>
+    translate(text, { file: "p.c", tracepointFormat: () => undefined, kernelHasStruct: (n) => kernelStructs.includes(n) });
+
+  test("helpers are inlined as BCC inlines them: a struct passed by value, a string literal through a parameter", () => {
+    const text = `struct start_key { u32 dev; u64 sector; };
+BPF_HASH(start, struct start_key);
+static int __start(struct start_key key, const char *op)
+{
+    u64 ts = 0;
+    __builtin_memcpy(&ts, op, sizeof(ts));
+    start.update(&key, &ts);
+    return 0;
+}
+static __noinline int kept(int x) { return x; }
+static inline int already(int x) { return x; }
+int trace_start(struct pt_regs *ctx) { struct start_key key = {}; return __start(key, "fsync") + kept(1) + already(2); }
+`;
+    const t = tr(text);
+    const lines = t.code.slice(t.code.indexOf('#line 1 "p.c"\n')).split("\n").slice(1);
+    assert.match(lines[2]!, /^__attribute__\(\(always_inline\)\) static int __start\(struct start_key key, const char \*op\)$/);
+    assert.match(lines[9]!, /^static __noinline int kept/);
+    assert.match(lines[10]!, /^static inline int already/);
+    assert.match(lines[11]!, /^SEC\("kprobe"\) int trace_start/, "programs are not inlined, and lines hold");
+  });
+
+  test("a struct the kernel defines too is renamed in the user's text, keeping the tool's layout", () => {
+    const text = `struct nameidata { struct path path; struct qstr last; };
+struct mine { int x; };
+int f(struct pt_regs *ctx, struct nameidata *nd) { struct nameidata2 { int y; } z = {}; return nd->last.len + z.y; }
+`;
+    const t = tr(text, ["nameidata", "path", "qstr", "nameidata2"]);
+    const head = t.code.slice(0, t.code.indexOf('#line 1 "p.c"'));
+    assert.match(head, /^#define nameidata nameidata___bcc$/m);
+    assert.doesNotMatch(head, /#define (mine|path|qstr|nameidata2)\b/, "only structs the user defines at top level that the kernel has");
+    assert.equal(tr(text, []).code.includes("___bcc"), false);
+  });
+});
+
+describe("table and program kinds (item 8)", () => {
+  const tr = (text: string) => translate(text, { file: "k.c", tracepointFormat: () => undefined, kernelHasStruct: () => false });
+
+  test("perf arrays, build-id stacks, prog arrays, LPM tries and their methods", () => {
+    const t = tr(`BPF_PERF_ARRAY(cycles, 8);
+BPF_STACK_TRACE_BUILDID(stacks, 64);
+BPF_PROG_ARRAY(jump, 4);
+BPF_LPM_TRIE(trie, struct k4, u32);
+int f(struct pt_regs *ctx) { u64 c = cycles.perf_read(CUR_CPU_IDENTIFIER); jump.call(ctx, 1); return stacks.get_stackid(ctx, BPF_F_USER_STACK) + c; }
+`);
+    assert.deepEqual([...t.tables.values()].map((x) => x.kind), ["perf_array", "stacktrace_buildid", "prog", "lpm_trie"]);
+    assert.match(t.code, /struct \{ __uint\(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY\); __uint\(max_entries, 8\); __uint\(key_size, sizeof\(u32\)\); __uint\(value_size, sizeof\(u32\)\); \} cycles SEC\(".maps"\)/);
+    assert.match(t.code, /value_size, sizeof\(struct bpf_stacktrace_buildid\)\); __uint\(map_flags, BPF_F_STACK_BUILD_ID\); \} stacks/);
+    assert.match(t.code, /BPF_MAP_TYPE_PROG_ARRAY\); __uint\(max_entries, 4\);/);
+    assert.match(t.code, /BPF_MAP_TYPE_LPM_TRIE\); __uint\(max_entries, 10240\); __type\(key, struct k4\); __type\(value, u32\); __uint\(map_flags, BPF_F_NO_PREALLOC\); \} trie/);
+    assert.match(t.code, /u64 c = bpf_perf_event_read\(&cycles, CUR_CPU_IDENTIFIER\); bpf_tail_call\(ctx, &jump, 1\); return bpf_get_stackid\(ctx, &stacks, BPF_F_USER_STACK\)/);
+    assert.equal(tr('BPF_F_TABLE("stacktrace", int, struct bpf_stacktrace_buildid, s, 8, BPF_F_STACK_BUILD_ID);').tables.get("s")?.kind, "stacktrace_buildid");
+  });
+
+  test("KFUNC_PROBE, KRETFUNC_PROBE, LSM_PROBE, KMOD_RET become libbpf's BPF_PROG in fentry/fexit/lsm/fmod_ret sections; perf_event functions", () => {
+    const t = tr(`KFUNC_PROBE(do_unlinkat, int dfd,
+            struct filename *name)
+{ return 0; }
+KRETFUNC_PROBE(tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret) { return 0; }
+LSM_PROBE(bpf, int cmd) { return 0; }
+KMOD_RET(do_sys_open) { return 0; }
+int on_sample(struct bpf_perf_event_data *ctx) { return 0; }
+`);
+    const lines = t.code.slice(t.code.indexOf('#line 1 "k.c"\n')).split("\n").slice(1);
+    assert.equal(lines[0], 'SEC("fentry/do_unlinkat") int BPF_PROG(kfunc__vmlinux__do_unlinkat, int dfd, struct filename * name)');
+    assert.equal(lines[2], "{ return 0; }", "the header keeps its lines");
+    assert.match(lines[3]!, /^SEC\("fexit\/tcp_sendmsg"\) int BPF_PROG\(kretfunc__vmlinux__tcp_sendmsg, struct sock \* sk, .*int ret\)/);
+    assert.match(lines[4]!, /^SEC\("lsm\/bpf"\) int BPF_PROG\(lsm__bpf, int cmd\)/);
+    assert.match(lines[5]!, /^SEC\("fmod_ret\/do_sys_open"\) int BPF_PROG\(kmod_ret__do_sys_open\)/);
+    assert.match(lines[6]!, /^SEC\("perf_event"\) int on_sample/);
+    assert.deepEqual(t.functions.get("kretfunc__vmlinux__tcp_sendmsg")?.autoAttach, { type: "tracing", section: "fexit/tcp_sendmsg" });
+    assert.equal(t.functions.get("on_sample")?.kind, "perf_event");
+  });
+});
