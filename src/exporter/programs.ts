@@ -4,10 +4,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BPF } from "../bcc/bpf.ts";
 import { resolve as resolveType, sizeof, type Type } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
-import { compile } from "../compile/index.ts";
 import { MapType } from "../internal/sys/constants.ts";
 import { packageRoot } from "../internal/package.ts";
 import type { BpfMap } from "../maps/map.ts";
@@ -20,6 +18,12 @@ export const exporterSourceDir = join(packageRoot, "src", "exporter", "bpf");
 
 export function builtinNames(): string[] {
   return readdirSync(exporterSourceDir).filter((f) => f.endsWith(".bpf.c")).map((f) => f.slice(0, -".bpf.c".length));
+}
+
+// The compiler and the BCC front end load only when a config needs them: the
+// default config runs pre-compiled objects, and those modules cost memory.
+async function compile(opts: { file: string }): Promise<{ bytes: Uint8Array }> {
+  return (await import("../compile/index.ts")).compile(opts);
 }
 
 function objectsDir(): string {
@@ -103,6 +107,7 @@ export interface LoadedProgram {
 export async function loadProgram(p: PreparedProgram): Promise<LoadedProgram> {
   const src = p.config.source;
   if (src.kind === "bcc") {
+    const { BPF } = await import("../bcc/bpf.ts");
     const b = await BPF.load({ text: src.text, name: src.name });
     return {
       config: p.config,

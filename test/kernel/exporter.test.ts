@@ -230,14 +230,14 @@ metrics:
     let text = "";
     const cpu0 = process.cpuUsage();
     const rounds = 5;
-    for (let i = 0; i < rounds; i++) text = await exporter.scrape();
+    for (let i = 0; i < rounds; i++) text = (await exporter.scrape()).toString();
     const cpu = process.cpuUsage(cpu0);
     const series = text.split("\n").filter((l) => l.startsWith("card_total{"));
     assert.equal(series.length, 10_000);
     assert.match(text, new RegExp(`tsbpf_exporter_series_dropped_total\\{metric="card_total"\\} ${90_000 * rounds}\\n`));
     assert.match(text, /tsbpf_exporter_series\{metric="card_total"\} 10000\n/);
     // The same 10,000 series every time: the ones first admitted stay.
-    const again = (await exporter.scrape()).split("\n").filter((l) => l.startsWith("card_total{"));
+    const again = (await exporter.scrape()).toString().split("\n").filter((l) => l.startsWith("card_total{"));
     assert.deepEqual(again.map((l) => l.split(" ")[0]).sort(), series.map((l) => l.split(" ")[0]).sort());
     t.diagnostic(`100,000 keys read, 10,000 series out: ${((cpu.user + cpu.system) / rounds / 1000).toFixed(1)} ms CPU per scrape`);
   });
