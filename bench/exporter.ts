@@ -1,10 +1,13 @@
-// Benchmarks of tsbpf exporter (as root):
-//   node --import tsx bench/exporter.ts [scrape|flood|all]
+// Benchmarks of tsbpf exporter (as root; `npm run build:cli` first, or the CLI runs through tsx):
+//   flock /tmp/tsbpf-kernel.lock node --import tsx bench/exporter.ts [scrape|flood|all]
 // scrape: the CLI serving one counter of 10,000 series (a hash map filled from
 //         here): CPU of the exporter process per scrape (/proc/PID/stat over 50
-//         scrapes) and its RSS after them.
-// flood:  ../shared/bench/flood.c's openat() loop, throughput with and without
-//         the exporter running its default config (alternating runs, medians).
+//         scrapes) and its RSS after them and after 200 more. NODE_OPTIONS
+//         passes to the exporter.
+// flood:  /work/shared/bench/flood.c's openat() loop, throughput without and
+//         with the exporter running its default config, alternating, for
+//         BENCH_ROUNDS rounds (default 7); medians and the cost. Take the lock:
+//         a kernel test beside it skews both sides.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -100,20 +103,19 @@ metrics:
     for (let i = 0; i < n; i++) await (await fetch(url)).text();
     const wall = (performance.now() - w0) / n;
     const cpuMs = ((cpuTicks(child.pid!) - t0) / TICKS / n) * 1000;
-    console.log(`scrape: ${series} series, ${cpuMs.toFixed(1)} ms CPU per scrape (exporter process, ${n} scrapes), ${wall.toFixed(1)} ms wall, RSS ${rssMiB(child.pid!).toFixed(1)} MiB (${idle.toFixed(1)} MiB before the first scrape; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ""}), ${(text.length / 1024).toFixed(0)} KiB of text`);
+    const rss50 = rssMiB(child.pid!);
+    for (let i = 0; i < 200; i++) await (await fetch(url)).text();
+    console.log(`scrape: RSS after 250 more scrapes ${rssMiB(child.pid!).toFixed(1)} MiB`);
+    console.log(`scrape: ${series} series, ${cpuMs.toFixed(1)} ms CPU per scrape (exporter process, ${n} scrapes), ${wall.toFixed(1)} ms wall, RSS ${rss50.toFixed(1)} MiB after them (${idle.toFixed(1)} MiB before the first scrape; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ""}), ${(text.length / 1024).toFixed(0)} KiB of text`);
   } finally {
     await stop(child);
   }
 }
 
 function floodBinary(): string {
-  const bin = join(dir, "flood");
-  const r = spawnSync("cc", ["-O2", "-o", bin, join(root, "..", "..", "shared", "bench", "flood.c")]);
-  if (r.status !== 0) {
-    const alt = spawnSync("cc", ["-O2", "-o", bin, "/work/shared/bench/flood.c"]);
-    if (alt.status !== 0) throw new Error(`cannot build flood: ${alt.stderr}`);
-  }
-  return bin;
+  const r = spawnSync("bash", ["/work/shared/bench/ref-bench.sh", "flood-path"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`cannot build flood: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 function flood(bin: string, n: number): number {
@@ -128,21 +130,24 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function floodBench(): Promise<void> {
   const bin = floodBinary();
   const n = 2_000_000;
-  const rounds = 5;
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
   flood(bin, n / 4); // warm-up
   const base: number[] = [];
   const traced: number[] = [];
-  const { child } = await startExporter(process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : []);
-  try {
-    // Alternate: stop/start would add seconds of load; instead the exporter stays and the
-    // baseline runs are taken before and after it (below).
-    for (let i = 0; i < rounds; i++) traced.push(flood(bin, n));
-  } finally {
-    await stop(child);
+  const args = process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : [];
+  for (let i = 0; i < rounds; i++) {
+    // Without, then with: each pair close in time, so drifts in the machine's load hit both.
+    base.push(flood(bin, n));
+    const { child } = await startExporter(args);
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // start-up work done
+      traced.push(flood(bin, n));
+    } finally {
+      await stop(child);
+    }
   }
-  for (let i = 0; i < rounds; i++) base.push(flood(bin, n));
   const b = median(base), t = median(traced);
-  console.log(`flood: ${n} openat() x ${rounds}: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% slower`);
+  console.log(`flood: ${n} openat() x ${rounds} rounds: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% cost`);
   console.log(`  runs without: ${base.join(" ")}; with: ${traced.join(" ")}`);
 }
 

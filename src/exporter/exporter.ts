@@ -52,7 +52,7 @@ export class Exporter implements AsyncDisposable {
       dropped: new client.Counter({ name: "tsbpf_exporter_series_dropped_total", help: "Series left out because a metric reached its series limit, summed over reads", labelNames: ["metric"], registers: r }),
       scrapeDuration: new client.Histogram({
         name: "tsbpf_exporter_scrape_duration_seconds",
-        help: "Time to read every map and format the metrics",
+        help: "Time to read every map at a scrape",
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers: r,
       }),
@@ -134,14 +134,15 @@ export class Exporter implements AsyncDisposable {
 
   /** One Prometheus scrape: read the maps, then the text format. */
   async scrape(): Promise<Buffer> {
-    // prom-client first: from here to the copy nothing awaits, so concurrent
-    // scrapes never share the writer. The self metrics show the previous scrape's duration.
-    const self = await this.registry.metrics();
     const end = this.#self.scrapeDuration.startTimer();
+    const snaps = this.collect();
+    end();
+    const self = await this.registry.metrics();
+    // Written after the await, with nothing awaited until the copy: concurrent
+    // scrapes never share the writer (a later collect only makes values newer).
     const w = this.#text;
     w.reset();
-    for (const snap of this.collect().values()) writeMetric(w, snap);
-    end();
+    for (const snap of snaps.values()) writeMetric(w, snap);
     w.str(self);
     return w.take();
   }
