@@ -11,6 +11,8 @@
 
 const volatile u16 targ_family = 0;
 const volatile bool targ_count = false;
+/* The exporter's mode (tsbpf exporter, tcp_retransmits_total): counts by the socket's state, no events. */
+const volatile bool targ_count_state = false;
 
 struct flow {
 	u16 family;
@@ -39,11 +41,29 @@ struct {
 	__type(value, u64);
 } counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, u32);
+	__type(value, u64);
+} state_counts SEC(".maps");
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
 	struct event e = {};
 	const struct sk_buff *skb = ctx->skbaddr;
+
+	if (targ_count_state) {
+		u32 state = ctx->state;
+		u64 one = 1, *n = bpf_map_lookup_elem(&state_counts, &state);
+
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			bpf_map_update_elem(&state_counts, &state, &one, BPF_NOEXIST);
+		return 0;
+	}
 
 	if (targ_family && ctx->family != targ_family)
 		return 0;

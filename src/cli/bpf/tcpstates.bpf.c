@@ -16,6 +16,20 @@ const volatile u16 targ_lports[MAX_PORTS] = {};
 const volatile u32 targ_nlports = 0;
 const volatile u16 targ_rports[MAX_PORTS] = {};
 const volatile u32 targ_nrports = 0;
+/* The exporter's mode (tsbpf exporter, tcp_state_transitions_total): counts by {old, new} state, no events. */
+const volatile bool targ_count = false;
+
+struct transition {
+	u32 oldstate;
+	u32 newstate;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct transition);
+	__type(value, u64);
+} transitions SEC(".maps");
 
 struct event {
 	u64 ts;
@@ -66,6 +80,16 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (!in_list(targ_lports, targ_nlports, ctx->sport) || !in_list(targ_rports, targ_nrports, ctx->dport))
 		return 0;
+	if (targ_count) {
+		struct transition key = { .oldstate = ctx->oldstate, .newstate = ctx->newstate };
+		u64 one = 1, *n = bpf_map_lookup_elem(&transitions, &key);
+
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			bpf_map_update_elem(&transitions, &key, &one, BPF_NOEXIST);
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	last = bpf_map_lookup_elem(&since, &sk);
 	e.span_ns = last ? now - *last : 0;
