@@ -61,17 +61,7 @@ export function writeMetric(w: TextWriter, snap: Snapshot): void {
   const name = m.name;
   w.str(`# HELP ${name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n# TYPE ${name} ${m.kind}\n`);
   if (m.kind !== "histogram") {
-    for (const s of snap.series) {
-      w.str(name);
-      if (s.text) {
-        w.byte(LB);
-        w.str(s.text);
-        w.byte(RB);
-      }
-      w.byte(SP);
-      w.num(s.v[0]);
-      w.byte(NL);
-    }
+    for (const s of snap.series) sample(w, name, "", s.text, s.v[0]);
     return;
   }
   const bucket = `${name}_bucket{`;
@@ -90,17 +80,21 @@ export function writeMetric(w: TextWriter, snap: Snapshot): void {
       w.num(c);
       w.byte(NL);
     }
-    for (const [suffix, value] of [["_sum", s.v[nb + 1]], ["_count", c]] as const) {
-      w.str(name);
-      w.str(suffix);
-      if (s.text) {
-        w.byte(LB);
-        w.str(s.text);
-        w.byte(RB);
-      }
-      w.byte(SP);
-      w.num(value);
-      w.byte(NL);
-    }
+    sample(w, name, "_sum", s.text, s.v[nb + 1]);
+    sample(w, name, "_count", s.text, c);
   }
+}
+
+/** name{labels} value: one line. */
+function sample(w: TextWriter, name: string, suffix: string, labels: string, value: number): void {
+  w.str(name);
+  if (suffix) w.str(suffix);
+  if (labels) {
+    w.byte(LB);
+    w.str(labels);
+    w.byte(RB);
+  }
+  w.byte(SP);
+  w.num(value);
+  w.byte(NL);
 }

@@ -450,7 +450,7 @@ scrape_configs:
     exporter!.kill("SIGTERM");
     assert.equal(await exited(exporter!), 0, exporterErr);
     assert.match(exporterErr, /SIGTERM: detached/);
-    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "set_state", "retransmit"]) {
+    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "set_state", "retransmit", "exit_execve", "count_opens"]) {
       assert.deepEqual(programsNamed(name), [], `${name} is still loaded`);
     }
   });

@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define TASK_COMM_LEN 16
 #define ARGSIZE 128            /* bytes per argument, as BCC */
@@ -68,16 +69,11 @@ struct {
 static __always_inline int count_exec(void)
 {
 	struct comm_key key = {};
-	u64 one = 1, *n;
 
 	if (!tsbpf_comm_contains(targ_comm))
 		return 0;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	n = bpf_map_lookup_elem(&comm_counts, &key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&comm_counts, &key, &one, BPF_NOEXIST);
+	tsbpf_hist_increment(&comm_counts, &key);
 	return 0;
 }
 

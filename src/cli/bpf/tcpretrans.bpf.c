@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define AF_INET 2
 
@@ -41,12 +42,7 @@ struct {
 	__type(value, u64);
 } counts SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, u32);
-	__type(value, u64);
-} state_counts SEC(".maps");
+TSBPF_HIST(state_counts, u32, 64); /* socket state -> retransmits */
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
@@ -56,12 +52,8 @@ int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 
 	if (targ_count_state) {
 		u32 state = ctx->state;
-		u64 one = 1, *n = bpf_map_lookup_elem(&state_counts, &state);
 
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			bpf_map_update_elem(&state_counts, &state, &one, BPF_NOEXIST);
+		tsbpf_hist_increment(&state_counts, &state);
 		return 0;
 	}
 

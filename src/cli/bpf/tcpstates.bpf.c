@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define TASK_COMM_LEN 16
 #define AF_INET 2
@@ -24,12 +25,7 @@ struct transition {
 	u32 newstate;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct transition);
-	__type(value, u64);
-} transitions SEC(".maps");
+TSBPF_HIST(transitions, struct transition, 256); /* {old, new} -> count */
 
 struct event {
 	u64 ts;
@@ -82,12 +78,8 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (targ_count) {
 		struct transition key = { .oldstate = ctx->oldstate, .newstate = ctx->newstate };
-		u64 one = 1, *n = bpf_map_lookup_elem(&transitions, &key);
 
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			bpf_map_update_elem(&transitions, &key, &one, BPF_NOEXIST);
+		tsbpf_hist_increment(&transitions, &key);
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
