@@ -1,10 +1,13 @@
-// Benchmarks of tsbpf exporter (as root):
-//   node --import tsx bench/exporter.ts [scrape|flood|all]
+// Benchmarks of tsbpf exporter (as root; `npm run build:cli` first, or the CLI runs through tsx):
+//   flock /tmp/tsbpf-kernel.lock node --import tsx bench/exporter.ts [scrape|flood|all]
 // scrape: the CLI serving one counter of 10,000 series (a hash map filled from
 //         here): CPU of the exporter process per scrape (/proc/PID/stat over 50
-//         scrapes) and its RSS after them.
-// flood:  ../shared/bench/flood.c's openat() loop, throughput with and without
-//         the exporter running its default config (alternating runs, medians).
+//         scrapes) and its RSS after them and after 200 more. NODE_OPTIONS
+//         passes to the exporter.
+// flood:  /work/shared/bench/flood.c's openat() loop, throughput without and
+//         with the exporter running its default config, alternating, for
+//         BENCH_ROUNDS rounds (default 7); medians and the cost. Take the lock:
+//         a kernel test beside it skews both sides.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -100,20 +103,19 @@ metrics:
     for (let i = 0; i < n; i++) await (await fetch(url)).text();
     const wall = (performance.now() - w0) / n;
     const cpuMs = ((cpuTicks(child.pid!) - t0) / TICKS / n) * 1000;
-    console.log(`scrape: ${series} series, ${cpuMs.toFixed(1)} ms CPU per scrape (exporter process, ${n} scrapes), ${wall.toFixed(1)} ms wall, RSS ${rssMiB(child.pid!).toFixed(1)} MiB (${idle.toFixed(1)} MiB before the first scrape; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ""}), ${(text.length / 1024).toFixed(0)} KiB of text`);
+    const rss50 = rssMiB(child.pid!);
+    for (let i = 0; i < 200; i++) await (await fetch(url)).text();
+    console.log(`scrape: RSS after 250 more scrapes ${rssMiB(child.pid!).toFixed(1)} MiB`);
+    console.log(`scrape: ${series} series, ${cpuMs.toFixed(1)} ms CPU per scrape (exporter process, ${n} scrapes), ${wall.toFixed(1)} ms wall, RSS ${rss50.toFixed(1)} MiB after them (${idle.toFixed(1)} MiB before the first scrape; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ""}), ${(text.length / 1024).toFixed(0)} KiB of text`);
   } finally {
     await stop(child);
   }
 }
 
 function floodBinary(): string {
-  const bin = join(dir, "flood");
-  const r = spawnSync("cc", ["-O2", "-o", bin, join(root, "..", "..", "shared", "bench", "flood.c")]);
-  if (r.status !== 0) {
-    const alt = spawnSync("cc", ["-O2", "-o", bin, "/work/shared/bench/flood.c"]);
-    if (alt.status !== 0) throw new Error(`cannot build flood: ${alt.stderr}`);
-  }
-  return bin;
+  const r = spawnSync("bash", ["/work/shared/bench/ref-bench.sh", "flood-path"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`cannot build flood: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 function flood(bin: string, n: number): number {
@@ -123,26 +125,61 @@ function flood(bin: string, n: number): number {
   return Number(m[1]);
 }
 
+/** Run time and count of the exporter's programs on the flood's path (raw_tp sys_enter), by name. */
+function progStats(): Map<string, [number, number]> {
+  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+  const out = new Map<string, [number, number]>();
+  for (const p of JSON.parse(r.stdout) as { name?: string; run_time_ns?: number; run_cnt?: number }[]) {
+    if (p.name === "count_enter" || p.name === "count_opens") {
+      const [ns, cnt] = out.get(p.name) ?? [0, 0];
+      out.set(p.name, [ns + (p.run_time_ns ?? 0), cnt + (p.run_cnt ?? 0)]);
+    }
+  }
+  return out;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function floodBench(): Promise<void> {
   const bin = floodBinary();
   const n = 2_000_000;
-  const rounds = 5;
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
   flood(bin, n / 4); // warm-up
   const base: number[] = [];
   const traced: number[] = [];
-  const { child } = await startExporter(process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : []);
+  const args = process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : [];
+  // The time the exporter's programs themselves run (kernel.bpf_stats_enabled, on for the
+  // bench only): a figure the machine's load does not blur, unlike the throughputs.
+  const inProgs = new Map<string, [number, number]>();
+  const statsPath = "/proc/sys/kernel/bpf_stats_enabled";
+  const statsWas = readFileSync(statsPath, "utf8").trim();
+  writeFileSync(statsPath, "1");
   try {
-    // Alternate: stop/start would add seconds of load; instead the exporter stays and the
-    // baseline runs are taken before and after it (below).
-    for (let i = 0; i < rounds; i++) traced.push(flood(bin, n));
+    for (let i = 0; i < rounds; i++) {
+      // Without, then with: each pair close in time, so drifts in the machine's load hit both.
+      base.push(flood(bin, n));
+      const { child } = await startExporter(args);
+      try {
+        await new Promise((r) => setTimeout(r, 500)); // start-up work done
+        const before = progStats();
+        traced.push(flood(bin, n));
+        const after = progStats();
+        for (const [name, [ns, cnt]] of after) {
+          const [ns0, cnt0] = before.get(name) ?? [0, 0];
+          const acc = inProgs.get(name) ?? [0, 0];
+          inProgs.set(name, [acc[0] + ns - ns0, acc[1] + cnt - cnt0]);
+        }
+      } finally {
+        await stop(child);
+      }
+    }
   } finally {
-    await stop(child);
+    writeFileSync(statsPath, statsWas);
   }
-  for (let i = 0; i < rounds; i++) base.push(flood(bin, n));
   const b = median(base), t = median(traced);
-  console.log(`flood: ${n} openat() x ${rounds}: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% slower`);
+  const perOpen = [...inProgs].map(([name, [ns, cnt]]) => `${name} ${(ns / (n * rounds)).toFixed(0)} ns (${(cnt / (n * rounds)).toFixed(2)} runs)`).join(", ");
+  console.log(`flood: time in the exporter's programs per openat(): ${perOpen}; a flood open takes ${(1e9 / b).toFixed(0)} ns without the exporter (median)`);
+  console.log(`flood: ${n} openat() x ${rounds} rounds: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% cost`);
   console.log(`  runs without: ${base.join(" ")}; with: ${traced.join(" ")}`);
 }
 

@@ -89,6 +89,9 @@ export interface ProgramConfig {
   source: ProgramSource;
   /** const volatile values set before load. */
   constants: Record<string, unknown>;
+  /** Only these of the object's programs are loaded and attached (default: all). */
+  attach?: string[];
+  attachAt?: Position;
   at: Position;
 }
 
@@ -110,7 +113,7 @@ export const DEFAULT_SERIES_LIMIT = 10_000;
 
 const TOP_FIELDS = new Set(["programs", "metrics", "series_limit", "otlp"]);
 const EBPF_EXPORTER_IGNORED = new Set(["tracing", "kaddrs", "cgroup_id_map"]);
-const PROGRAM_FIELDS = new Set(["name", "builtin", "object", "source", "bcc", "bcc_file", "constants"]);
+const PROGRAM_FIELDS = new Set(["name", "builtin", "object", "source", "bcc", "bcc_file", "constants", "attach"]);
 const METRIC_FIELDS = new Set([
   "name", "help", "program", "map", "labels", "series_limit",
   "bucket_type", "bucket_min", "bucket_max", "bucket_multiplier", "bucket_keys",
@@ -342,7 +345,12 @@ class Reader {
         constants[key] = pair.value.value;
       }
     }
-    return { name, source, constants, at: this.pos(node as Node) };
+    let attach: string[] | undefined;
+    if (f.attach) {
+      if (kind === "bcc" || kind === "bcc_file") this.fail(f.attach, `${where}.attach`, "BCC programs attach as their C says (auto-attach names)");
+      attach = this.seq(f.attach, `${where}.attach`).map((n, i) => this.str(n, `${where}.attach[${i}]`));
+    }
+    return { name, source, constants, attach, attachAt: f.attach ? this.pos(f.attach as Node) : undefined, at: this.pos(node as Node) };
   }
 
   metric(node: unknown, where: string, kind: MetricKind, programs: ProgramConfig[], seriesLimit: number): MetricConfig {

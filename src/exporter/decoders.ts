@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import type { DecoderConfig, DecoderName } from "./config.ts";
-import { SYSCALLS_X86_64 } from "./syscalls_x86_64.ts";
+import { kallsyms } from "../internal/kallsyms.ts";
+import { syscallName as tableName } from "../internal/syscalls.ts";
 
 export const DROP = Symbol("drop series");
 export type Decoded = string | typeof DROP;
@@ -133,9 +134,9 @@ export function inetIp(b: Uint8Array): string {
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
+/** The syscall's name from the one table (internal/syscalls.ts), or unknown_syscall:N. */
 export function syscallName(nr: number): string {
-  if (process.arch === "x64") return SYSCALLS_X86_64[nr] ?? `unknown_syscall:${nr}`;
-  return `syscall_${nr}`;
+  return tableName(nr) ?? `unknown_syscall:${nr}`;
 }
 
 let errnoNames: Map<number, string> | undefined;
@@ -145,35 +146,11 @@ export function errnoName(n: number): string {
   return errnoNames.get(abs) ?? `errno_${abs}`;
 }
 
-// ---- kernel symbols: one small function the library's kallsyms module can replace ----
+// ---- kernel symbols: internal/kallsyms.ts, the one owner of /proc/kallsyms ----
 
-let kallsyms: { addrs: BigUint64Array; names: string[] } | undefined;
-
-/** The kernel symbol containing `addr` (the nearest at or below it), from /proc/kallsyms, read once. */
+/** The kernel symbol containing `addr` (the nearest at or below it). */
 export function ksym(addr: bigint): string | undefined {
-  if (!kallsyms) {
-    const entries: [bigint, string][] = [];
-    for (const line of readFileSync("/proc/kallsyms", "latin1").split("\n")) {
-      const sp1 = line.indexOf(" ");
-      if (sp1 < 0) continue;
-      const type = line[sp1 + 1];
-      if (type !== "t" && type !== "T" && type !== "w" && type !== "W") continue;
-      let name = line.slice(sp1 + 3);
-      const tab = name.indexOf("\t");
-      if (tab >= 0) name = name.slice(0, tab);
-      const a = BigInt(`0x${line.slice(0, sp1)}`);
-      if (a !== 0n) entries.push([a, name]);
-    }
-    entries.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
-    kallsyms = { addrs: BigUint64Array.from(entries.map((e) => e[0])), names: entries.map((e) => e[1]) };
-  }
-  const { addrs, names } = kallsyms;
-  let lo = 0, hi = addrs.length - 1, found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (addrs[mid] <= addr) { found = mid; lo = mid + 1; } else hi = mid - 1;
-  }
-  return found < 0 ? undefined : names[found];
+  return kallsyms().lookup(addr)?.name;
 }
 
 // ---- cgroups: id -> path, by the inode numbers of cgroup2 directories ----

@@ -1,11 +1,16 @@
 // The exporter: a configuration's programs loaded and attached, one reader per
-// metric, exposed through a prom-client registry (and to OTLP through otlp.ts).
+// metric. The map-backed metrics are written in the text format here, from the
+// readers' live series (prom-client's label objects and formatting of 10,000
+// series cost tens of MiB of garbage per scrape); prom-client keeps the self
+// metrics. OTLP reads the same snapshots (otlp.ts).
 // Everything is checked and loaded before it serves; a reload builds the new set
 // beside the old one and swaps only when all of it loaded.
 import client from "prom-client";
+import { Spec } from "../btf/spec.ts";
 import type { ExporterConfig, MetricConfig } from "./config.ts";
 import { checkMetricMap, loadProgram, prepareProgram, type LoadedProgram, type PreparedProgram } from "./programs.ts";
 import { MetricReader, type Snapshot } from "./reader.ts";
+import { TextWriter, writeMetric } from "./text.ts";
 
 export interface ExporterOptions {
   /** Where warnings go (default: stderr). */
@@ -25,6 +30,7 @@ export class Exporter implements AsyncDisposable {
   #state: Loaded | undefined;
   #snapshots = new Map<string, Snapshot>();
   #closed = false;
+  readonly #text = new TextWriter();
   readonly #warn: (message: string) => void;
   readonly #self: {
     programs: client.Gauge;
@@ -46,7 +52,7 @@ export class Exporter implements AsyncDisposable {
       dropped: new client.Counter({ name: "tsbpf_exporter_series_dropped_total", help: "Series left out because a metric reached its series limit, summed over reads", labelNames: ["metric"], registers: r }),
       scrapeDuration: new client.Histogram({
         name: "tsbpf_exporter_scrape_duration_seconds",
-        help: "Time to read every map and format the metrics",
+        help: "Time to read every map at a scrape",
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers: r,
       }),
@@ -95,7 +101,6 @@ export class Exporter implements AsyncDisposable {
       const prev = oldReaders.get(r.metric.name);
       if (prev && prev.map !== r.map && prev.metric.kind === r.metric.kind && sameLabels(prev.metric, r.metric)) r.carryFrom(prev);
     }
-    for (const r of old.readers) this.registry.removeSingleMetric(r.metric.name);
     this.#self.programs.reset();
     this.#state = next;
     this.#snapshots.clear();
@@ -116,7 +121,7 @@ export class Exporter implements AsyncDisposable {
         const snap = reader.read();
         out.set(name, snap);
         this.#self.mapRead.set({ metric: name }, snap.readSeconds);
-        this.#self.series.set({ metric: name }, snap.metric.kind === "histogram" ? snap.histograms.length : snap.scalars.length);
+        this.#self.series.set({ metric: name }, snap.series.length);
         this.#self.dropped.inc({ metric: name }, snap.dropped);
       } catch (err) {
         this.#self.scrapeErrors.inc({ metric: name });
@@ -128,11 +133,18 @@ export class Exporter implements AsyncDisposable {
   }
 
   /** One Prometheus scrape: read the maps, then the text format. */
-  async scrape(): Promise<string> {
+  async scrape(): Promise<Buffer> {
     const end = this.#self.scrapeDuration.startTimer();
-    this.collect();
+    const snaps = this.collect();
     end();
-    return this.registry.metrics();
+    const self = await this.registry.metrics();
+    // Written after the await, with nothing awaited until the copy: concurrent
+    // scrapes never share the writer (a later collect only makes values newer).
+    const w = this.#text;
+    w.reset();
+    for (const snap of snaps.values()) writeMetric(w, snap);
+    w.str(self);
+    return w.take();
   }
 
   get contentType(): string {
@@ -185,6 +197,7 @@ export class Exporter implements AsyncDisposable {
         checkMetricMap(m, map && { name: map.name, type: map.type, keySize: map.keySize, valueSize: map.valueSize, key: map.keyType }, prog.maps.keys());
         readers.push(new MetricReader(m, map!));
       }
+      Spec.releaseKernel(); // every relocation is done: the kernel's BTF need not stay in memory
       return { config, programs, readers };
     } catch (err) {
       await Promise.allSettled(fresh.map((p) => p.close()));
@@ -194,50 +207,9 @@ export class Exporter implements AsyncDisposable {
 
   #register(state: Loaded): void {
     for (const [name, p] of state.programs) this.#self.programs.set({ program: name }, p.programCount);
-    for (const reader of state.readers) this.registry.registerMetric(this.#promMetric(reader.metric) as unknown as client.Metric);
-  }
-
-  /** A metric prom-client formats: values from the latest snapshot. */
-  #promMetric(m: MetricConfig) {
-    const type = m.kind === "histogram" ? "histogram" : m.kind === "counter" ? "counter" : "gauge";
-    const get = () => ({ name: m.name, help: m.help, type, aggregator: "sum", values: promValues(this.#snapshots.get(m.name)) });
-    return { name: m.name, help: m.help, type, aggregator: "sum", get, reset() {}, labelNames: m.labels.map((l) => l.name) };
   }
 }
 
 function sameLabels(a: MetricConfig, b: MetricConfig): boolean {
   return a.labels.length === b.labels.length && a.labels.every((l, i) => l.name === b.labels[i].name);
-}
-
-interface PromValue {
-  labels: Record<string, string | number>;
-  value: number;
-  metricName?: string;
-}
-
-function promValues(snap: Snapshot | undefined): PromValue[] {
-  if (!snap) return [];
-  const names = snap.labelNames;
-  const labelsOf = (values: string[]) => {
-    const o: Record<string, string> = {};
-    for (let i = 0; i < names.length; i++) o[names[i]] = values[i];
-    return o;
-  };
-  if (snap.metric.kind !== "histogram") return snap.scalars.map((s) => ({ labels: labelsOf(s.labels), value: s.value }));
-  const name = snap.metric.name;
-  const le = snap.bounds.map((b) => formatBound(b));
-  const out: PromValue[] = [];
-  for (const h of snap.histograms) {
-    const labels = labelsOf(h.labels);
-    for (let i = 0; i < le.length; i++) out.push({ labels: { ...labels, le: le[i] }, value: h.cumulative[i], metricName: `${name}_bucket` });
-    out.push({ labels: { ...labels, le: "+Inf" }, value: h.count, metricName: `${name}_bucket` });
-    out.push({ labels, value: h.sum, metricName: `${name}_sum` });
-    out.push({ labels, value: h.count, metricName: `${name}_count` });
-  }
-  return out;
-}
-
-/** A bound as text: JavaScript's shortest round-trip form, which Prometheus parses (1e-6 as 0.000001). */
-function formatBound(b: number): string {
-  return String(b);
 }

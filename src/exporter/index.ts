@@ -4,7 +4,7 @@ export type { DecoderConfig, ExporterConfig, LabelConfig, MetricConfig, ProgramC
 export { defaultConfig, DEFAULT_CONFIG_PATH } from "./defaults.ts";
 export { DROP, makeDecoder, inetIp, ksym, syscallName, cgroupPath, blockDevice } from "./decoders.ts";
 export { Exporter, type ExporterOptions } from "./exporter.ts";
-export { MetricReader, histogramLayout, rawEntries, type Snapshot } from "./reader.ts";
-export { buildExporterObjects, builtinNames, builtinObject, checkMetricMap } from "./programs.ts";
+export { MetricReader, MapWalker, histogramLayout, rawEntries, type Series, type Snapshot } from "./reader.ts";
+export { builtinNames, builtinObject, checkMetricMap } from "./programs.ts";
 export { serve, parseListen, DEFAULT_PORT, type MetricsServer } from "./server.ts";
 export { startOtlp, toResourceMetrics, type OtlpPusher } from "./otlp.ts";

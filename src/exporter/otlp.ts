@@ -27,34 +27,27 @@ export function toResourceMetrics(snapshots: Iterable<Snapshot>, startTime: HrTi
   for (const s of snapshots) {
     const m = s.metric;
     const descriptor = { name: m.name, description: m.help, unit: "", valueType: ValueType.DOUBLE };
-    const attrs = (labels: string[]) => Object.fromEntries(s.labelNames.map((n, i) => [n, labels[i]]));
+    const attrs = (labels: readonly string[]) => Object.fromEntries(s.labelNames.map((n, i) => [n, labels[i]]));
     if (m.kind === "histogram") {
+      const nb = s.bounds.length;
       metrics.push({
         descriptor,
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
         dataPointType: DataPointType.HISTOGRAM,
-        dataPoints: s.histograms.map((h) => {
+        dataPoints: s.series.map((h) => {
           // OTLP counts are per bucket, not cumulative; one more than the bounds (+Inf).
-          const counts = h.cumulative.map((c, i) => c - (i ? h.cumulative[i - 1] : 0));
-          counts.push(h.count - (h.cumulative.at(-1) ?? 0));
-          return { startTime, endTime, attributes: attrs(h.labels), value: { buckets: { boundaries: s.bounds, counts }, sum: h.sum, count: h.count } };
+          const counts = Array.from(h.v.subarray(0, nb + 1));
+          const count = counts.reduce((a, b) => a + b, 0);
+          return { startTime, endTime, attributes: attrs(h.labels), value: { buckets: { boundaries: s.bounds, counts }, sum: h.v[nb + 1], count } };
         }),
       });
-    } else if (m.kind === "counter") {
-      metrics.push({
-        descriptor,
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: s.scalars.map((v) => ({ startTime, endTime, attributes: attrs(v.labels), value: v.value })),
-      });
     } else {
-      metrics.push({
-        descriptor,
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.GAUGE,
-        dataPoints: s.scalars.map((v) => ({ startTime, endTime, attributes: attrs(v.labels), value: v.value })),
-      });
+      const dataPoints = s.series.map((v) => ({ startTime, endTime, attributes: attrs(v.labels), value: v.v[0] }));
+      if (m.kind === "counter") {
+        metrics.push({ descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints });
+      } else {
+        metrics.push({ descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints });
+      }
     }
   }
   return {

@@ -1,49 +1,31 @@
-// The exporter's programs: built-in CO-RE objects (src/exporter/bpf), a user's
+// The exporter's programs: the tools' CO-RE objects (src/cli/bpf), a user's
 // object, C compiled now, or BCC-dialect text; and the check of each metric
 // against the map it reads, before anything is loaded.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { BPF } from "../bcc/bpf.ts";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve as resolveType, sizeof, type Type } from "../btf/types.ts";
 import { Collection } from "../collection.ts";
-import { compile } from "../compile/index.ts";
 import { MapType } from "../internal/sys/constants.ts";
-import { packageRoot } from "../internal/package.ts";
+import { toolNames, toolObject } from "../cli/tool.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { ConfigError, type MetricConfig, type Position, type ProgramConfig } from "./config.ts";
 import { decoderFits, type FieldShape } from "./decoders.ts";
 
-/** Where the built-in programs' C lives. */
-export const exporterSourceDir = join(packageRoot, "src", "exporter", "bpf");
-
+/** Every name `builtin:` takes: the tools' programs, run in the exporter modes the config's constants select. */
 export function builtinNames(): string[] {
-  return readdirSync(exporterSourceDir).filter((f) => f.endsWith(".bpf.c")).map((f) => f.slice(0, -".bpf.c".length));
+  return toolNames();
 }
 
-function objectsDir(): string {
-  return process.env.TSBPF_TOOL_OBJECTS || join(packageRoot, "dist", "bpf");
+// The compiler and the BCC front end load only when a config needs them: the
+// default config runs pre-compiled objects, and those modules cost memory.
+async function compile(opts: { file: string }): Promise<{ bytes: Uint8Array }> {
+  return (await import("../compile/index.ts")).compile(opts);
 }
 
-/** Compiles every built-in program into outDir as exporter-NAME.bpf.o (next to the tools' objects). */
-export async function buildExporterObjects(outDir = objectsDir()): Promise<string[]> {
-  mkdirSync(outDir, { recursive: true });
-  const written: string[] = [];
-  for (const name of builtinNames()) {
-    const path = join(outDir, `exporter-${name}.bpf.o`);
-    writeFileSync(path, (await compile({ file: join(exporterSourceDir, `${name}.bpf.c`) })).bytes);
-    written.push(path);
-  }
-  return written;
-}
-
-/** A built-in program's object: pre-compiled when there is a fresh one, else compiled now (cached). */
+/** A built-in program's object: a tool's, pre-compiled in dist/bpf when fresh, else compiled now (cached). */
 export async function builtinObject(name: string): Promise<Uint8Array> {
-  const source = join(exporterSourceDir, `${name}.bpf.c`);
-  const prebuilt = join(objectsDir(), `exporter-${name}.bpf.o`);
-  if (existsSync(prebuilt) && (!existsSync(source) || statSync(prebuilt).mtimeMs >= statSync(source).mtimeMs)) return readFileSync(prebuilt);
-  return (await compile({ file: source })).bytes;
+  return (await toolObject(name)).bytes;
 }
 
 /** What a metric needs to know of a map, from an object's spec or from a loaded map. */
@@ -64,8 +46,19 @@ export interface PreparedProgram {
 }
 
 export async function prepareProgram(p: ProgramConfig, index: number): Promise<PreparedProgram> {
+  const prepared = await readProgram(p, index);
+  for (const [i, name] of (p.attach ?? []).entries()) {
+    if (prepared.spec && !prepared.spec.programs.has(name)) {
+      throw new ConfigError(p.attachAt ?? p.at, `programs[${index}].attach[${i}]`,
+        `program "${p.name}": the object has no program "${name}" (programs: ${[...prepared.spec.programs.keys()].join(", ")})`);
+    }
+  }
+  return prepared;
+}
+
+async function readProgram(p: ProgramConfig, index: number): Promise<PreparedProgram> {
   const where = `programs[${index}]`;
-  const constants = JSON.stringify(p.constants);
+  const constants = JSON.stringify([p.constants, p.attach]);
   const fingerprint = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).update(constants).digest("hex");
   const src = p.source;
   switch (src.kind) {
@@ -103,6 +96,7 @@ export interface LoadedProgram {
 export async function loadProgram(p: PreparedProgram): Promise<LoadedProgram> {
   const src = p.config.source;
   if (src.kind === "bcc") {
+    const { BPF } = await import("../bcc/bpf.ts");
     const b = await BPF.load({ text: src.text, name: src.name });
     return {
       config: p.config,
@@ -112,7 +106,8 @@ export async function loadProgram(p: PreparedProgram): Promise<LoadedProgram> {
       close: async () => b.cleanup(),
     };
   }
-  const coll = Collection.load(p.spec!, { constants: p.config.constants });
+  const spec = p.spec!;
+  const coll = Collection.load(spec, { constants: p.config.constants, programs: p.config.attach });
   try {
     coll.attachAll();
   } catch (err) {

@@ -1,6 +1,9 @@
-// Reading one metric's map: raw keys and values in batches, labels decoded
-// once per distinct key, values summed over CPUs, histograms made cumulative,
-// and at most `seriesLimit` series per metric (the rest counted as dropped).
+// Reading one metric's map: raw keys and values in batches into buffers kept
+// from read to read, labels decoded once per distinct key (the series object
+// is cached by the key's bytes), values summed over CPUs, and at most
+// `seriesLimit` series per metric (the rest counted as dropped). A series keeps
+// its label text preformatted for the exposition format, so a scrape of
+// 10,000 series allocates little more than one short string per key.
 import { BpfCmd, MapType } from "../internal/sys/constants.ts";
 import * as sys from "../internal/sys/bpf.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
@@ -9,17 +12,13 @@ import type { BpfMap } from "../maps/map.ts";
 import type { MetricConfig } from "./config.ts";
 import { DROP, makeDecoder, uintOf, type Decoder } from "./decoders.ts";
 
-export interface ScalarSeries {
-  labels: string[];
-  value: number;
-}
-
-export interface HistogramSeries {
-  labels: string[];
-  /** Cumulative counts, one per bound in `bounds` (the +Inf bucket is `count`). */
-  cumulative: number[];
-  sum: number;
-  count: number;
+/** One series of a metric: live, its values change at every read. */
+export interface Series {
+  readonly labels: readonly string[];
+  /** `name="value",...` escaped for the exposition format ("" with no labels). */
+  readonly text: string;
+  /** Scalars: [value]. Histograms: a count per bound, the count above the last bound, then the sum. */
+  readonly v: Float64Array;
 }
 
 export interface Snapshot {
@@ -27,8 +26,8 @@ export interface Snapshot {
   labelNames: string[];
   /** Upper bounds of a histogram's buckets. */
   bounds: number[];
-  scalars: ScalarSeries[];
-  histograms: HistogramSeries[];
+  /** The series seen in this read (live objects: the next read changes them). */
+  series: readonly Series[];
   /** Series over the limit in this read. */
   dropped: number;
   readSeconds: number;
@@ -38,59 +37,96 @@ const PER_CPU = new Set<number>([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapT
 const ARRAY = new Set<number>([MapType.ARRAY, MapType.PERCPU_ARRAY]);
 const BATCH = 4096;
 const DECODE_CACHE_MAX = 200_000;
+const NONE: readonly string[] = [];
+const EMPTY = new Float64Array(0);
+
+/** Called per entry: the keys buffer and the entry's offset in it, the value summed over CPUs. */
+type EntryFn = (keys: Uint8Array, at: number, value: number) => void;
 
 /**
- * Iterates a map's raw entries: [key bytes, value summed over CPUs]. Batched
- * lookups where the kernel has them (5.6+), else get_next_key + lookup.
+ * Walks a map's entries in batches (5.6+; else get_next_key + lookup) through
+ * buffers allocated once and reused for every walk.
  */
-export function* rawEntries(map: BpfMap): Generator<[Uint8Array, number]> {
-  const cpus = PER_CPU.has(map.type) ? possibleCpus() : 1;
-  const stride = cpus > 1 || PER_CPU.has(map.type) ? Math.ceil(map.valueSize / 8) * 8 : map.valueSize;
-  const valueBytes = stride * cpus;
-  const wide = map.valueSize >= 8;
-  const sum = (values: DataView, base: number): number => {
+export class MapWalker {
+  readonly map: BpfMap;
+  readonly #cpus: number;
+  readonly #stride: number;
+  readonly #valueBytes: number;
+  readonly #wide: boolean;
+  readonly #count: number;
+  readonly #keys: Uint8Array;
+  readonly #values: Uint8Array;
+  readonly #vview: DataView;
+  readonly #inBatch: Uint8Array;
+  readonly #outBatch: Uint8Array;
+  #noBatch = false;
+
+  constructor(map: BpfMap) {
+    this.map = map;
+    this.#cpus = PER_CPU.has(map.type) ? possibleCpus() : 1;
+    this.#stride = PER_CPU.has(map.type) ? Math.ceil(map.valueSize / 8) * 8 : map.valueSize;
+    this.#valueBytes = this.#stride * this.#cpus;
+    this.#wide = map.valueSize >= 8;
+    this.#count = Math.max(1, Math.min(BATCH, map.maxEntries));
+    this.#keys = new Uint8Array(map.keySize * this.#count);
+    this.#values = new Uint8Array(this.#valueBytes * this.#count);
+    this.#vview = new DataView(this.#values.buffer);
+    this.#inBatch = new Uint8Array(Math.max(map.keySize, 8));
+    this.#outBatch = new Uint8Array(Math.max(map.keySize, 8));
+  }
+
+  #sum(base: number): number {
+    const v = this.#vview;
     let n = 0;
-    for (let c = 0; c < cpus; c++) {
-      const at = base + c * stride;
-      n += wide ? values.getUint32(at, true) + values.getUint32(at + 4, true) * 0x1_0000_0000 : values.getUint32(at, true);
+    for (let c = 0; c < this.#cpus; c++) {
+      const at = base + c * this.#stride;
+      n += this.#wide ? v.getUint32(at, true) + v.getUint32(at + 4, true) * 0x1_0000_0000 : v.getUint32(at, true);
     }
     return n;
-  };
-  const fd = map.fd.value;
-  const count = Math.max(1, Math.min(BATCH, map.maxEntries));
-  const keys = new Uint8Array(map.keySize * count);
-  const values = new Uint8Array(valueBytes * count);
-  const vview = new DataView(values.buffer);
-  let inBatch: Uint8Array | undefined;
-  const outBatch = new Uint8Array(Math.max(map.keySize, 8));
-  for (let first = true; ; first = false) {
-    let r: sys.BatchResult;
-    try {
-      r = sys.mapBatch(BpfCmd.MAP_LOOKUP_BATCH, fd, { inBatch, outBatch, keys, values, count });
-    } catch (err) {
-      if (first && err instanceof SyscallError && (err.code === "EINVAL" || err.code === "ENOTSUPP" || err.code === "EOPNOTSUPP" || err.code === "ENOSPC")) {
-        yield* slowEntries(map, valueBytes, sum);
-        return;
+  }
+
+  forEach(fn: EntryFn): void {
+    if (this.#noBatch) return this.#slow(fn);
+    const fd = this.map.fd.value;
+    const ks = this.map.keySize;
+    for (let first = true; ; first = false) {
+      let r: sys.BatchResult;
+      try {
+        r = sys.mapBatch(BpfCmd.MAP_LOOKUP_BATCH, fd, { inBatch: first ? undefined : this.#inBatch, outBatch: this.#outBatch, keys: this.#keys, values: this.#values, count: this.#count });
+      } catch (err) {
+        if (first && err instanceof SyscallError && (err.code === "EINVAL" || err.code === "ENOTSUPP" || err.code === "EOPNOTSUPP" || err.code === "ENOSPC")) {
+          this.#noBatch = true;
+          return this.#slow(fn);
+        }
+        throw err;
       }
-      throw err;
+      for (let i = 0; i < r.count; i++) fn(this.#keys, i * ks, this.#sum(i * this.#valueBytes));
+      if (!r.more) return;
+      this.#inBatch.set(this.#outBatch);
     }
-    for (let i = 0; i < r.count; i++) yield [keys.slice(i * map.keySize, (i + 1) * map.keySize), sum(vview, i * valueBytes)];
-    if (!r.more) return;
-    inBatch = outBatch.slice();
+  }
+
+  #slow(fn: EntryFn): void {
+    const fd = this.map.fd.value;
+    const ks = this.map.keySize;
+    const value = this.#values.subarray(0, this.#valueBytes);
+    let prev: Uint8Array | undefined;
+    let next = this.#keys.subarray(0, ks);
+    const other = this.#inBatch.subarray(0, ks);
+    for (;;) {
+      if (!sys.mapGetNextKey(fd, prev, next)) return;
+      if (sys.mapLookupElem(fd, next, value)) fn(next, 0, this.#sum(0));
+      prev = next;
+      next = next === other ? this.#keys.subarray(0, ks) : other;
+    }
   }
 }
 
-function* slowEntries(map: BpfMap, valueBytes: number, sum: (v: DataView, base: number) => number): Generator<[Uint8Array, number]> {
-  const fd = map.fd.value;
-  const value = new Uint8Array(valueBytes);
-  const view = new DataView(value.buffer);
-  let prev: Uint8Array | undefined;
-  for (;;) {
-    const next = new Uint8Array(map.keySize);
-    if (!sys.mapGetNextKey(fd, prev, next)) return;
-    if (sys.mapLookupElem(fd, next, value)) yield [next, sum(view, 0)];
-    prev = next;
-  }
+/** A map's raw entries: [key bytes, value summed over CPUs] (copies; the reader itself uses MapWalker). */
+export function rawEntries(map: BpfMap): [Uint8Array, number][] {
+  const out: [Uint8Array, number][] = [];
+  new MapWalker(map).forEach((keys, at, value) => out.push([keys.slice(at, at + map.keySize), value]));
+  return out;
 }
 
 interface LabelPlan {
@@ -99,22 +135,33 @@ interface LabelPlan {
   chain: Decoder[];
 }
 
+interface SeriesState extends Series {
+  /** The read that last zeroed it; -1: over the limit (dropped). */
+  epoch: number;
+}
+
 /** Reads one metric from one map; keeps the series it admitted under the limit, and counts it carries over a reload. */
 export class MetricReader {
   readonly metric: MetricConfig;
   readonly map: BpfMap;
   readonly bounds: number[];
+  readonly labelNames: string[];
   readonly #labels: LabelPlan[];
   readonly #bucket: LabelPlan | undefined;
-  /** Key bytes (of the labels, bucket excluded) -> decoded label values, or null when dropped. */
-  #cache = new Map<string, string[] | null>();
+  readonly #walker: MapWalker;
+  /** Key bytes (of the labels, bucket excluded) -> its series (or a dropped one), or null when a decoder dropped it. */
+  #cache = new Map<number | string, SeriesState | null>();
   /** Series admitted under the limit, by joined label values. */
-  readonly #admitted = new Set<string>();
-  /** Counts carried from before a reload, by series: added to what the new map holds. */
-  #base = new Map<string, number[]>();
-  /** The last values read, by series (for a reload to carry). */
-  #last = new Map<string, number[]>();
+  readonly #admitted = new Map<string, SeriesState>();
+  /** Series over the limit, by joined label values: counted once per read. */
+  readonly #over = new Map<string, SeriesState>();
+  /** Counts carried from before a reload: added to what the new map holds. */
+  #base = new Map<SeriesState, Float64Array>();
+  #active: SeriesState[] = [];
+  #epoch = 0;
+  #dropped = 0;
   readonly #bucketIndex: (key: number) => number;
+  readonly #width: number;
 
   constructor(metric: MetricConfig, map: BpfMap) {
     this.metric = metric;
@@ -127,88 +174,105 @@ export class MetricReader {
     }
     if (metric.kind === "histogram") this.#bucket = plans.pop();
     this.#labels = plans;
+    this.labelNames = (metric.kind === "histogram" ? metric.labels.slice(0, -1) : metric.labels).map((l) => l.name);
     const { bounds, index } = histogramLayout(metric);
     this.bounds = bounds;
     this.#bucketIndex = index;
+    this.#width = metric.kind === "histogram" ? bounds.length + 2 : 1;
+    this.#walker = new MapWalker(map);
   }
 
-  /** Takes over the counts of the reader this one replaces (same metric, reloaded program). */
+  /** Takes over the counts of the reader this one replaces (same metric and labels, reloaded program). */
   carryFrom(old: MetricReader): void {
     if (this.metric.kind === "gauge") return;
-    for (const [k, v] of old.#last) this.#base.set(k, v);
-    for (const k of old.#admitted) this.#admitted.add(k);
+    for (const [sk, s] of old.#admitted) {
+      const mine = this.#series(sk, s.labels, false);
+      if (s.epoch === old.#epoch && s.v.length === this.#width) this.#base.set(mine, Float64Array.from(s.v));
+    }
+  }
+
+  #series(sk: string, labels: readonly string[], over: boolean): SeriesState {
+    if (over) {
+      const s: SeriesState = { labels: NONE, text: "", v: EMPTY, epoch: -1 };
+      this.#over.set(sk, s);
+      return s;
+    }
+    const names = this.labelNames;
+    let text = "";
+    for (let i = 0; i < names.length; i++) text += `${i ? "," : ""}${names[i]}="${escapeLabel(labels[i])}"`;
+    const s: SeriesState = { labels, text, v: new Float64Array(this.#width), epoch: 0 };
+    this.#admitted.set(sk, s);
+    return s;
+  }
+
+  /** The series for a key's label bytes: from the cache, else decoded and admitted (or refused) now. */
+  #lookup(keys: Uint8Array, at: number, labelBytes: number): SeriesState | null {
+    const id = keyId(keys, at, labelBytes);
+    const hit = this.#cache.get(id);
+    if (hit !== undefined) return hit;
+    const labels = this.#decode(keys.subarray(at, at + this.map.keySize));
+    let s: SeriesState | null = null;
+    if (labels) {
+      const sk = labels.join("\u0000");
+      s = this.#admitted.get(sk) ?? this.#over.get(sk) ?? this.#series(sk, labels, this.#admitted.size >= this.metric.seriesLimit);
+    }
+    if (this.#cache.size >= DECODE_CACHE_MAX) this.#cache.clear();
+    this.#cache.set(id, s);
+    return s;
   }
 
   read(): Snapshot {
     const t0 = process.hrtime.bigint();
     const m = this.metric;
-    const histogram = m.kind === "histogram";
+    const epoch = ++this.#epoch;
+    const overEpoch = -1 - epoch; // dropped series: counted once per read
     const nb = this.bounds.length;
-    // series key -> [value] for scalars; [count per bound..., +Inf, sum] for histograms
-    const acc = new Map<string, { labels: string[]; v: number[] }>();
-    let dropped = 0;
-    const droppedKeys = new Set<string>();
+    const active = this.#active;
+    active.length = 0;
+    this.#dropped = 0;
     const skipZero = ARRAY.has(this.map.type);
-    const labelsBytes = this.#bucket ? this.#bucket.offset : this.map.keySize;
-    for (const [key, value] of rawEntries(this.map)) {
-      if (value === 0 && skipZero) continue;
-      const id = Buffer.from(key.buffer, key.byteOffset, labelsBytes).toString("latin1");
-      let labels = this.#cache.get(id);
-      if (labels === undefined) {
-        labels = this.#decode(key);
-        if (this.#cache.size >= DECODE_CACHE_MAX) this.#cache.clear();
-        this.#cache.set(id, labels);
-      }
-      if (labels === null) continue;
-      const sk = labels.join("\u0000");
-      let entry = acc.get(sk);
-      if (!entry) {
-        if (!this.#admitted.has(sk)) {
-          if (this.#admitted.size >= m.seriesLimit) {
-            if (!droppedKeys.has(sk)) {
-              droppedKeys.add(sk);
-              dropped++;
-            }
-            continue;
-          }
-          this.#admitted.add(sk);
+    const bucket = this.#bucket;
+    const labelBytes = bucket ? bucket.offset : this.map.keySize;
+    const mult = m.bucketMultiplier ?? 1;
+    this.#walker.forEach((keys, at, value) => {
+      if (value === 0 && skipZero) return;
+      const s = this.#lookup(keys, at, labelBytes);
+      if (s === null) return;
+      if (s.epoch < 0) {
+        if (s.epoch !== overEpoch) {
+          s.epoch = overEpoch;
+          this.#dropped++;
         }
-        entry = { labels, v: new Array(histogram ? nb + 2 : 1).fill(0) };
-        acc.set(sk, entry);
+        return;
       }
-      if (!histogram) {
-        entry.v[0] += value;
-        continue;
+      if (s.epoch !== epoch) {
+        s.epoch = epoch;
+        s.v.fill(0);
+        active.push(s);
       }
-      const slot = Number(uintOf(key.subarray(this.#bucket!.offset, this.#bucket!.offset + this.#bucket!.size)));
+      if (!bucket) {
+        s.v[0] += value;
+        return;
+      }
+      const b = at + bucket.offset;
+      const slot = bucket.size === 4 || bucket.size === 8 && keys[b + 4] === 0 && keys[b + 5] === 0 && keys[b + 6] === 0 && keys[b + 7] === 0
+        ? (keys[b] | (keys[b + 1] << 8) | (keys[b + 2] << 16) | (keys[b + 3] << 24)) >>> 0
+        : Number(uintOf(keys.subarray(b, b + bucket.size)));
       const i = this.#bucketIndex(slot);
-      if (i === -2) entry.v[nb + 1] += value * (m.bucketMultiplier ?? 1); // the sum key
-      else if (i >= 0) entry.v[i] += value;
-      else entry.v[nb] += value; // above the last bound: +Inf only
-    }
-    // Series of a program before its reload that the new map has not seen yet.
-    for (const [sk, base] of this.#base) {
-      if (!acc.has(sk)) acc.set(sk, { labels: sk.split("\u0000"), v: new Array(base.length).fill(0) });
-    }
-    const scalars: ScalarSeries[] = [];
-    const histograms: HistogramSeries[] = [];
-    const last = new Map<string, number[]>();
-    for (const [sk, { labels, v }] of acc) {
-      const base = this.#base.get(sk);
-      if (base) for (let i = 0; i < v.length && i < base.length; i++) v[i] += base[i];
-      last.set(sk, v);
-      if (!histogram) {
-        scalars.push({ labels: labels.length ? labels : [], value: v[0] });
-        continue;
+      if (i === -2) s.v[nb + 1] += value * mult; // the sum key
+      else if (i >= 0) s.v[i] += value;
+      else s.v[nb] += value; // above the last bound: +Inf only
+    });
+    // Counts of a program before its reload: added, also to series the new map has not seen yet.
+    for (const [s, base] of this.#base) {
+      if (s.epoch !== epoch) {
+        s.epoch = epoch;
+        s.v.fill(0);
+        active.push(s);
       }
-      const cumulative = new Array<number>(nb);
-      let c = 0;
-      for (let i = 0; i < nb; i++) cumulative[i] = c += v[i];
-      histograms.push({ labels, cumulative, sum: v[nb + 1], count: c + v[nb] });
+      for (let i = 0; i < base.length; i++) s.v[i] += base[i];
     }
-    this.#last = last;
-    const labelNames = (histogram ? m.labels.slice(0, -1) : m.labels).map((l) => l.name);
-    return { metric: m, labelNames, bounds: this.bounds, scalars, histograms, dropped, readSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return { metric: m, labelNames: this.labelNames, bounds: this.bounds, series: active, dropped: this.#dropped, readSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
   }
 
   #decode(key: Uint8Array): string[] | null {
@@ -225,6 +289,25 @@ export class MetricReader {
     return out;
   }
 }
+
+/**
+ * A key's label bytes as a Map key: a number when they fit 53 bits (no
+ * allocation for most keys), else a latin1 string of the bytes.
+ */
+function keyId(keys: Uint8Array, at: number, n: number): number | string {
+  if (n <= 6 || (n <= 8 && keys[at + 6] < 0x20 && (n === 7 || keys[at + 7] === 0))) {
+    let id = 0;
+    for (let i = Math.min(n, 7) - 1; i >= 0; i--) id = id * 256 + keys[at + i];
+    return id; // one reader's keys all have the same length n
+  }
+  return Buffer.from(keys.buffer, keys.byteOffset + at, n).toString("latin1");
+}
+
+/** A label value escaped for the text format: backslash, double quote and newline. */
+export function escapeLabel(v: string): string {
+  return /[\\"\n]/.test(v) ? v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : v;
+}
+
 
 /**
  * A histogram's bucket bounds, and its bucket key -> index in them: -1 above the

@@ -100,23 +100,23 @@ describe("decoders and histogram layout (no kernel)", () => {
   test("syntax-level mistakes name file, line and field", async () => {
     const dup = writeConfig("dup.yaml", `programs:
   - name: p
-    builtin: execs
+    builtin: execsnoop
 metrics:
   counters:
     - name: same_total
-      map: execs_total
+      map: comm_counts
       labels: [{ name: comm, size: 16, decoders: [{ name: string }] }]
     - name: same_total
-      map: execs_total
+      map: comm_counts
       labels: [{ name: comm, size: 16, decoders: [{ name: string }] }]
 `);
     const e = await assertConfigError(() => parseConfig(readFileSync(dup, "utf8"), dup), dup, 9, /^name$/);
     assert.match(e.message, /already defined at line 6/);
-    const bad = writeConfig("bad-decoder.yaml", `programs: [{ name: p, builtin: execs }]
+    const bad = writeConfig("bad-decoder.yaml", `programs: [{ name: p, builtin: execsnoop }]
 metrics:
   counters:
     - name: x_total
-      map: execs_total
+      map: comm_counts
       labels:
         - name: comm
           size: 16
@@ -124,7 +124,7 @@ metrics:
             - name: strnig
 `);
     await assertConfigError(() => parseConfig(readFileSync(bad, "utf8"), bad), bad, 10, /decoders\[0\]\.name$/);
-    const typo = writeConfig("typo.yaml", `programs: [{ name: p, builtin: execs }]
+    const typo = writeConfig("typo.yaml", `programs: [{ name: p, builtin: execsnoop }]
 metrics:
   counters:
     - name: x_total
@@ -150,6 +150,18 @@ metrics:
       labels: [{ name: pid, size: 4, decoders: [{ name: uint }] }, { name: comm, size: 16, decoders: [{ name: string }] }]
 `);
     await assertConfigError(() => load(missing), missing, 2, /^programs\[0\]\.object$/);
+
+    // A tool's object in an exporter mode, with a program name it does not have.
+    const noProgram = writeConfig("no-program.yaml", `programs:
+  - name: bio
+    builtin: biolatency
+    constants: { targ_max_slot: 27 }
+    attach: [block_rq_issue, block_rq_done]
+metrics:
+  counters: []
+`);
+    const a = await assertConfigError(() => load(noProgram), noProgram, 5, /^programs\[0\]\.attach\[1\]$/);
+    assert.match(a.message, /no program "block_rq_done".*block_rq_complete/);
 
     const unknownMap = writeConfig("unknown-map.yaml", `programs:
   - name: t
@@ -230,14 +242,14 @@ metrics:
     let text = "";
     const cpu0 = process.cpuUsage();
     const rounds = 5;
-    for (let i = 0; i < rounds; i++) text = await exporter.scrape();
+    for (let i = 0; i < rounds; i++) text = (await exporter.scrape()).toString();
     const cpu = process.cpuUsage(cpu0);
     const series = text.split("\n").filter((l) => l.startsWith("card_total{"));
     assert.equal(series.length, 10_000);
     assert.match(text, new RegExp(`tsbpf_exporter_series_dropped_total\\{metric="card_total"\\} ${90_000 * rounds}\\n`));
     assert.match(text, /tsbpf_exporter_series\{metric="card_total"\} 10000\n/);
     // The same 10,000 series every time: the ones first admitted stay.
-    const again = (await exporter.scrape()).split("\n").filter((l) => l.startsWith("card_total{"));
+    const again = (await exporter.scrape()).toString().split("\n").filter((l) => l.startsWith("card_total{"));
     assert.deepEqual(again.map((l) => l.split(" ")[0]).sort(), series.map((l) => l.split(" ")[0]).sort());
     t.diagnostic(`100,000 keys read, 10,000 series out: ${((cpu.user + cpu.system) / rounds / 1000).toFixed(1)} ms CPU per scrape`);
   });
@@ -434,11 +446,11 @@ scrape_configs:
     for (let i = 0; i < 5; i++) spawnSync("/bin/true");
     const after = await poll(() => promValue(promPort, q), (v) => v !== undefined && v >= before! + 5);
     assert.ok(after! >= before! + 5, `execs_total went ${before} -> ${after} across a reload`);
-    assert.ok(programsNamed("bio_complete").length > 0);
+    assert.ok(programsNamed("block_rq_issue").length > 0);
     exporter!.kill("SIGTERM");
     assert.equal(await exited(exporter!), 0, exporterErr);
     assert.match(exporterErr, /SIGTERM: detached/);
-    for (const name of ["bio_complete", "bio_issue", "rq_switch", "tcp_set_state"]) {
+    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "set_state", "retransmit", "exit_execve", "count_opens"]) {
       assert.deepEqual(programsNamed(name), [], `${name} is still loaded`);
     }
   });

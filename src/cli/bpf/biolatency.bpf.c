@@ -13,6 +13,12 @@ const volatile bool targ_per_disk = false;
 const volatile bool targ_per_flag = false;
 const volatile bool targ_ms = false;
 const volatile u32 targ_dev = 0;
+/*
+ * The exporter's mode (tsbpf exporter, bio_latency_seconds): {disk, operation,
+ * slot} in hist_disk_op, slots clamped to targ_max_slot and the microseconds
+ * summed at targ_max_slot + 1 (ebpf_exporter's layout); 0: the tool's maps.
+ */
+const volatile u32 targ_max_slot = 0;
 
 struct section_key {
 	u32 section;
@@ -29,6 +35,13 @@ struct {
 /* Without -D and -F: slot -> count; with either: {disk or flags, slot} -> count. */
 TSBPF_HIST(hist, u32, TSBPF_LOG2_SLOTS);
 TSBPF_HIST(hist_sections, struct section_key, 4096);
+
+struct disk_op_key {
+	u32 dev;  /* user space's dev_t encoding (new_encode_dev), as ebpf_exporter's majorminor decoder reads it */
+	u32 op;   /* REQ_OP_* */
+	u32 slot;
+};
+TSBPF_HIST(hist_disk_op, struct disk_op_key, 4096);
 
 static __always_inline int trace_start(struct request *rq, bool insert)
 {
@@ -73,7 +86,18 @@ int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_b
 		return 0;
 	delta /= targ_ms ? 1000000 : 1000;
 	slot = tsbpf_log2l(delta);
-	if (targ_per_disk || targ_per_flag) {
+	if (targ_max_slot) {
+		u32 dev = rq_dev(rq), major = dev >> MINORBITS, minor = dev & ((1 << MINORBITS) - 1);
+		struct disk_op_key key = {
+			.dev = (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12),
+			.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK,
+			.slot = slot > targ_max_slot ? targ_max_slot : slot,
+		};
+
+		tsbpf_hist_increment(&hist_disk_op, &key);
+		key.slot = targ_max_slot + 1;
+		tsbpf_hist_add(&hist_disk_op, &key, delta);
+	} else if (targ_per_disk || targ_per_flag) {
 		struct section_key key = { .slot = slot };
 
 		key.section = targ_per_disk ? rq_dev(rq) : BPF_CORE_READ(rq, cmd_flags);

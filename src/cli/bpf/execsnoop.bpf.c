@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define TASK_COMM_LEN 16
 #define ARGSIZE 128            /* bytes per argument, as BCC */
@@ -20,6 +21,8 @@ const volatile u32 targ_uid = NO_UID;
 const volatile bool ignore_failed = true;
 const volatile u32 targ_ppid = 0;
 const volatile char targ_comm[TASK_COMM_LEN] = {};
+/* The exporter's mode (tsbpf exporter, execs_total): exit_execve alone counts successful execs by the new command name, no events. */
+const volatile bool targ_count = false;
 
 struct exec_header {
 	u64 ts;
@@ -51,6 +54,28 @@ struct {
 } execs SEC(".maps");
 
 static const struct event empty_event = {};
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct comm_key);
+	__type(value, u64);
+} comm_counts SEC(".maps");
+
+static __always_inline int count_exec(void)
+{
+	struct comm_key key = {};
+
+	if (!tsbpf_comm_contains(targ_comm))
+		return 0;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	tsbpf_hist_increment(&comm_counts, &key);
+	return 0;
+}
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int enter_execve(struct trace_event_raw_sys_enter *ctx)
@@ -109,10 +134,13 @@ int exit_execve(struct trace_event_raw_sys_exit *ctx)
 {
 	/* A thread that execs becomes its process's leader: the exit sees the pid as its tid. */
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct event *event = bpf_map_lookup_elem(&execs, &pid);
+	struct event *event;
 	long ret = ctx->ret;
 	u32 size;
 
+	if (targ_count)
+		return ret < 0 ? 0 : count_exec();
+	event = bpf_map_lookup_elem(&execs, &pid);
 	if (!event)
 		return 0;
 	if ((ignore_failed && ret < 0) || !tsbpf_comm_contains(targ_comm))

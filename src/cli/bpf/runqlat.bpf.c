@@ -15,6 +15,12 @@ const volatile u32 targ_tgid = 0;
 const volatile bool targ_ms = false;
 /* 0: one histogram; 1: per process (-P); 2: per thread (-L); 3: per PID namespace (--pidnss). */
 const volatile u32 targ_by = 0;
+/*
+ * The exporter's mode (tsbpf exporter, run_queue_latency_seconds): with targ_by 0,
+ * slots clamped to targ_max_slot and the microseconds summed at targ_max_slot + 1
+ * in dist (ebpf_exporter's layout); 0: the tool's slots.
+ */
+const volatile u32 targ_max_slot = 0;
 
 struct section_key {
 	u32 id;
@@ -98,7 +104,13 @@ static __always_inline int switched(struct task_struct *prev, struct task_struct
 	} else {
 		u32 slot = tsbpf_log2l(delta);
 
+		if (targ_max_slot && slot > targ_max_slot)
+			slot = targ_max_slot;
 		tsbpf_hist_increment(&dist, &slot);
+		if (targ_max_slot) {
+			slot = targ_max_slot + 1;
+			tsbpf_hist_add(&dist, &slot, delta);
+		}
 	}
 	return 0;
 }

@@ -6,11 +6,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define AF_INET 2
 
 const volatile u16 targ_family = 0;
 const volatile bool targ_count = false;
+/* The exporter's mode (tsbpf exporter, tcp_retransmits_total): counts by the socket's state, no events. */
+const volatile bool targ_count_state = false;
 
 struct flow {
 	u16 family;
@@ -39,11 +42,20 @@ struct {
 	__type(value, u64);
 } counts SEC(".maps");
 
+TSBPF_HIST(state_counts, u32, 64); /* socket state -> retransmits */
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
 	struct event e = {};
 	const struct sk_buff *skb = ctx->skbaddr;
+
+	if (targ_count_state) {
+		u32 state = ctx->state;
+
+		tsbpf_hist_increment(&state_counts, &state);
+		return 0;
+	}
 
 	if (targ_family && ctx->family != targ_family)
 		return 0;

@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 
 #define TASK_COMM_LEN 16
 #define AF_INET 2
@@ -16,6 +17,15 @@ const volatile u16 targ_lports[MAX_PORTS] = {};
 const volatile u32 targ_nlports = 0;
 const volatile u16 targ_rports[MAX_PORTS] = {};
 const volatile u32 targ_nrports = 0;
+/* The exporter's mode (tsbpf exporter, tcp_state_transitions_total): counts by {old, new} state, no events. */
+const volatile bool targ_count = false;
+
+struct transition {
+	u32 oldstate;
+	u32 newstate;
+};
+
+TSBPF_HIST(transitions, struct transition, 256); /* {old, new} -> count */
 
 struct event {
 	u64 ts;
@@ -66,6 +76,12 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (!in_list(targ_lports, targ_nlports, ctx->sport) || !in_list(targ_rports, targ_nrports, ctx->dport))
 		return 0;
+	if (targ_count) {
+		struct transition key = { .oldstate = ctx->oldstate, .newstate = ctx->newstate };
+
+		tsbpf_hist_increment(&transitions, &key);
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	last = bpf_map_lookup_elem(&since, &sk);
 	e.span_ns = last ? now - *last : 0;
