@@ -18,6 +18,8 @@ import type { Type } from "./btf/types.ts";
 import { CORE_POISON, type CoreFixup } from "./btf/core.ts";
 import { applyCoreRelocations, type TargetBtf } from "./object/core.ts";
 import { VerifierError } from "./programs/verifier.ts";
+import { ExternResolver, POISON_CALL_KFUNC_BASE, type ExternEnvironment } from "./object/resolve-externs.ts";
+import { hostExternEnvironment } from "./kconfig/kernel.ts";
 
 export interface CollectionOptions {
   /** Only load these programs (default: all). Maps are always all created. */
@@ -34,6 +36,12 @@ export interface CollectionOptions {
    * (/sys/kernel/btf/vmlinux), read only when a program has CO-RE relocations.
    */
   kernelBtf?: TargetBtf;
+  /**
+   * What the object's externs (.kconfig values, __ksym variables, kfuncs) resolve
+   * against; any part left out is the running kernel's (kernelBtf, when given,
+   * also serves typed ksyms and kfuncs).
+   */
+  externs?: Partial<ExternEnvironment>;
 }
 
 export class Collection implements Disposable, AsyncDisposable {
@@ -51,15 +59,17 @@ export class Collection implements Disposable, AsyncDisposable {
    */
   readonly coreWarnings: readonly string[];
   readonly #options: CollectionOptions;
+  readonly #externs: ExternResolver;
   /** Programs loaded after the collection (loadProgram), closed with it. */
   readonly #onDemand: Program[] = [];
   #closed = false;
 
   private constructor(
     spec: ObjectSpec, btf: FD | undefined, btfError: Error | undefined, maps: Map<string, BpfMap>, programs: Map<string, Program>,
-    coreWarnings: string[], options: CollectionOptions,
+    coreWarnings: string[], options: CollectionOptions, externs: ExternResolver,
   ) {
     this.#options = options;
+    this.#externs = externs;
     this.spec = spec;
     this.coreWarnings = coreWarnings;
     this.btf = btf;
@@ -77,6 +87,9 @@ export class Collection implements Disposable, AsyncDisposable {
     for (const name of wanted) spec.program(name); // fail on a bad name before creating anything
     // CO-RE before any kernel object exists: a relocation error leaves nothing behind.
     const core = applyCoreRelocations(spec, opts.kernelBtf, { programs: wanted });
+    // Externs too: a program whose extern does not resolve fails here, naming it.
+    const externs = externResolver(spec, opts);
+    for (const name of wanted) core.programs.set(name, externs.apply(core.programs.get(name)!));
 
     const owned: Disposable[] = [];
     try {
@@ -93,7 +106,7 @@ export class Collection implements Disposable, AsyncDisposable {
       }
       const maps = new Map<string, BpfMap>();
       for (const mapSpec of spec.maps.values()) {
-        const map = createMap(mapSpec, btf, opts.pinPath);
+        const map = createMap(mapSpec.kconfig ? { ...mapSpec, contents: externs.kconfigData() } : mapSpec, btf, opts.pinPath);
         owned.push(map);
         maps.set(mapSpec.name, map);
       }
@@ -107,12 +120,12 @@ export class Collection implements Disposable, AsyncDisposable {
             logLevel: opts.logLevel,
           });
         } catch (err) {
-          throw explainPoison(err, core.fixups.get(name));
+          throw explainPoison(explainMissingKfunc(err, externs), core.fixups.get(name));
         }
         owned.push(program);
         programs.set(name, program);
       }
-      return new Collection(spec, btf, btfError, maps, programs, core.warnings, opts);
+      return new Collection(spec, btf, btfError, maps, programs, core.warnings, opts, externs);
     } catch (err) {
       for (const o of owned.reverse()) o[Symbol.dispose]();
       throw err;
@@ -129,7 +142,7 @@ export class Collection implements Disposable, AsyncDisposable {
     if (this.#closed) throw new ObjectError(`${this.spec.source}: the collection is closed`);
     this.spec.program(name); // a bad name lists what exists
     const core = applyCoreRelocations(this.spec, this.#options.kernelBtf, { programs: [name] });
-    const spec = core.programs.get(name)!;
+    const spec = this.#externs.apply(core.programs.get(name)!);
     const type = opts.type ?? spec.type;
     let program: Program;
     try {
@@ -142,7 +155,7 @@ export class Collection implements Disposable, AsyncDisposable {
         },
       );
     } catch (err) {
-      throw explainPoison(err, core.fixups.get(name));
+      throw explainPoison(explainMissingKfunc(err, this.#externs), core.fixups.get(name));
     }
     this.#onDemand.push(program);
     return program;
@@ -210,6 +223,20 @@ export class Collection implements Disposable, AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.closeAsync();
   }
+}
+
+function externResolver(spec: ObjectSpec, opts: CollectionOptions): ExternResolver {
+  const host = hostExternEnvironment({ kernelBtf: opts.kernelBtf });
+  return new ExternResolver(spec.externs, { ...host, ...opts.externs });
+}
+
+/** A verifier rejection at a poisoned kfunc call: name the weak kfunc this kernel lacks. */
+function explainMissingKfunc(err: unknown, externs: ExternResolver): unknown {
+  if (!(err instanceof VerifierError)) return err;
+  const m = new RegExp(`unknown#(${String(POISON_CALL_KFUNC_BASE).slice(0, 4)}\\d{6})`).exec(err.log);
+  const name = m && externs.poisonedExtern(Number(m[1]));
+  if (name) err.message = `the kernel has no kfunc ${name} (a __weak extern) and the program can call it; guard the call with bpf_ksym_exists(${name})\n${err.message}`;
+  return err;
 }
 
 /** A verifier rejection at a poisoned instruction: say which CO-RE relocation failed, first. */

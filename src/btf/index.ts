@@ -15,3 +15,5 @@ export {
   coreTypesMatch, CoreError, CORE_POISON, essentialName, parseCoreSpec,
 } from "./core.ts";
 export type { CoreFixup, CoreResult, CoreSpec, CoreRelocateOptions, ProgramCoreRelo, CandidateCache } from "./core.ts";
+export { fixupExternDatasecs } from "./externs.ts";
+export type { ExternLayout } from "./externs.ts";

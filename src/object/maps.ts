@@ -26,6 +26,8 @@ export interface MapSpec {
   contents?: Uint8Array;
   /** Global data: "rodata" maps are frozen after loading so the verifier can trust them. */
   dataSection?: "rodata" | "data" | "bss";
+  /** The .kconfig map: its contents are the values of the object's .kconfig externs, filled at load. */
+  kconfig?: true;
 }
 
 const LIBBPF_PIN_BY_NAME = 1;
@@ -192,4 +194,28 @@ export function dataMapSpec(section: string, size: number, initial: Uint8Array |
     set: (bytes: Uint8Array) => (contents = bytes),
   });
   return spec;
+}
+
+/**
+ * The .kconfig map (libbpf's LIBBPF_MAP_KCONFIG): one read-only value holding every
+ * .kconfig extern at its slot, written at load and frozen, so the verifier can
+ * treat the values as constants. `btf`'s .kconfig DATASEC (fixed up) types it.
+ */
+export function kconfigMapSpec(size: number, btf: Spec | undefined): MapSpec {
+  const found = btf?.typesByName(".kconfig").find((t) => t.kind === "datasec");
+  return {
+    name: ".kconfig",
+    type: MapType.ARRAY,
+    keySize: 4,
+    valueSize: size,
+    maxEntries: 1,
+    flags: MapFlag.RDONLY_PROG | MapFlag.MMAPABLE,
+    pinning: "none",
+    numaNode: 0,
+    mapExtra: 0n,
+    value: found?.kind === "datasec" ? found : undefined,
+    contents: new Uint8Array(size),
+    dataSection: "rodata",
+    kconfig: true,
+  };
 }

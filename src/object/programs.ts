@@ -1,12 +1,13 @@
 // Programs of an object file: one per function symbol in a program section,
 // linked with the bpf-to-bpf functions they call (appended after the caller, as
 // libbpf does), with their map references and BTF func/line info rebased.
-import { Instructions, INSN_SIZE } from "../asm/instruction.ts";
+import { Instructions, INSN_SIZE, Opcode } from "../asm/instruction.ts";
 import type { ElfFile, ElfRelocation, ElfSection, ElfSymbol } from "../elf/index.ts";
-import { R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_SECTION } from "../elf/index.ts";
+import { R_BPF_64_64, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_SECTION } from "../elf/index.ts";
 import { sectionDef, commonSectionNames, type AttachKind } from "./sections.ts";
 import { ObjectError } from "./errors.ts";
 import type { ProgramCoreRelo } from "../btf/core.ts";
+import type { ExternReference, ExternSpec } from "./externs.ts";
 
 /** An instruction that needs a map's fd (or the address of a value in it) at load time. */
 export interface MapReference {
@@ -54,6 +55,8 @@ export interface ProgramSpec {
   lineInfo: LineInfoRecord[];
   /** CO-RE relocations (from .BTF.ext), by instruction of the linked program; applied at load. */
   coreRelos: ProgramCoreRelo[];
+  /** Instructions that use externs (ksym and kfunc ones are patched at load; .kconfig ones are also map references). */
+  externs: ExternReference[];
   license: string;
   kernelVersion: number;
 }
@@ -82,6 +85,8 @@ export interface LinkContext {
   /** Map name for a relocation's symbol, or undefined when the symbol is not a map. */
   mapForSymbol(sym: ElfSymbol): { map: string; kind: "fd" | "value"; offset: number } | undefined;
   ext(section: string): SectionExt | undefined;
+  /** The extern an undefined symbol names, if it is one. */
+  externForSymbol(sym: ElfSymbol): ExternSpec | undefined;
 }
 
 /** BPF_COMPLEXITY_LIMIT_INSNS: the most instructions the kernel loads in one program. */
@@ -168,7 +173,7 @@ function link(
   functions: Map<number, FunctionSym[]>,
   relocations: Map<number, Map<number, ElfRelocation>>,
   ctx: LinkContext,
-): Pick<ProgramSpec, "instructions" | "references" | "funcInfo" | "lineInfo" | "coreRelos"> {
+): Pick<ProgramSpec, "instructions" | "references" | "funcInfo" | "lineInfo" | "coreRelos" | "externs"> {
   const placed = new Map<FunctionSym, number>([[entry, 0]]);
   const order: FunctionSym[] = [entry];
   let total = entry.count;
@@ -177,6 +182,7 @@ function link(
   const funcInfo: FuncInfoRecord[] = [];
   const lineInfo: LineInfoRecord[] = [];
   const coreRelos: ProgramCoreRelo[] = [];
+  const externs: ExternReference[] = [];
 
   for (let f = 0; f < order.length; f++) {
     const fn = order[f];
@@ -194,7 +200,13 @@ function link(
       if (reloc && insns.isLdImm64(i) && reloc.type === R_BPF_64_64 && !isCodeSym(reloc.symbol, functions)) {
         const sym = reloc.symbol;
         if (sym.shndx === SHN_UNDEF) {
-          throw new ObjectError(`${where}: extern "${sym.name}" (kconfig/ksym) is not supported yet`);
+          const ext = ctx.externForSymbol(sym);
+          if (!ext) throw new ObjectError(`${where}: reference to undefined symbol "${sym.name}", which is not an extern`);
+          externs.push({ insn: base + i, name: ext.name, use: "ld64" });
+          // A .kconfig value is an address in the .kconfig map, as any global (libbpf ignores the addend too).
+          if (ext.kconfig && !ext.problem) references.push({ insn: base + i, map: ".kconfig", kind: "value", offset: ext.kconfig.offset });
+          i++;
+          continue;
         }
         const target = ctx.mapForSymbol(sym);
         if (!target) {
@@ -206,14 +218,17 @@ function link(
         continue;
       }
 
+      if (reloc && reloc.symbol.shndx === SHN_UNDEF && insns.code(i) === Opcode.CALL) {
+        const ext = ctx.externForSymbol(reloc.symbol);
+        if (!ext) throw new ObjectError(`${where}: call to undefined function "${reloc.symbol.name}", which is not an extern`);
+        externs.push({ insn: base + i, name: ext.name, use: "call" });
+        continue;
+      }
       const isCall = insns.isPseudoCall(i);
       // clang leaves src_reg 0 on a relocated function address; the kernel wants BPF_PSEUDO_FUNC.
       const isFunc = insns.isPseudoFunc(i) || (reloc !== undefined && insns.isLdImm64(i) && isCodeSym(reloc.symbol, functions));
       if (isFunc) insns.setSrc(i, 4);
       if (reloc && !isCall && !isFunc) {
-        if (reloc.type === R_BPF_64_32 && reloc.symbol.shndx === SHN_UNDEF) {
-          throw new ObjectError(`${where}: call to extern function "${reloc.symbol.name}" (kfunc) is not supported yet`);
-        }
         throw new ObjectError(`${where}: unexpected relocation (type ${reloc.type}) against "${reloc.symbol.name}"`);
       }
       if (!isCall && !isFunc) {
@@ -286,7 +301,7 @@ function link(
     at += chunk.byteLength;
   }
   coreRelos.sort((a, b) => a.insn - b.insn);
-  return { instructions, references, funcInfo, lineInfo, coreRelos };
+  return { instructions, references, funcInfo, lineInfo, coreRelos, externs };
 }
 
 function isCodeSym(sym: ElfSymbol, functions: Map<number, FunctionSym[]>): boolean {

@@ -3,8 +3,9 @@
 // kernel is the job of Collection.
 import { readFileSync } from "node:fs";
 import { ElfFile, EM_BPF, ET_REL, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfSymbol } from "../elf/index.ts";
-import { Spec, parseExt, fixupDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
-import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, type MapSpec } from "./maps.ts";
+import { Spec, parseExt, fixupDatasecs, fixupExternDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
+import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, kconfigMapSpec, type MapSpec } from "./maps.ts";
+import { collectExterns, kconfigSize, KCONFIG_SECTION, type ExternSpec } from "./externs.ts";
 import { readPrograms, type ProgramSpec, type SectionExt } from "./programs.ts";
 import { VariableSpec } from "./variables.ts";
 import { ObjectError, notFound } from "./errors.ts";
@@ -25,6 +26,11 @@ export class ObjectSpec {
   /** The object's BTF as the kernel wants it (data section sizes and offsets filled in). */
   readonly kernelBtf: Uint8Array | undefined;
   readonly btfExt: BtfExt | undefined;
+  /**
+   * `extern` declarations (.kconfig values, __ksym variables, kfuncs), by name. They are
+   * resolved at load; a program using one that does not resolve fails to load, the others load.
+   */
+  readonly externs: ReadonlyMap<string, ExternSpec>;
 
   private constructor(source: string, elf: ElfFile) {
     this.source = source;
@@ -44,7 +50,17 @@ export class ObjectSpec {
     // clang leaves data section sizes and variable offsets out of BTF; with them filled
     // in, the same bytes serve the kernel and our own decoding.
     const btfSection = elf.section(".BTF");
-    this.kernelBtf = btfSection ? fixupDatasecs(new Spec(btfSection.data().slice()), sectionLayouts(elf)) : undefined;
+    const asCompiled = btfSection ? new Spec(btfSection.data().slice()) : undefined;
+    // Externs are read from the BTF as compiled: the kernel's copy turns .ksyms entries into ints.
+    const externs = collectExterns(elf, asCompiled);
+    this.externs = externs;
+    const kconfigBytes = kconfigSize(externs);
+    let fixed = asCompiled ? fixupDatasecs(asCompiled, sectionLayouts(elf)) : undefined;
+    if (fixed && externs.size) {
+      const kconfigOffsets = new Map([...externs.values()].filter((e) => e.kconfig).map((e) => [e.name, e.kconfig!.offset]));
+      fixed = fixupExternDatasecs(new Spec(fixed), { kconfigOffsets, kconfigSize: kconfigBytes });
+    }
+    this.kernelBtf = fixed;
     this.btf = this.kernelBtf ? new Spec(this.kernelBtf) : undefined;
     const extSection = elf.section(".BTF.ext");
     this.btfExt = extSection && this.btf ? parseExt(extSection.data(), this.btf) : undefined;
@@ -86,13 +102,14 @@ export class ObjectSpec {
         }
         continue;
       }
-      if (sec.name === ".kconfig" || sec.name === ".ksyms" || sec.name.startsWith(".struct_ops")) {
+      if (sec.name.startsWith(".struct_ops")) {
         throw new ObjectError(`${source}: section ${sec.name} is not supported yet`);
       }
       // Other sections (custom metadata, notes) hold nothing the kernel needs; aya documents
       // the same choice. They stay readable through the ELF layer.
     }
 
+    if (kconfigBytes > 0) maps.set(KCONFIG_SECTION, kconfigMapSpec(kconfigBytes, this.btf));
     this.maps = maps;
     this.variables = variables;
 
@@ -102,6 +119,7 @@ export class ObjectSpec {
       license: this.license,
       kernelVersion,
       mapForSymbol: (sym) => mapForSymbol(sym, elf, maps),
+      externForSymbol: (sym) => externs.get(sym.name),
       ext: (section): SectionExt | undefined =>
         ext && {
           funcInfo: ext.funcInfos.get(section) ?? [],
