@@ -235,8 +235,11 @@ print("released", flush=True)
 sys.stdin.readline()
 `;
 
-test("memleak (kernel: kmem and page tracepoints) holds the pipes a process keeps, by stack, and lets them go when it closes them", async () => {
+test("memleak (kernel: kmem tracepoints) holds the pipes a process keeps, by stack, and lets them go when it closes them", async () => {
   const N = 1000;
+  // -z/-Z 1024: only kmalloc-1k objects (a pipe's buffer array: 16 slots of 40 bytes). Kernel
+  // mode records every allocation; unfiltered, a busy host fills the million-entry table in
+  // seconds and later allocations are not recorded (as in BCC).
   // Complete report lines only: a report is hundreds of kB and arrives in chunks.
   const reports = (out: string) => out.slice(0, out.lastIndexOf("\n") + 1).split("\n").filter((l) => l.startsWith("{")).length;
   let stage = 0;
@@ -245,9 +248,10 @@ test("memleak (kernel: kmem and page tracepoints) holds the pipes a process keep
   let said = "";
   let py: ReturnType<typeof spawn> | undefined;
   try {
-    const r = await runTool(["memleak", "--json", "-o", "0", "-T", "10000", "1"], {
+    const r = await runTool(["memleak", "--json", "-o", "0", "-z", "1024", "-Z", "1024", "-T", "10000", "1"], {
       until: (out) => {
-        if (stage === 0 && linksOfProgram("mm_page_alloc").length > 0) {
+        // Every program attached (attachAll's order is the loader's, not the list's).
+        if (stage === 0 && ["kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free", "mm_page_alloc", "mm_page_free"].every((p) => linksOfProgram(p).length > 0)) {
           py = spawn("python3", ["-c", PIPES, String(N)], { stdio: ["pipe", "pipe", "inherit"] });
           py.stdout!.on("data", (d) => (said += d));
           stage = 1;
@@ -271,14 +275,11 @@ test("memleak (kernel: kmem and page tracepoints) holds the pipes a process keep
       report.stacks.filter((s: any) => s.stack.some((f: string) => frame.test(f))).reduce((n: number, s: any) => n + s.allocations, 0);
     const held = r.json[heldAt]!;
     const released = r.json[releasedAt]!;
-    // kmalloc: the pipe_inode_info and the buffer array of each pipe, both from alloc_pipe_info.
-    assert.ok(sum(held, /^alloc_pipe_info\+/) >= 2 * N, `alloc_pipe_info: ${sum(held, /^alloc_pipe_info\+/)}`);
-    // mm_page_alloc: the page each pipe's byte went into (pipe_write is anon_pipe_write since 6.15).
-    const write = /^(anon_)?pipe_write\+/;
-    assert.ok(sum(held, write) >= N, `pipe_write: ${sum(held, write)}`);
+    // kmalloc: the buffer array of each pipe, from alloc_pipe_info, 1024 bytes each.
+    assert.ok(sum(held, /^alloc_pipe_info\+/) >= N, `alloc_pipe_info: ${sum(held, /^alloc_pipe_info\+/)}`);
+    assert.ok(held.stacks.filter((s: any) => s.stack.some((f: string) => /^alloc_pipe_info\+/.test(f))).every((s: any) => s.bytes === s.allocations * 1024));
     // Freed at close (kfree, mm_page_free): what other processes hold meanwhile is far less than N.
     assert.ok(sum(released, /^alloc_pipe_info\+/) < N / 2, `after close, alloc_pipe_info: ${sum(released, /^alloc_pipe_info\+/)}`);
-    assert.ok(sum(released, write) < N / 2, `after close, pipe_write: ${sum(released, write)}`);
     assertDetached("kmalloc", "mm_page_alloc", "kmem_cache_free");
   } finally {
     py?.kill("SIGKILL");
