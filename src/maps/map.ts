@@ -93,7 +93,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
       if (maxEntries !== 0) throw new UsageError(`${what}: max_entries must be 0 (a value lives with each ${traits.localStorage === "sk" ? "socket" : traits.localStorage}), got ${maxEntries}`);
       if (def.keySize !== 4) throw new UsageError(`${what}: the key is an int (an fd from user space), got key_size ${def.keySize}`);
       if (!opts.btfFd || !def.value) {
-        throw new UsageError(`${what}: the kernel requires the key and value BTF at create: declare it in C (__type(key, int); __type(value, ...)) and load it with its object`);
+        throw new UsageError(`${what}: the kernel requires the key and value BTF at create: declare it in C (__type(key, int); __type(value, ...)) and load it with its object, whose BTF this kernel must accept`);
       }
       if (traits.localStorage === "inode") checkInodeStorage(name);
       flags |= MapFlag.NO_PREALLOC; // required; libbpf users write it by hand
