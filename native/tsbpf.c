@@ -548,6 +548,17 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// pidfd_open(pid, flags): the key of a task storage map from user space (5.3+;
+// glibc 2.36 has no wrapper everywhere, so through syscall()).
+static napi_value PidfdOpen(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  ARG_I32(0, pid);
+  ARG_I32(1, flags);
+  long fd = syscall(SYS_pidfd_open, pid, (unsigned)flags);
+  if (fd < 0) return throw_errno(env, "pidfd_open", errno);
+  return make_number(env, fd);
+}
+
 // ---------------------------------------------------------------- module
 
 NAPI_MODULE_INIT() {
@@ -579,6 +590,7 @@ NAPI_MODULE_INIT() {
       {"sendto", NULL, SendTo, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recv", NULL, Recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdOpen", NULL, PidfdOpen, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
   return exports;

@@ -41,7 +41,16 @@ export type TableKind =
   | "perf_array"
   | "stacktrace_buildid"
   | "prog"
-  | "lpm_trie";
+  | "lpm_trie"
+  // packet and socket tables (issue 17)
+  | "devmap"
+  | "cpumap"
+  | "xskmap"
+  | "sockmap"
+  | "sockhash"
+  | "sk_storage"
+  | "inode_storage"
+  | "task_storage";
 
 export interface TableInfo {
   name: string;
@@ -134,6 +143,15 @@ const METHODS: Record<TableKind, string[]> = {
   stacktrace_buildid: ["get_stackid"],
   prog: ["call"],
   lpm_trie: HASH_METHODS,
+  // packet and socket tables (issue 17)
+  devmap: ["redirect_map", "lookup"],
+  cpumap: ["redirect_map", "lookup"],
+  xskmap: ["redirect_map", "lookup"],
+  sockmap: ["update", "delete", "sock_map_update"],
+  sockhash: ["update", "delete", "sock_hash_update", "msg_redirect_hash", "sk_redirect_hash"],
+  sk_storage: ["sk_storage_get", "sk_storage_delete"],
+  inode_storage: ["inode_storage_get", "inode_storage_delete"],
+  task_storage: ["task_storage_get", "task_storage_delete"],
 };
 
 const MAP_TYPES: Record<TableKind, string> = {
@@ -153,6 +171,15 @@ const MAP_TYPES: Record<TableKind, string> = {
   stacktrace_buildid: "BPF_MAP_TYPE_STACK_TRACE",
   prog: "BPF_MAP_TYPE_PROG_ARRAY",
   lpm_trie: "BPF_MAP_TYPE_LPM_TRIE",
+  // packet and socket tables (issue 17)
+  devmap: "BPF_MAP_TYPE_DEVMAP",
+  cpumap: "BPF_MAP_TYPE_CPUMAP",
+  xskmap: "BPF_MAP_TYPE_XSKMAP",
+  sockmap: "BPF_MAP_TYPE_SOCKMAP",
+  sockhash: "BPF_MAP_TYPE_SOCKHASH",
+  sk_storage: "BPF_MAP_TYPE_SK_STORAGE",
+  inode_storage: "BPF_MAP_TYPE_INODE_STORAGE",
+  task_storage: "BPF_MAP_TYPE_TASK_STORAGE",
 };
 
 /** BPF_TABLE("type", ...) names. */
@@ -172,12 +199,23 @@ const TABLE_TYPE_NAMES: Record<string, TableKind> = {
   perf_array: "perf_array",
   prog: "prog",
   lpm_trie: "lpm_trie",
+  // packet and socket tables (issue 17)
+  devmap: "devmap",
+  cpumap: "cpumap",
+  xskmap: "xskmap",
+  sockmap: "sockmap",
+  sockhash: "sockhash",
+  sk_storage: "sk_storage",
+  inode_storage: "inode_storage",
+  task_storage: "task_storage",
 };
 
 const TABLE_MACROS = new Set([
   "BPF_HASH", "BPF_PERCPU_HASH", "BPF_ARRAY", "BPF_PERCPU_ARRAY", "BPF_HISTOGRAM", "BPF_STACK_TRACE",
   "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT", "BPF_TABLE", "BPF_F_TABLE", "BPF_QUEUE", "BPF_STACK",
   "BPF_PERF_ARRAY", "BPF_STACK_TRACE_BUILDID", "BPF_PROG_ARRAY", "BPF_LPM_TRIE",
+  // packet and socket tables (issue 17)
+  "BPF_DEVMAP", "BPF_CPUMAP", "BPF_XSKMAP", "BPF_SOCKMAP", "BPF_SOCKHASH", "BPF_SK_STORAGE", "BPF_INODE_STORAGE", "BPF_TASK_STORAGE",
 ]);
 
 /** BCC declarations tsbpf does not translate, and why (for the error). */
@@ -185,16 +223,8 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
   BPF_PERCPU_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_ARRAY: "cgroup arrays are not translated",
-  BPF_DEVMAP: "XDP maps are not translated",
-  BPF_CPUMAP: "XDP maps are not translated",
-  BPF_XSKMAP: "XDP maps are not translated",
-  BPF_SOCKMAP: "socket maps are not translated",
-  BPF_SOCKHASH: "socket maps are not translated",
   BPF_ARRAY_OF_MAPS: "map-in-map tables are not translated",
   BPF_HASH_OF_MAPS: "map-in-map tables are not translated",
-  BPF_SK_STORAGE: "socket local storage is not translated",
-  BPF_INODE_STORAGE: "inode local storage is not translated",
-  BPF_TASK_STORAGE: "task local storage is not translated",
   BPF_TABLE_PINNED: "pinned tables are not translated",
   BPF_TABLE_SHARED: "shared tables are not translated",
   BPF_TABLE_PUBLIC: "public tables are not translated",
@@ -545,6 +575,41 @@ class Translator {
         size = arg(3, "10240");
         break;
       // ---- end of perf counters... ----
+      // ---- packet and socket tables (issue 17): BCC's helpers.h shapes ----
+      case "BPF_DEVMAP": // (name, max_entries): key u32 index, leaf int ifindex
+      case "BPF_CPUMAP": // (name, max_entries): key u32 cpu, leaf u32 queue size
+      case "BPF_XSKMAP": // (name, max_entries[, pinned]): key u32 queue, leaf an AF_XDP socket
+        kind = macro === "BPF_DEVMAP" ? "devmap" : macro === "BPF_CPUMAP" ? "cpumap" : "xskmap";
+        name = arg(0);
+        key = "u32";
+        leaf = macro === "BPF_CPUMAP" ? "u32" : "int";
+        size = arg(1);
+        if (macro === "BPF_XSKMAP" && args[2]) bad("pinned tables are not translated");
+        break;
+      case "BPF_SOCKMAP": // (name, max_entries)
+        kind = "sockmap";
+        name = arg(0);
+        key = "u32";
+        leaf = "int";
+        size = arg(1);
+        break;
+      case "BPF_SOCKHASH": // (name[, key_type[, max_entries]])
+        kind = "sockhash";
+        name = arg(0);
+        key = arg(1, "u32");
+        leaf = "int";
+        size = arg(2, "10240");
+        break;
+      case "BPF_SK_STORAGE": // (name, leaf_type): a value per socket, task or inode, no size
+      case "BPF_INODE_STORAGE":
+      case "BPF_TASK_STORAGE":
+        kind = macro === "BPF_SK_STORAGE" ? "sk_storage" : macro === "BPF_INODE_STORAGE" ? "inode_storage" : "task_storage";
+        name = arg(0);
+        key = "int";
+        leaf = arg(1);
+        flags = "BPF_F_NO_PREALLOC";
+        break;
+      // ---- end of packet and socket tables ----
       case "BPF_TABLE":
       case "BPF_F_TABLE": {
         const typeName = /^"(.*)"$/.exec(arg(0))?.[1];
@@ -1024,6 +1089,10 @@ class Translator {
       ringbuf_output: [3, 3], ringbuf_reserve: [1, 1], ringbuf_submit: [2, 2], ringbuf_discard: [2, 2],
       push: [1, 2], pop: [1, 1], peek: [1, 1],
       perf_read: [1, 1], perf_counter_value: [3, 3], call: [2, 2],
+      // packet and socket tables (issue 17)
+      redirect_map: [2, 2], sock_map_update: [3, 3], sock_hash_update: [3, 3], msg_redirect_hash: [3, 3], sk_redirect_hash: [3, 3],
+      sk_storage_get: [3, 3], sk_storage_delete: [1, 1], inode_storage_get: [3, 3], inode_storage_delete: [1, 1],
+      task_storage_get: [3, 3], task_storage_delete: [1, 1],
     };
     const [min, max] = arity[method]!;
     if (args.length < min || args.length > max || args.some((a) => a === "")) {
@@ -1091,6 +1160,23 @@ class Translator {
         return `bpf_map_pop_elem(${m}, ${a0})`;
       case "peek":
         return `bpf_map_peek_elem(${m}, ${a0})`;
+      // ---- packet and socket tables (issue 17) ----
+      case "redirect_map": // xdp_act = map.redirect_map(index, flags)
+        return `bpf_redirect_map(${m}, ${a0}, ${a1})`;
+      case "sock_map_update": // map.sock_map_update(ctx, &key, flags)
+      case "sock_hash_update":
+        return `bpf_${method}(${a0}, ${m}, ${a1}, ${a2})`;
+      case "msg_redirect_hash": // map.msg_redirect_hash(msg, &key, flags)
+      case "sk_redirect_hash":
+        return `bpf_${method}(${a0}, ${m}, ${a1}, ${a2})`;
+      case "sk_storage_get": // map.sk_storage_get(sk, init_value_or_NULL, flags)
+      case "inode_storage_get":
+      case "task_storage_get":
+        return `((${leaf} *)bpf_${method}(${m}, ${a0}, ${a1}, ${a2}))`;
+      case "sk_storage_delete":
+      case "inode_storage_delete":
+      case "task_storage_delete":
+        return `bpf_${method}(${m}, ${a0})`;
     }
     return this.fail(line, construct, "not translated");
   }

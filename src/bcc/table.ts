@@ -8,6 +8,7 @@ import { traitsOf } from "../maps/traits.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { mapCodec } from "../maps/codec.ts";
+import type { StorageOwner } from "../maps/storage.ts";
 import { PerfReader } from "../events/perf.ts";
 import { RingBufReader } from "../events/ringbuf.ts";
 import type { EventReader } from "../events/reader.ts";
@@ -53,7 +54,11 @@ export interface TableHost {
 
 // BCC's table kinds are the map types' names (maps/traits.ts), but for two.
 const BCC_NAMES: Partial<Record<string, TableKind>> = { stack_trace: "stacktrace", perf_event_array: "perf_output" };
-const SAME_NAMES = new Set<string>(["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "ringbuf", "queue", "stack"]);
+const SAME_NAMES = new Set<string>([
+  "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "ringbuf", "queue", "stack",
+  // packet and socket tables (issue 17)
+  "devmap", "cpumap", "xskmap", "sockmap", "sockhash", "sk_storage", "inode_storage", "task_storage",
+]);
 
 function kindOfMap(type: number): TableKind | undefined {
   const { name } = traitsOf(type);
@@ -199,6 +204,23 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
       const value = this.map.lookupBytes(key);
       if (value) this.map.updateBytes(key, new Uint8Array(value.length));
     }
+  }
+
+  // ---- packet and socket tables (issue 17) ----
+  // devmap/cpumap/xskmap/sockmap/sockhash: t.set(index, ifindex | { ifindex, prog } | { qsize, prog } | fd), as BCC's t[k] = v.
+  // Local storage (sk/task/inode storage): keyed by the owner, not walkable.
+
+  /** A storage table's value for `owner` (a socket, `{ pid }`, `{ path }` or an fd; see maps/storage.ts). */
+  getFor(owner: StorageOwner): V | undefined {
+    return this.map.getFor(owner);
+  }
+
+  setFor(owner: StorageOwner, value: V): void {
+    this.map.setFor(owner, value);
+  }
+
+  deleteFor(owner: StorageOwner): boolean {
+    return this.map.deleteFor(owner);
   }
 
   // ---- per-CPU tables ----

@@ -79,6 +79,23 @@ export function openEvents<T = Uint8Array>(coll: Collection, name = "events", op
   return new PerfReader<T>(map, { ...opts, latencyMs, wakeupBytes, pageCount: pages, lostCounter });
 }
 
+/**
+ * Opens channel `name` for records that carry packet bytes after their struct
+ * (`bpf_perf_event_output(skb, ...)`, `bpf_skb_output`): only a perf buffer can
+ * hold them, so a TSBPF_EVENTS channel must have been given "perf" by
+ * chooseEventTransport before load. Read them with the reader's `onPacket`.
+ */
+export function openPacketEvents<T>(coll: Collection, name = "events", opts: EventChannelOptions<T> = {}): PerfReader<T> {
+  const map = coll.map(name);
+  if (map.type !== MapType.PERF_EVENT_ARRAY) {
+    throw new ObjectError(
+      `map ${name} is not a perf event array: packet data goes out only through a perf buffer ` +
+        `(declare it BPF_MAP_TYPE_PERF_EVENT_ARRAY, or pass "perf" to chooseEventTransport() before load)`,
+    );
+  }
+  return openEvents<T>(coll, name, opts) as PerfReader<T>;
+}
+
 /** PerfReader's own default (64 pages per CPU). */
 const DEFAULT_PERF_PAGES = 64;
 

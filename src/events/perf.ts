@@ -9,6 +9,8 @@ import { native } from "../internal/sys/native.ts";
 import { ioctl, perfEventOpen, PerfAttrFlag } from "../internal/sys/perf.ts";
 import { onlineCpus, pageSize } from "../internal/sys/system.ts";
 import type { BpfMap } from "../maps/map.ts";
+import { codecFor, type Codec } from "../btf/codec.ts";
+import type { Type } from "../btf/types.ts";
 import { EventReader, type RawHandler, type ReaderOptions } from "./reader.ts";
 
 const PERF_RECORD_LOST = 2;
@@ -114,6 +116,33 @@ class CpuRing {
 }
 
 /**
+ * A record of `bpf_perf_event_output(skb, &map, BPF_F_CURRENT_CPU | (len << 32), &meta,
+ * sizeof(meta))` (or `bpf_skb_output`, or BCC's `perf_submit_skb`): the kernel writes
+ * the user's struct, then the first `len` bytes of the packet, in one raw sample whose
+ * size it pads to 8 bytes (with the u32 size in front). `packet` is a view into the
+ * ring (or into the reader's scratch buffer for a record that wrapped): no copy, and
+ * valid only during the handler; copy it (`packet.slice()`) to keep it. It holds the
+ * bytes after the struct up to the end of the record, padding included (up to 7 bytes
+ * more than `len`), unless `length(event)` says how many are packet: pass it when the
+ * struct records the length (as `meta.len = len` before the output).
+ */
+export function splitPacketRecord<T>(
+  codec: Codec<T>, view: DataView, offset: number, size: number, length?: (event: T) => number,
+): { event: T; packet: Uint8Array } {
+  if (size < codec.size) throw new RangeError(`a perf record of ${size} bytes is shorter than its struct (${codec.size} bytes)`);
+  const event = codec.decode(view, offset);
+  const rest = size - codec.size;
+  const wanted = length ? length(event) : rest;
+  const n = Number.isInteger(wanted) && wanted >= 0 ? Math.min(wanted, rest) : rest;
+  return { event, packet: new Uint8Array(view.buffer, view.byteOffset + offset + codec.size, n) };
+}
+
+export interface PacketOptions<T> {
+  /** How many bytes after the struct are packet (e.g. `(e) => e.len`); default: all of them, padding included. */
+  length?: (event: T) => number;
+}
+
+/**
  * Reads a perf event array map: opens and maps one BPF output event per online
  * CPU and stores it in the map, so `bpf_perf_event_output(ctx, &map,
  * BPF_F_CURRENT_CPU, ...)` reaches it.
@@ -122,10 +151,12 @@ export class PerfReader<T = Uint8Array> extends EventReader<T> {
   readonly #rings: CpuRing[] = [];
   readonly #onLost: (count: number, cpu: number) => void;
   readonly #map: BpfMap;
+  readonly #decode: Type | Codec<T> | undefined;
 
   constructor(map: BpfMap, opts: PerfReaderOptions<T> = {}) {
     super(opts);
     this.#map = map;
+    this.#decode = opts.decode;
     if (map.type !== MapType.PERF_EVENT_ARRAY) throw new TypeError(`${map.name} is not a perf event array map (BPF_MAP_TYPE_PERF_EVENT_ARRAY)`);
     const pages = opts.pageCount ?? 64;
     if (pages < 1 || (pages & (pages - 1)) !== 0) throw new RangeError(`pageCount must be a power of two, got ${pages}`);
@@ -163,6 +194,23 @@ export class PerfReader<T = Uint8Array> extends EventReader<T> {
       this.release();
       throw err;
     }
+  }
+
+  /**
+   * Calls `handler` with each record split in two (see splitPacketRecord): the
+   * user's struct decoded with the `decode` type, and the packet bytes after it as
+   * a Uint8Array view into the ring, valid only during the call. For programs that
+   * output packet data (`bpf_perf_event_output(skb, ...)` with a length in the flags'
+   * upper 32 bits, `bpf_skb_output`, BCC's `perf_submit_skb`). `poll()`/`consume()` drive it as onEvent.
+   */
+  onPacket(handler: (event: T, packet: Uint8Array, cpu: number) => void, opts: PacketOptions<T> = {}): this {
+    const d = this.#decode;
+    if (d === undefined) throw new TypeError(`${this.#map.name}: onPacket needs the struct that precedes the packet: open the reader with { decode: coll.type("...") }`);
+    const codec = "decode" in d ? (d as Codec<T>) : codecFor<T>(d as Type);
+    return this.onRaw((view, offset, size, cpu) => {
+      const { event, packet } = splitPacketRecord(codec, view, offset, size, opts.length);
+      handler(event, packet, cpu ?? -1);
+    });
   }
 
   protected drain(sink: RawHandler): number {

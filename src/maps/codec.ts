@@ -60,8 +60,53 @@ function addressesCodec(size: number): Codec<bigint[]> {
   };
 }
 
+/** What a devmap or cpumap value holds: struct bpf_devmap_val / struct bpf_cpumap_val. */
+export interface RedirectValue {
+  /** devmap: the interface packets go out of. */
+  ifindex?: number;
+  /** cpumap: the size of the CPU's queue, in packets. */
+  qsize?: number;
+  /**
+   * Written: a program (`{ fd }`) or its fd, run on each packet after the redirect
+   * (SEC("xdp/devmap") / SEC("xdp/cpumap")); values of 8 bytes only.
+   */
+  prog?: number | { fd: { value: number } };
+  /** Read back: the id of that program (0: none). */
+  progId?: number;
+}
+
+/**
+ * struct bpf_devmap_val { u32 ifindex; union { int fd; u32 id; } bpf_prog; } and
+ * struct bpf_cpumap_val { u32 qsize; union { int fd; u32 id; } bpf_prog; }: the
+ * kernel takes a program fd and gives back its id. With a 4-byte value only the
+ * first field exists, and a plain number stands for it.
+ */
+function redirectCodec(size: number, field: "ifindex" | "qsize"): Codec<RedirectValue | number> {
+  return {
+    size,
+    decode: (view, offset = 0) => {
+      const first = view.getUint32(offset, true);
+      if (size < 8) return first;
+      return { [field]: first, progId: view.getUint32(offset + 4, true) };
+    },
+    encode: (value, view, offset = 0) => {
+      const v: RedirectValue = typeof value === "number" ? { [field]: value } : value;
+      const first = v[field];
+      if (typeof first !== "number" || !Number.isInteger(first) || first < 0 || first > 2 ** 32 - 1) {
+        throw new TypeError(`expected { ${field}: number${size >= 8 ? ", prog?: program or fd" : ""} } or a number, got ${JSON.stringify(value)}`);
+      }
+      view.setUint32(offset, first, true);
+      if (v.prog !== undefined && size < 8) throw new TypeError(`a program needs an 8-byte value (struct bpf_${field === "ifindex" ? "devmap" : "cpumap"}_val), this map's values have ${size} bytes`);
+      if (size >= 8) view.setInt32(offset + 4, v.prog === undefined ? 0 : typeof v.prog === "number" ? v.prog : v.prog.fd.value, true);
+    },
+  };
+}
+
+export type MapCodecKind = "plain" | "addresses" | "devmap" | "cpumap";
+
 /** The codec for a key or value of `size` bytes, typed by BTF when known. */
-export function mapCodec(size: number, type: Type | undefined, kind: "plain" | "addresses" = "plain"): Codec {
+export function mapCodec(size: number, type: Type | undefined, kind: MapCodecKind = "plain"): Codec {
+  if (kind === "devmap" || kind === "cpumap") return redirectCodec(size, kind === "devmap" ? "ifindex" : "qsize");
   if (type) {
     const codec = codecFor(type);
     if (codec.size === size) return codec;

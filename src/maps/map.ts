@@ -3,7 +3,8 @@
 import type { Codec } from "../btf/codec.ts";
 import { Spec } from "../btf/spec.ts";
 import type { Type } from "../btf/types.ts";
-import { BpfCmd, MapType, UpdateFlag } from "../internal/sys/constants.ts";
+import { BpfCmd, MapFlag, MapType, UpdateFlag } from "../internal/sys/constants.ts";
+import { UsageError } from "../errors.ts";
 import * as sys from "../internal/sys/bpf.ts";
 import { FD } from "../internal/sys/fd.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
@@ -12,6 +13,7 @@ import type { MapSpec } from "../object/maps.ts";
 import { mapCodec } from "./codec.ts";
 import { ensureBpffs } from "./pin.ts";
 import { traitsOf } from "./traits.ts";
+import { checkInodeStorage, storageKey, type StorageOwner } from "./storage.ts";
 
 export type UpdateMode = "any" | "noexist" | "exist" | number;
 
@@ -73,21 +75,35 @@ export class BpfMap<K = any, V = any> implements Disposable {
     this.valueType = def.value;
     this.perCpu = traitsOf(def.type).perCpu ?? false;
     this.#key = mapCodec(def.keySize, def.key);
-    this.#value = mapCodec(def.valueSize, def.value, traitsOf(def.type).addresses ? "addresses" : "plain");
+    const traits = traitsOf(def.type);
+    this.#value = mapCodec(def.valueSize, def.value, traits.addresses ? "addresses" : traits.valueLayout ?? "plain");
     this.#stride = Math.ceil(def.valueSize / 8) * 8;
   }
 
   /** Creates a map. BTF types go to the kernel when `btfFd` is given and the map type allows. */
   static create(def: MapDefinition | MapSpec, opts: CreateOptions = {}): BpfMap {
     const name = def.name ?? "";
+    const traits = traitsOf(def.type);
     let maxEntries = def.maxEntries;
+    let flags = def.flags ?? 0;
     if (def.type === MapType.PERF_EVENT_ARRAY && maxEntries === 0) maxEntries = possibleCpus();
+    if (traits.localStorage) {
+      // The kernel's rules for local storage, said before it answers a bare EINVAL.
+      const what = `map ${name || "(anonymous)"} (${traits.name})`;
+      if (maxEntries !== 0) throw new UsageError(`${what}: max_entries must be 0 (a value lives with each ${traits.localStorage === "sk" ? "socket" : traits.localStorage}), got ${maxEntries}`);
+      if (def.keySize !== 4) throw new UsageError(`${what}: the key is an int (an fd from user space), got key_size ${def.keySize}`);
+      if (!opts.btfFd || !def.value) {
+        throw new UsageError(`${what}: the kernel requires the key and value BTF at create: declare it in C (__type(key, int); __type(value, ...)) and load it with its object, whose BTF this kernel must accept`);
+      }
+      if (traits.localStorage === "inode") checkInodeStorage(name);
+      flags |= MapFlag.NO_PREALLOC; // required; libbpf users write it by hand
+    }
     const attr: sys.MapCreateAttr = {
       mapType: def.type,
       keySize: def.keySize,
       valueSize: def.valueSize,
       maxEntries,
-      mapFlags: def.flags ?? 0,
+      mapFlags: flags,
       numaNode: def.numaNode ?? 0,
       mapExtra: def.mapExtra ?? 0n,
       name: kernelName(name),
@@ -99,7 +115,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
         withBtf ? { ...attr, btfFd: opts.btfFd!.value, btfKeyTypeId: def.key?.id ?? 0, btfValueTypeId: def.value!.id } : attr,
       );
     } catch (err) {
-      if (!withBtf || !(err instanceof SyscallError) || err.code !== "EINVAL") throw mapCreateError(name, err);
+      if (!withBtf || traits.btfRequired || !(err instanceof SyscallError) || err.code !== "EINVAL") throw mapCreateError(name, err);
       // Some kernels refuse some types (a DATASEC, a type tag): the map works without them.
       try {
         fd = sys.mapCreate(attr);
@@ -107,7 +123,7 @@ export class BpfMap<K = any, V = any> implements Disposable {
         throw mapCreateError(name, err2);
       }
     }
-    return new BpfMap(fd, { ...def, name, maxEntries });
+    return new BpfMap(fd, { ...def, name, maxEntries, flags });
   }
 
   /** Opens a map pinned on bpffs, with its BTF types when it has them. */
@@ -217,6 +233,37 @@ export class BpfMap<K = any, V = any> implements Disposable {
       return;
     }
     for (const raw of [...this.#rawKeys()]) sys.mapDeleteElem(this.#fdValue(), raw);
+  }
+
+  // ---- local storage (sk, task, inode, cgrp): keyed by the owner's fd ----
+
+  /**
+   * The value stored for `owner` (a socket, `{ pid }`, `{ path }`, or an fd: see
+   * StorageOwner), or undefined when its program has stored none.
+   */
+  getFor(owner: StorageOwner): V | undefined {
+    return this.#withOwner(owner, (fd) => this.lookup(fd as K));
+  }
+
+  /** Stores `value` for `owner` (the program then finds it with bpf_*_storage_get). */
+  setFor(owner: StorageOwner, value: V, mode: UpdateMode = "any"): void {
+    this.#withOwner(owner, (fd) => this.update(fd as K, value, mode));
+  }
+
+  /** Removes the value stored for `owner`; false if there was none. */
+  deleteFor(owner: StorageOwner): boolean {
+    return this.#withOwner(owner, (fd) => this.delete(fd as K));
+  }
+
+  #withOwner<R>(owner: StorageOwner, f: (fd: number) => R): R {
+    const kind = traitsOf(this.type).localStorage;
+    if (!kind) throw new UsageError(`${this}: getFor/setFor/deleteFor are for local storage maps (sk, task, inode, cgrp storage); this is a ${traitsOf(this.type).name} map`);
+    const key = storageKey(kind, owner, this.name);
+    try {
+      return f(key.fd);
+    } finally {
+      key.close?.();
+    }
   }
 
   // ---- batch operations (5.6+; not every map type has them) ----
@@ -389,6 +436,8 @@ export class BpfMap<K = any, V = any> implements Disposable {
   }
 
   *#rawKeys(): IterableIterator<Uint8Array> {
+    const kind = traitsOf(this.type).localStorage;
+    if (kind) throw new UsageError(`${this}: a ${kind} storage map cannot be walked (its values live with their owners): look one up with getFor(owner)`);
     let prev: Uint8Array | undefined;
     for (;;) {
       const next = new Uint8Array(this.keySize);

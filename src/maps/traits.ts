@@ -26,6 +26,19 @@ export interface MapTraits {
   fixedEntries?: boolean;
   /** Values are arrays of instruction pointers (stack traces). */
   addresses?: boolean;
+  /**
+   * Local storage: a value per kernel object, kept with the object and freed with it.
+   * The key is a file descriptor of the owner in user space (a socket, a pidfd, an
+   * inode's file, a cgroup directory); the map is created with BPF_F_NO_PREALLOC,
+   * max_entries 0 and its key/value BTF, and it cannot be walked (no get_next_key).
+   */
+  localStorage?: "sk" | "task" | "inode" | "cgrp";
+  /** Targets of bpf_redirect_map() from XDP (devmap, devmap_hash, cpumap, xskmap). */
+  redirect?: boolean;
+  /** The value's layout, when it is a kernel struct: struct bpf_devmap_val or struct bpf_cpumap_val (see maps/codec.ts). */
+  valueLayout?: "devmap" | "cpumap";
+  /** User space may write values but never read them back (xskmap: lookups are EOPNOTSUPP). */
+  writeOnly?: boolean;
 }
 
 const T = MapType;
@@ -44,30 +57,30 @@ export const mapTraits: Readonly<Record<number, MapTraits>> = {
   [T.LPM_TRIE]: { name: "lpm_trie" },
   [T.ARRAY_OF_MAPS]: { name: "array_of_maps", fdValues: true, holds: "map", btfRefused: true, fixedEntries: true },
   [T.HASH_OF_MAPS]: { name: "hash_of_maps", fdValues: true, holds: "map", btfRefused: true },
-  [T.DEVMAP]: { name: "devmap", fdValues: true, btfRefused: true },
+  [T.DEVMAP]: { name: "devmap", btfRefused: true, redirect: true, valueLayout: "devmap" },
   [T.SOCKMAP]: { name: "sockmap", fdValues: true, btfRefused: true },
-  [T.CPUMAP]: { name: "cpumap", fdValues: true, btfRefused: true },
-  [T.XSKMAP]: { name: "xskmap", fdValues: true, btfRefused: true },
+  [T.CPUMAP]: { name: "cpumap", btfRefused: true, redirect: true, valueLayout: "cpumap" },
+  [T.XSKMAP]: { name: "xskmap", fdValues: true, btfRefused: true, redirect: true, writeOnly: true },
   [T.SOCKHASH]: { name: "sockhash", fdValues: true, btfRefused: true },
   [T.CGROUP_STORAGE]: { name: "cgroup_storage" },
   [T.REUSEPORT_SOCKARRAY]: { name: "reuseport_sockarray", fdValues: true },
   [T.PERCPU_CGROUP_STORAGE]: { name: "percpu_cgroup_storage", perCpu: true },
   [T.QUEUE]: { name: "queue", noKey: true, btfRefused: true },
   [T.STACK]: { name: "stack", noKey: true, btfRefused: true },
-  [T.SK_STORAGE]: { name: "sk_storage", btfRequired: true },
-  [T.DEVMAP_HASH]: { name: "devmap_hash", fdValues: true, btfRefused: true },
+  [T.SK_STORAGE]: { name: "sk_storage", btfRequired: true, localStorage: "sk" },
+  [T.DEVMAP_HASH]: { name: "devmap_hash", btfRefused: true, redirect: true, valueLayout: "devmap" },
   [T.STRUCT_OPS]: { name: "struct_ops", btfRequired: true },
   [T.RINGBUF]: { name: "ringbuf", events: true, btfRefused: true, byteSized: true },
-  [T.INODE_STORAGE]: { name: "inode_storage", btfRequired: true },
-  [T.TASK_STORAGE]: { name: "task_storage", btfRequired: true },
+  [T.INODE_STORAGE]: { name: "inode_storage", btfRequired: true, localStorage: "inode" },
+  [T.TASK_STORAGE]: { name: "task_storage", btfRequired: true, localStorage: "task" },
   [T.BLOOM_FILTER]: { name: "bloom_filter", noKey: true },
   [T.USER_RINGBUF]: { name: "user_ringbuf", events: true, btfRefused: true, byteSized: true },
-  [T.CGRP_STORAGE]: { name: "cgrp_storage", btfRequired: true },
+  [T.CGRP_STORAGE]: { name: "cgrp_storage", btfRequired: true, localStorage: "cgrp" },
   [T.ARENA]: { name: "arena" },
 };
 
 /** Every map type with the trait, for sets and messages. */
-export function mapTypesWith(trait: keyof Omit<MapTraits, "name" | "holds">): number[] {
+export function mapTypesWith(trait: keyof Omit<MapTraits, "name" | "holds" | "localStorage" | "valueLayout">): number[] {
   return Object.entries(mapTraits).filter(([, t]) => t[trait]).map(([type]) => Number(type));
 }
 

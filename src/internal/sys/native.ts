@@ -77,6 +77,8 @@ export interface Native {
   recv(fd: number, buffer: Uint8Array, flags: number): number;
   /** setsockopt(fd, level, name, value, value.byteLength). */
   setsockopt(fd: number, level: number, name: number, value: Uint8Array): void;
+  /** pidfd_open(pid, flags): a pidfd (the key of a task storage map). Returns the fd. */
+  pidfdOpen(pid: number, flags: number): number;
 }
 
 /**
