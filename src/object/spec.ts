@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { ElfFile, EM_BPF, ET_REL, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfSymbol } from "../elf/index.ts";
 import { Spec, parseExt, fixupDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
+import { markHiddenFuncsStatic } from "../btf/fixup.ts";
 import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, type MapSpec } from "./maps.ts";
 import { readPrograms, type ProgramSpec, type SectionExt } from "./programs.ts";
 import { VariableSpec } from "./variables.ts";
@@ -44,7 +45,9 @@ export class ObjectSpec {
     // clang leaves data section sizes and variable offsets out of BTF; with them filled
     // in, the same bytes serve the kernel and our own decoding.
     const btfSection = elf.section(".BTF");
-    this.kernelBtf = btfSection ? fixupDatasecs(new Spec(btfSection.data().slice()), sectionLayouts(elf)) : undefined;
+    const parsedBtf = btfSection ? new Spec(btfSection.data().slice()) : undefined;
+    this.kernelBtf = parsedBtf ? fixupDatasecs(parsedBtf, sectionLayouts(elf)) : undefined;
+    if (parsedBtf && this.kernelBtf) markHiddenFuncsStatic(this.kernelBtf, parsedBtf, elf);
     this.btf = this.kernelBtf ? new Spec(this.kernelBtf) : undefined;
     const extSection = elf.section(".BTF.ext");
     this.btfExt = extSection && this.btf ? parseExt(extSection.data(), this.btf) : undefined;
