@@ -147,19 +147,17 @@ export function readUsdtProbes(elf: ElfFile): UsdtProbe[] {
     const d = note.desc;
     if (d.length < 24 + 3) elf.fail(`.note.stapsdt note at ${hex(note.offset)} is ${d.length} bytes, too short for three addresses and three strings`);
     const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
-    const u64 = (o: number) => Number(v.getBigUint64(o, true));
-    let address = u64(0);
-    const noteBase = u64(8);
-    let semaphore = u64(16);
+    // BigInts until adjusted: a prelinked note's address may wrap below 0 before the correction.
+    const rawAddress = v.getBigUint64(0, true);
+    const noteBase = v.getBigUint64(8, true);
+    const rawSemaphore = v.getBigUint64(16, true);
     const [provider, a] = cstr(d, 24, "provider", elf);
     const [name, b] = cstr(d, a, "name", elf);
     const [argText] = cstr(d, b, "argument text", elf);
     // Prelinking moves the binary but not the notes: .stapsdt.base's real address says by how much.
-    if (noteBase && baseSection) {
-      const diff = baseSection.addr - noteBase;
-      address += diff;
-      if (semaphore) semaphore += diff;
-    }
+    const diff = noteBase && baseSection ? BigInt(baseSection.addr) - noteBase : 0n;
+    const address = Number(BigInt.asUintN(64, rawAddress + diff));
+    const semaphore = rawSemaphore ? Number(BigInt.asUintN(64, rawSemaphore + diff)) : 0;
     const fileOffset = fileOffsetOf(elf, address, true);
     if (fileOffset === undefined) elf.fail(`USDT probe ${provider}:${name} at ${hex(address)} is not in an executable segment`);
     let semaphoreOffset = 0;
