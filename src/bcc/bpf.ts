@@ -38,6 +38,7 @@ import { ksym, ksymname, sym, type SymbolOptions } from "./symbols.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
 import { EventBuffer, Table, type TableHost } from "./table.ts";
 import { readFormat } from "./tracepoint.ts";
+import type { USDT } from "./usdt.ts";
 
 export type BpfSource = { text: string; name?: string } | { srcFile: string };
 
@@ -51,6 +52,8 @@ export interface BpfOptions {
    * kprobes on syscall functions use the syscall tracepoints.
    */
   kprobes?: boolean;
+  /** BCC's usdt_contexts: USDT probes whose functions are attached at load (bcc/usdt.ts). */
+  usdtContexts?: USDT[];
 }
 
 export interface KprobeAttach {
@@ -218,6 +221,7 @@ export class BPF implements Disposable, TableHost {
     const b = new BPF(collection, translation, display, kprobes, opts.debug ?? 0);
     try {
       b.#autoAttach();
+      for (const u of opts.usdtContexts ?? []) for (const { fnName, target } of u.targets()) b.#attach(fnName, target);
     } catch (err) {
       b.cleanup();
       throw err;

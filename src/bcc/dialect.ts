@@ -20,6 +20,7 @@ import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
 import { rewriteKernelReads } from "./kernelreads.ts";
 import { prelude } from "./prelude.ts";
+import { usdtPrelude } from "./usdt.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
 export type TableKind =
@@ -188,8 +189,6 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
 };
 
 const UNSUPPORTED_CALLS: Record<string, string> = {
-  bpf_usdt_readarg: "USDT arguments are not translated",
-  bpf_usdt_readarg_p: "USDT arguments are not translated",
   bpf_dext_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
   bpf_dins_pkt: "BCC's packet helpers (bcc/proto.h) are not translated",
   load_byte: "BCC's packet helpers (bcc/proto.h) are not translated",
@@ -288,7 +287,8 @@ class Translator {
     this.collectTracepointStructs();
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
-    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
+    // USDT readers (bcc/usdt.ts) when the text reads probe arguments.
+    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion) + usdtPrelude(this.text);
     const head =
       preludeText +
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.

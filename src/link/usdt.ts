@@ -97,9 +97,9 @@ export class UsdtLink extends Link {
   readonly links: readonly Link[];
   /** The probe locations, in the order of `links`. */
   readonly probes: readonly UsdtProbe[];
-  readonly #release: () => void;
+  readonly #release: () => unknown;
 
-  constructor(target: string, links: Link[], probes: UsdtProbe[], release: () => void) {
+  constructor(target: string, links: Link[], probes: UsdtProbe[], release: () => unknown) {
     super(target, undefined);
     this.links = links;
     this.probes = probes;
@@ -164,32 +164,27 @@ export function usdtLocations(path: string, provider: string, name: string): Usd
 export function attachUsdt(prog: AttachableProgram, opts: UsdtOptions): UsdtLink {
   const path = binaryOf(opts.binary, opts.pid);
   const target = `usdt:${path}:${opts.provider}:${opts.name}`;
+  // A program that reads no arguments (no usdt.bpf.h spec map) still gets its uprobes and semaphores.
   const specsFd = (prog as UsdtCapable).referencedMapFd?.(USDT_SPECS_MAP);
-  if (specsFd === undefined) {
-    throw new AttachError(`program ${prog.name} does not read USDT arguments the way usdt.bpf.h does (it uses no ${USDT_SPECS_MAP} map); write it with BPF_USDT()/bpf_usdt_arg() from <bpf/usdt.bpf.h>, or attach it as a plain uprobe`, {
-      hook: "usdt",
-      target,
-      reason: `no ${USDT_SPECS_MAP} map`,
-      suggestion: "include <bpf/usdt.bpf.h> and read arguments with bpf_usdt_arg()",
-    });
-  }
   const probes = usdtLocations(path, opts.provider, opts.name);
   // Identical specs share an id, as in libbpf (one per distinct argument text).
   const specTexts = [...new Set(probes.map((p) => p.argText))];
-  const specs = specTexts.map((t) => encodeUsdtSpec(parseUsdtArgs(t), opts.cookie ?? 0n));
-  const info = mapInfo(specsFd);
-  if (info.valueSize !== USDT_SPEC_SIZE) {
+  const specs = specsFd !== undefined ? specTexts.map((t) => encodeUsdtSpec(parseUsdtArgs(t), opts.cookie ?? 0n)) : [];
+  const info = specsFd !== undefined ? mapInfo(specsFd) : undefined;
+  if (info && info.valueSize !== USDT_SPEC_SIZE) {
     throw new AttachError(`program ${prog.name}'s ${USDT_SPECS_MAP} map has ${info.valueSize}-byte values, not the ${USDT_SPEC_SIZE} bytes of usdt.bpf.h's struct __bpf_usdt_spec`, { hook: "usdt", target, reason: "unknown usdt.bpf.h layout" });
   }
-  const ids = allocateIds(info.id, info.maxEntries, specs.length);
-  const release = () => freeIds(info.id, ids);
+  const ids = info ? allocateIds(info.id, info.maxEntries, specs.length) : specTexts.map(() => 0);
+  const release = () => info && freeIds(info.id, ids);
   const links: Link[] = [];
   try {
-    specs.forEach((spec, i) => {
-      const key = new Uint8Array(4);
-      new DataView(key.buffer).setInt32(0, ids[i]!, true);
-      mapUpdateElem(specsFd, key, spec);
-    });
+    if (specsFd !== undefined) {
+      specs.forEach((spec, i) => {
+        const key = new Uint8Array(4);
+        new DataView(key.buffer).setInt32(0, ids[i]!, true);
+        mapUpdateElem(specsFd, key, spec);
+      });
+    }
     // Only the uprobe PMU takes a ref_ctr_offset; tracefs's "(0xOFF)" syntax came with it (4.20).
     if (probes.some((p) => p.semaphoreOffset) && !existsSync("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset")) missingRefCtr(target);
     for (const p of probes) {
