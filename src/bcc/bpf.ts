@@ -475,8 +475,9 @@ export class BPF implements Disposable, TableHost {
     return this.#count("kprobe:", "kretprobe:");
   }
 
+  /** Attached uprobes and uretprobes; USDT probes count too, as in BCC (one per probe, not per location). */
   numOpenUprobes(): number {
-    return this.#count("uprobe:", "uretprobe:");
+    return this.#count("uprobe:", "uretprobe:", "usdt:");
   }
 
   numOpenTracepoints(): number {

@@ -109,6 +109,11 @@ export class USDT {
     this.enableProbe(probe, fn_name);
   }
 
+  /** BCC's enable_probe_or_bail: BCC prints and exits; here the UsageError says the same (the CLI prints it, exit 2). */
+  enable_probe_or_bail(probe: string, fn_name: string): void {
+    this.enableProbe(probe, fn_name);
+  }
+
   /** What BPF.load attaches: each enabled probe's function and registry target. */
   targets(): { fnName: string; target: UsdtTarget }[] {
     return this.#enabled.map((e) => ({ fnName: e.fnName, target: { hook: "usdt", path: e.binary, provider: e.provider, name: e.name, pid: this.pid } }));
