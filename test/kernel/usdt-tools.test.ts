@@ -141,6 +141,8 @@ function captureTool(tool: string, args: string[]): Capture {
   const stub = join(scratch, "stub", "bcc");
   mkdirSync(stub, { recursive: true });
   writeFileSync(join(stub, "__init__.py"), STUB);
+  // ucalls imports bcc.syscall for its -S output, which these runs never print.
+  writeFileSync(join(stub, "syscall.py"), "def syscall_name(number):\n    return b'?'\n");
   const script = join(scratch, `${tool}.py`);
   writeFileSync(script, source);
   const capture = join(scratch, `${tool}.json`);
