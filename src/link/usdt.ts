@@ -89,6 +89,7 @@ function allocateIds(mapId: number, capacity: number, count: number): number[] {
 function freeIds(mapId: number, ids: readonly number[]): void {
   const used = usedIds.get(mapId);
   for (const id of ids) used?.delete(id);
+  if (used?.size === 0) usedIds.delete(mapId);
 }
 
 /** A USDT attachment: a uprobe link per location, and the spec ids it holds. */
