@@ -5,7 +5,11 @@
 // it was built from and of the object itself; test/unit/fuzz.test.ts checks
 // both, so an edited source without a rebuild (or an edited object) fails.
 //
-// Two kinds of source: the hermetic fuzz seeds include "common.h" and build
+// Native fixtures: test/fixtures/src/NAME.native.c is a user-space program built
+// with the host's cc (NATIVE_CFLAGS) into test/fixtures/NAME, for the readers of
+// executables (USDT notes: needs <sys/sdt.h>, Debian's systemtap-sdt-dev).
+//
+// Two kinds of BPF source: the hermetic fuzz seeds include "common.h" and build
 // with plain clang and CFLAGS; every other one is built by tsbpf's own compile
 // driver (vmlinux.h of this host, libbpf headers), as the tests compiled it
 // before it became a fixture. A line `// fixture-cflags: -g0 ...` in a source
@@ -33,11 +37,29 @@ export interface FixtureRecord {
   sourceSha256: string;
   objectSha256: string;
   clang: string;
-  /** "clang" (CFLAGS, hermetic) or "tsbpf compile" (the compile driver, this host's vmlinux.h). */
+  /** "clang" (CFLAGS, hermetic), "tsbpf compile" (the compile driver, this host's vmlinux.h) or "cc" (a native fixture; `clang` then holds cc's version). */
   builtWith?: string;
 }
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+/** cc flags of the native fixtures: stripped (the notes and .dynsym stay), no paths of this checkout. */
+export const NATIVE_CFLAGS = ["-O2", "-s"];
+
+/** Every native source: test/fixtures/src/*.native.c. */
+export function nativeFixtureSources(): string[] {
+  return readdirSync(SRC).filter((f) => f.endsWith(".native.c")).sort();
+}
+
+/** The executable a native source builds: usdt-probes.native.c -> usdt-probes. */
+export function nativeName(source: string): string {
+  return source.replace(/\.native\.c$/, "");
+}
+
+function nativeSourceHash(source: string): string {
+  const h = createHash("sha256").update(JSON.stringify(["cc", ...NATIVE_CFLAGS]));
+  return h.update(`\0${source}\0`).update(readFileSync(join(SRC, source))).digest("hex");
+}
 
 /** Every seed source: test/fixtures/src/*.bpf.c. */
 export function fixtureSources(): string[] {
@@ -74,8 +96,9 @@ export function objectName(source: string): string {
 /** Problems with the committed fixtures (empty when every object matches its source). */
 export function checkFixtures(): string[] {
   const problems: string[] = [];
-  for (const source of fixtureSources()) {
-    const obj = objectName(source);
+  const native = new Set(nativeFixtureSources());
+  for (const source of [...fixtureSources(), ...native]) {
+    const obj = native.has(source) ? nativeName(source) : objectName(source);
     let record: FixtureRecord;
     let bytes: Uint8Array;
     try {
@@ -85,7 +108,7 @@ export function checkFixtures(): string[] {
       problems.push(`${obj}: ${(err as Error).message}; run scripts/build-fixtures.ts`);
       continue;
     }
-    if (record.sourceSha256 !== sourceHash(source)) problems.push(`${obj} was built from other sources than test/fixtures/src/${source}; run scripts/build-fixtures.ts`);
+    if (record.sourceSha256 !== (native.has(source) ? nativeSourceHash(source) : sourceHash(source))) problems.push(`${obj} was built from other sources than test/fixtures/src/${source}; run scripts/build-fixtures.ts`);
     if (record.objectSha256 !== sha256(bytes)) problems.push(`${obj} is not the object its record describes; run scripts/build-fixtures.ts`);
   }
   return problems;
@@ -99,6 +122,19 @@ async function build(only: string[]): Promise<void> {
   // Loaded here so that --check (and the tests importing this file) never touch the compiler.
   const { compile } = await import("../src/compile/index.ts");
   try {
+    const cc = process.env.CC ?? "cc";
+    for (const source of nativeFixtureSources()) {
+      if (only.length && !only.includes(source)) continue;
+      const exe = nativeName(source);
+      const out = join(tmp, exe);
+      execFileSync(cc, [...NATIVE_CFLAGS, source, "-o", out], { cwd: SRC, stdio: ["ignore", "inherit", "inherit"] });
+      const bytes = readFileSync(out);
+      writeFileSync(join(FIXTURES, exe), bytes, { mode: 0o755 });
+      const ccVersion = execFileSync(cc, ["--version"], { encoding: "utf8" }).split("\n")[0]!;
+      const record: FixtureRecord = { source, sourceSha256: nativeSourceHash(source), objectSha256: sha256(bytes), clang: ccVersion, builtWith: "cc" };
+      writeFileSync(join(FIXTURES, `${exe}.json`), JSON.stringify(record, null, 1) + "\n");
+      console.log(`${exe}: ${bytes.length} bytes`);
+    }
     for (const source of fixtureSources()) {
       if (only.length && !only.includes(source)) continue;
       const obj = objectName(source);
@@ -134,6 +170,6 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
     process.exit(problems.length ? 1 : 0);
   }
   const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  for (const s of only) if (!fixtureSources().includes(s)) throw new Error(`${s} is not in test/fixtures/src/`);
+  for (const s of only) if (!fixtureSources().includes(s) && !nativeFixtureSources().includes(s)) throw new Error(`${s} is not in test/fixtures/src/`);
   await build(only);
 }

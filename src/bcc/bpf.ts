@@ -45,6 +45,7 @@ import { perfEventOpen } from "../internal/sys/perf.ts";
 import { attachPerfEvent, onlineCpus, resolvePerfEvent, type PerfEventSpec } from "../link/perf_event.ts";
 import { readBuildIdStack, type BuildIdFrame } from "../maps/stack.ts";
 import { binarySymbols, type BinarySymbols } from "../symbolize/binary.ts";
+import type { USDT } from "./usdt.ts";
 
 export type BpfSource = { text: string; name?: string } | { srcFile: string };
 
@@ -58,6 +59,8 @@ export interface BpfOptions {
    * kprobes on syscall functions use the syscall tracepoints.
    */
   kprobes?: boolean;
+  /** BCC's usdt_contexts: USDT probes whose functions are attached at load (bcc/usdt.ts). */
+  usdtContexts?: USDT[];
 }
 
 export interface KprobeAttach {
@@ -225,6 +228,7 @@ export class BPF implements Disposable, TableHost {
     const b = new BPF(collection, translation, display, kprobes, opts.debug ?? 0);
     try {
       b.#autoAttach();
+      for (const u of opts.usdtContexts ?? []) for (const { fnName, target } of u.targets()) b.#attach(fnName, target);
     } catch (err) {
       b.cleanup();
       throw err;
@@ -483,8 +487,9 @@ export class BPF implements Disposable, TableHost {
     return this.#count("kprobe:", "kretprobe:");
   }
 
+  /** Attached uprobes and uretprobes; USDT probes count too, as in BCC (one per probe, not per location). */
   numOpenUprobes(): number {
-    return this.#count("uprobe:", "uretprobe:");
+    return this.#count("uprobe:", "uretprobe:", "usdt:");
   }
 
   numOpenTracepoints(): number {

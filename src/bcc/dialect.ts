@@ -22,6 +22,7 @@ import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts"
 import { rewriteKernelReads } from "./kernelreads.ts";
 import { rewritePacketReads } from "./packetreads.ts";
 import { prelude } from "./prelude.ts";
+import { usdtPrelude } from "./usdt.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
 export type TableKind =
@@ -236,8 +237,6 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
 };
 
 const UNSUPPORTED_CALLS: Record<string, string> = {
-  bpf_usdt_readarg: "USDT arguments are not translated",
-  bpf_usdt_readarg_p: "USDT arguments are not translated",
 };
 
 /** KFUNC_PROBE(fn, args...) & co.: the program's name (as BCC's, for auto-attach) and section prefix. */
@@ -344,7 +343,8 @@ class Translator {
     const renames = this.clashingStructs(fns);
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
-    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion);
+    // USDT readers (bcc/usdt.ts) when the text reads probe arguments.
+    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion) + usdtPrelude(this.text);
     const head =
       preludeText +
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.

@@ -2,7 +2,7 @@
 // every DATASEC with size 0 and global VARs at offset 0 (the real values are
 // only known from the ELF section and symbol table), and the kernel rejects
 // that. Static VARs already carry their offsets and are left alone, as libbpf does.
-import { SHT_NULL, STB_LOCAL, STT_OBJECT } from "../elf/constants.ts";
+import { SHT_NULL, STB_LOCAL, STT_FUNC, STT_OBJECT, STV_HIDDEN } from "../elf/constants.ts";
 import type { ElfFile } from "../elf/file.ts";
 import { BtfError } from "./error.ts";
 import type { Spec } from "./spec.ts";
@@ -80,4 +80,21 @@ export function fixupDatasecs(spec: Spec, layouts: ReadonlyMap<string, SectionLa
     });
   }
   return out;
+}
+
+/**
+ * Marks the BTF of hidden global functions (`__hidden`, as usdt.bpf.h's
+ * bpf_usdt_arg) static in place, as libbpf does (mark_btf_static): the kernel
+ * verifies a global function on its own, without its caller's argument types,
+ * and rejects usdt.bpf.h's helpers that way. `btf` is the fixed-up copy.
+ */
+export function markHiddenFuncsStatic(btf: Uint8Array, spec: Spec, elf: ElfFile): void {
+  const hidden = new Set(elf.symbols().filter((s) => s.type === STT_FUNC && s.bind !== STB_LOCAL && s.visibility === STV_HIDDEN).map((s) => s.name));
+  if (!hidden.size) return;
+  const view = new DataView(btf.buffer, btf.byteOffset, btf.byteLength);
+  for (const t of spec.types) {
+    if (t.kind !== "func" || t.linkage !== "global" || !hidden.has(t.name)) continue;
+    const at = spec.typeOffset(t.id) + 4; // the info word: vlen (the linkage) in its low 16 bits
+    view.setUint32(at, view.getUint32(at, true) & ~0xffff, true);
+  }
 }

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import {
   EHDR_SIZE, ELFCLASS64, ELFDATA2LSB, ELFMAG, PHDR_SIZE, REL_SIZE, RELA_SIZE,
   SHDR_SIZE, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_NULL,
-  SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SYM_SIZE,
+  SHT_NOTE, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SYM_SIZE,
 } from "./constants.ts";
 import { ElfError, hex } from "./error.ts";
 import { StringTable } from "./strings.ts";
@@ -55,6 +55,17 @@ export interface ElfRelocation {
   readonly addend: number;
 }
 
+/** One record of a SHT_NOTE section (Elf64_Nhdr, its name and its descriptor). */
+export interface ElfNote {
+  /** The owner ("GNU", "stapsdt"), without its NUL. */
+  readonly name: string;
+  readonly type: number;
+  /** A view (not a copy) of the descriptor's bytes. */
+  readonly desc: Uint8Array;
+  /** Offset of the record in its section. */
+  readonly offset: number;
+}
+
 export interface ElfProgramHeader {
   /** PT_* */
   readonly type: number;
@@ -80,6 +91,8 @@ function s64(view: DataView, off: number): number {
 }
 
 const EMPTY = new Uint8Array(0);
+// Note names and descriptors are padded to 4 bytes (lengths up to 2^32 stay exact in a number).
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
 
 export class ElfFile {
   /** The file name used in error messages. */
@@ -157,6 +170,34 @@ export class ElfFile {
    */
   symbolFileOffset(name: string): number {
     return findSymbolFileOffset(this, name);
+  }
+
+  /**
+   * The records of the note section `name` (".note.stapsdt", ".note.gnu.build-id"),
+   * empty when there is no such section. Names and descriptors are 4-byte aligned,
+   * as every ELF64 producer writes them for SHT_NOTE.
+   */
+  notes(name: string): ElfNote[] {
+    const sec = this.section(name);
+    if (!sec || sec.type !== SHT_NOTE) return [];
+    const data = sec.data();
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const out: ElfNote[] = [];
+    const decoder = new TextDecoder();
+    for (let o = 0; o < data.length; ) {
+      if (o + 12 > data.length) this.fail(`note at ${hex(o)} in ${name} is truncated (${data.length - o} bytes left, a header is 12)`);
+      const namesz = v.getUint32(o, true);
+      const descsz = v.getUint32(o + 4, true);
+      const nameAt = o + 12;
+      const descAt = nameAt + align4(namesz);
+      const next = descAt + align4(descsz);
+      if (next > data.length) this.fail(`note at ${hex(o)} in ${name} runs past the section (name ${namesz} bytes, descriptor ${descsz} bytes, section ${data.length})`);
+      const nameBytes = data.subarray(nameAt, nameAt + namesz);
+      const nul = nameBytes.indexOf(0);
+      out.push({ name: decoder.decode(nul >= 0 ? nameBytes.subarray(0, nul) : nameBytes), type: v.getUint32(o + 8, true), desc: data.subarray(descAt, descAt + descsz), offset: o });
+      o = next;
+    }
+    return out;
   }
 
   /** A u64 offset or size field, refused when 2^53 or more (a number would not hold it exactly). */

@@ -1,4 +1,4 @@
 export * from "./constants.ts";
 export { ElfError } from "./error.ts";
 export { ElfFile } from "./file.ts";
-export type { ElfProgramHeader, ElfRelocation, ElfSection, ElfSymbol } from "./file.ts";
+export type { ElfNote, ElfProgramHeader, ElfRelocation, ElfSection, ElfSymbol } from "./file.ts";

@@ -20,6 +20,7 @@ import type { AttachableProgram, Link } from "./link.ts";
 import { syscallOfEntry, syscallPrefix } from "./syscall.ts";
 import { attachRawTracepoint, attachTracepoint, attachTracing, splitTracepoint } from "./tracepoint.ts";
 import { attachUprobe } from "./uprobe.ts";
+import { attachUsdt } from "./usdt.ts";
 import { attachXdp, type XdpMode } from "./xdp.ts";
 import { attachTc, type TcDirection } from "./tc.ts";
 import { attachSocketFilter } from "./socket.ts";
@@ -37,6 +38,7 @@ export type HookKind =
   | "kretsyscall"
   | "uprobe" // uprobe/PATH:SYMBOL[+OFFSET] or uprobe (target given at attach)
   | "uretprobe"
+  | "usdt" // usdt/BINARY:PROVIDER:NAME or usdt (target given at attach): libbpf's usdt.bpf.h protocol
   | "xdp" // xdp: an interface, given at attach
   | "tc" // tc, tc/ingress, tcx/egress, classifier: an interface and a direction
   | "socket" // socket: an open socket's fd (SO_ATTACH_BPF)
@@ -58,6 +60,7 @@ export type HookTarget =
   | KsyscallTarget<"kretsyscall">
   | UprobeTarget<"uprobe">
   | UprobeTarget<"uretprobe">
+  | UsdtTarget
   | XdpTarget
   | TcTarget
   | { hook: "socket"; fd: number }
@@ -119,6 +122,18 @@ export interface UprobeTarget<H extends "uprobe" | "uretprobe" = "uprobe" | "ure
   offset?: number;
   /** Only this process. */
   pid?: number;
+}
+
+export interface UsdtTarget {
+  hook: "usdt";
+  /** The binary or library (a path, a program on PATH, a library name); "" with `pid`: the process's executable. */
+  path: string;
+  provider: string;
+  name: string;
+  /** Only this process. */
+  pid?: number;
+  /** What bpf_usdt_cookie() returns. */
+  cookie?: bigint;
 }
 
 type TargetOf<K extends HookKind> = Extract<HookTarget, { hook: K }>;
@@ -231,6 +246,14 @@ const uprobeDef = <K extends "uprobe" | "uretprobe">(kind: K): HookDef<K> => ({
   mechanism: "the uprobe PMU of perf_event_open, else tracefs uprobe_events",
 }) as unknown as HookDef<K>;
 
+function parseUsdt(text: string, section: string): UsdtTarget | undefined {
+  if (!text) return undefined;
+  // libbpf's usdt/PATH:PROVIDER:NAME; the path is everything before the last two fields.
+  const m = /^(.+):([^:]+):([^:]+)$/.exec(text);
+  if (!m) throw new AttachError(`section "${section}": cannot read "${text}" as BINARY:PROVIDER:NAME`, { hook: "usdt", target: text, reason: "not BINARY:PROVIDER:NAME" });
+  return { hook: "usdt", path: m[1]!, provider: m[2]!, name: m[3]! };
+}
+
 /** Every hook kind, by name. */
 export const hooks: { readonly [K in HookKind]: HookDef<K> } = {
   tracepoint: {
@@ -277,6 +300,17 @@ export const hooks: { readonly [K in HookKind]: HookDef<K> } = {
   kretsyscall: ksyscallDef("kretsyscall"),
   uprobe: uprobeDef("uprobe"),
   uretprobe: uprobeDef("uretprobe"),
+  usdt: {
+    kind: "usdt",
+    progTypes: [ProgType.KPROBE],
+    label: "a USDT probe",
+    syntax: "BINARY:PROVIDER:NAME",
+    parse: parseUsdt,
+    attach: (prog, t) => attachUsdt(prog, { binary: t.path, provider: t.provider, name: t.name, pid: t.pid, cookie: t.cookie }),
+    requires: () =>
+      haveDynamicProbes("uprobe") ? undefined : { feature: "uprobes", reason: "this kernel has no uprobes (CONFIG_UPROBE_EVENTS is not set)" },
+    mechanism: "a uprobe per probe location (semaphore as ref_ctr_offset) whose bpf_link carries the location's spec id as BPF cookie (5.15+)",
+  },
   xdp: {
     kind: "xdp",
     progTypes: [ProgType.XDP],
@@ -366,6 +400,8 @@ export function describeTarget(t: HookTarget): string {
     case "uprobe":
     case "uretprobe":
       return `${t.hook}:${t.path}:${t.symbol ?? `0x${(t.offset ?? 0).toString(16)}`}`;
+    case "usdt":
+      return `usdt:${t.path || `pid ${t.pid}`}:${t.provider}:${t.name}`;
     case "xdp":
       return `xdp:${t.interface}`;
     case "tc":
@@ -447,6 +483,8 @@ export function sectionOf(t: HookTarget): string {
     case "uprobe":
     case "uretprobe":
       return `${t.hook}/${t.path}:${t.symbol ?? ""}`;
+    case "usdt":
+      return `usdt/${t.path}:${t.provider}:${t.name}`;
     case "xdp":
       return "xdp";
     case "tc":
@@ -498,6 +536,8 @@ export const sectionDefs: readonly SectionDef[] = [
   { prefix: "uprobe/", progType: P.KPROBE, attach: "uprobe" },
   { prefix: "uretprobe/", progType: P.KPROBE, attach: "uretprobe" },
   { prefix: "uprobe", progType: P.KPROBE, attach: "uprobe" },
+  { prefix: "usdt.s/", progType: P.KPROBE, attach: "usdt", sleepable: true },
+  { prefix: "usdt/", progType: P.KPROBE, attach: "usdt" },
   { prefix: "uretprobe", progType: P.KPROBE, attach: "uretprobe" },
   { prefix: "tcx/ingress", progType: P.SCHED_CLS, attachType: A.TCX_INGRESS, attach: "tc" },
   { prefix: "tcx/egress", progType: P.SCHED_CLS, attachType: A.TCX_EGRESS, attach: "tc" },
@@ -603,6 +643,7 @@ export const commonSectionNames = [
   "kretprobe/FUNCTION",
   "ksyscall/NAME",
   "uprobe/PATH:SYMBOL",
+  "usdt/BINARY:PROVIDER:NAME",
   "fentry/FUNCTION",
   "fexit/FUNCTION",
   "perf_event",

@@ -21,6 +21,8 @@ export interface ProbeTarget {
   offset: bigint;
   /** uprobe: only this process (-1: all). */
   pid: number;
+  /** uprobe: file offset of a USDT semaphore the kernel counts up while the probe is attached (0 or absent: none). */
+  refCtrOffset?: bigint;
 }
 
 const PMU_DIR = "/sys/bus/event_source/devices";
@@ -60,7 +62,8 @@ export function openProbe(t: ProbeTarget): { perf: FD; undo: (() => void)[] } {
     const perf = perfEventOpen(
       {
         type,
-        config: t.retprobe ? retprobeBit(t.kind) : 0n,
+        // The uprobe PMU reads ref_ctr_offset from config's upper half ("config:32-63" in its format).
+        config: (t.retprobe ? retprobeBit(t.kind) : 0n) | ((t.refCtrOffset ?? 0n) << 32n),
         config1: t.symbolOrPath,
         config2: t.offset,
         samplePeriod: 1,
@@ -79,7 +82,8 @@ export function openProbe(t: ProbeTarget): { perf: FD; undo: (() => void)[] } {
     });
   }
   const event = `tsbpf_${process.pid}_${counter++}_${t.symbolOrPath.replace(/[^A-Za-z0-9_]/g, "_").slice(-32)}`;
-  const location = t.kind === "kprobe" ? `${t.symbolOrPath}+${t.offset}` : `${t.symbolOrPath}:0x${t.offset.toString(16)}`;
+  const refCtr = t.refCtrOffset ? `(0x${t.refCtrOffset.toString(16)})` : "";
+  const location = t.kind === "kprobe" ? `${t.symbolOrPath}+${t.offset}` : `${t.symbolOrPath}:0x${t.offset.toString(16)}${refCtr}`;
   // Checked and written by the tracefs owner: a newline in a path cannot add a definition.
   const removeDefinition = addProbeEvent({ kind: t.kind, retprobe: t.retprobe, group: "tsbpf", event, location });
   const remove = onExit(removeDefinition);

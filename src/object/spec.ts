@@ -6,6 +6,7 @@ import { ElfFile, EM_BPF, ET_REL, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfS
 import { Spec, parseExt, fixupDatasecs, fixupExternDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
 import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, kconfigMapSpec, type MapSpec } from "./maps.ts";
 import { collectExterns, kconfigSize, KCONFIG_SECTION, type ExternSpec } from "./externs.ts";
+import { markHiddenFuncsStatic } from "../btf/fixup.ts";
 import { readPrograms, type ProgramSpec, type SectionExt } from "./programs.ts";
 import { VariableSpec } from "./variables.ts";
 import { ObjectError, notFound } from "./errors.ts";
@@ -56,6 +57,9 @@ export class ObjectSpec {
     this.externs = externs;
     const kconfigBytes = kconfigSize(externs);
     let fixed = asCompiled ? fixupDatasecs(asCompiled, sectionLayouts(elf)) : undefined;
+    // Hidden global functions (usdt.bpf.h's helpers) become static, as libbpf does: the
+    // verifier checks global functions on their own, without their callers' context.
+    if (asCompiled && fixed) markHiddenFuncsStatic(fixed, asCompiled, elf);
     if (fixed && externs.size) {
       const kconfigOffsets = new Map([...externs.values()].filter((e) => e.kconfig).map((e) => [e.name, e.kconfig!.offset]));
       fixed = fixupExternDatasecs(new Spec(fixed), { kconfigOffsets, kconfigSize: kconfigBytes });

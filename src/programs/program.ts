@@ -14,6 +14,7 @@ import { failuresOf } from "../internal/settle.ts";
 import { attachHook, hookDef, targetOfSection, type HookTarget } from "../link/hooks.ts";
 import type { KprobeOptions } from "../link/kprobe.ts";
 import type { UprobeOptions } from "../link/uprobe.ts";
+import type { UsdtOptions } from "../link/usdt.ts";
 import { attachPerfEvent, type PerfEventLink, type PerfEventOptions } from "../link/perf_event.ts";
 import { VerifierError } from "./verifier.ts";
 
@@ -40,9 +41,12 @@ export class Program implements Disposable, AsyncDisposable {
   readonly type: number;
   readonly spec: ProgramSpec;
   readonly #links = new Set<Link>();
+  /** The fd of each map the program was loaded with, by its name in the object (USDT attach fills two of them). */
+  readonly #mapFds: ReadonlyMap<string, number>;
 
-  private constructor(fd: FD, spec: ProgramSpec) {
+  private constructor(fd: FD, spec: ProgramSpec, mapFds: ReadonlyMap<string, number>) {
     this.fd = fd;
+    this.#mapFds = mapFds;
     this.name = spec.name;
     this.type = spec.type;
     this.spec = spec;
@@ -51,9 +55,12 @@ export class Program implements Disposable, AsyncDisposable {
   /** Loads a program: map references filled, attach target resolved, verifier log on failure. */
   static load(spec: ProgramSpec, opts: LoadOptions): Program {
     const insns = new Instructions(spec.instructions.slice());
+    const mapFds = new Map<string, number>();
     for (const ref of spec.references) {
       insns.setSrc(ref.insn, ref.kind === "fd" ? Pseudo.MAP_FD : Pseudo.MAP_VALUE);
-      insns.setImm(ref.insn, opts.mapFd(ref.map));
+      const mapFd = opts.mapFd(ref.map);
+      mapFds.set(ref.map, mapFd);
+      insns.setImm(ref.insn, mapFd);
       insns.setImm(ref.insn + 1, ref.kind === "value" ? ref.offset : 0);
     }
     const attachBtfId = spec.btfTarget ? resolveBtfTarget(spec, opts.kernelBtf ?? (() => Spec.kernel())) : 0;
@@ -79,7 +86,7 @@ export class Program implements Disposable, AsyncDisposable {
     }
 
     try {
-      return new Program(sys.progLoad(base), spec);
+      return new Program(sys.progLoad(base), spec, mapFds);
     } catch (err) {
       throw explainLoadFailure(spec, err, () => loadWithLog(base, opts.logLevel ?? 1));
     }
@@ -128,6 +135,16 @@ export class Program implements Disposable, AsyncDisposable {
 
   attachUprobe(opts: UprobeOptions): Link {
     return this.attachTo({ hook: opts.retprobe ? "uretprobe" : "uprobe", path: opts.path, symbol: opts.symbol, offset: opts.offset, pid: opts.pid });
+  }
+
+  /** A USDT probe (libbpf's usdt.bpf.h protocol): every location of provider:name in the binary, each a uprobe with a BPF cookie. */
+  attachUsdt(opts: UsdtOptions): Link {
+    return this.attachTo({ hook: "usdt", path: opts.binary, provider: opts.provider, name: opts.name, pid: opts.pid, cookie: opts.cookie });
+  }
+
+  /** The fd of map `name` (its name in the object) if this program references it. */
+  referencedMapFd(name: string): number | undefined {
+    return this.#mapFds.get(name);
   }
 
   /** Links made through this program that are still attached. */
