@@ -24,7 +24,21 @@ for arg in "$@"; do
   esac
 done
 # The unit suite needs only node and the npm packages: no apt, no addon, no clang.
-if [ "${suites[*]}" != unit ] || [ -n "${TSBPF_TEST_FILES:-}" ]; then bash scripts/setup.sh; fi
+if [ "${suites[*]}" != unit ] || [ -n "${TSBPF_TEST_FILES:-}" ]; then
+  bash scripts/setup.sh
+  # The workloads and peers the kernel and vm suites drive (a fresh machine has none of them):
+  # ip/tc (packets), mkfs.xfs/mkfs.btrfs (fsslower), openssl and GnuTLS (sslsniff),
+  # <sys/sdt.h> (USDT fixtures), Debian's python3 (USDT probes).
+  missing=()
+  for p in iproute2 xfsprogs btrfs-progs openssl libgnutls28-dev systemtap-sdt-dev python3; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "test: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 ||
+      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2; }
+  fi
+fi
 npx tsc --noEmit -p .
 if [ -n "${TSBPF_TEST_FILES:-}" ]; then
   # shellcheck disable=SC2086
