@@ -181,9 +181,11 @@ describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST
   });
 
   for (const kernel of KERNELS) {
-    test(`in ${kernel}`, { timeout: 600_000 }, async (t) => {
+    test(`in ${kernel}`, { timeout: 660_000 }, async (t) => {
       const r = await vm([
-        "run", "--kernel", kernel, "--timeout", "300", "--file", `${objects}:${GUEST_OBJECTS}`, ...disks,
+        "run", "--kernel", kernel, "--timeout", "540", "--file", `${objects}:${GUEST_OBJECTS}`, ...disks,
+        // test/guest/packets.guest.ts: veth pairs, and tc's clsact qdisc with a bpf filter (the 6.1 path).
+        "--module", "veth", "--module", "sch_ingress", "--module", "cls_bpf",
         "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/all.ts",
       ]);
       // One subtest per guest test, with the guest's diagnostics when it failed.
