@@ -353,8 +353,12 @@ export const hooks: { readonly [K in HookKind]: HookDef<K> } = {
     syntax: "(the cgroup path is given at attach: attachTo({ hook: \"cgroup\", path }))",
     parse: () => undefined,
     attach: (prog, t) => {
-      const attachType = t.attachType ?? (prog as WithSpec).spec?.expectedAttachType;
-      if (attachType === undefined || (attachType === 0 && t.attachType === undefined)) {
+      const spec = (prog as WithSpec).spec;
+      const attachType = t.attachType ?? spec?.expectedAttachType;
+      // CGROUP_INET_INGRESS is 0, which is also what a section with no attach type leaves:
+      // only cgroup_skb/ingress means it.
+      const namesIngress = /^cgroup_skb\/ingress$/.test(spec?.section ?? "");
+      if (attachType === undefined || (attachType === 0 && t.attachType === undefined && !namesIngress)) {
         throw new AttachError(`program ${prog.name}: its section names no cgroup attach type (cgroup_skb/ingress, cgroup/connect4...); give attachType`, {
           hook: "cgroup",
           target: t.path,

@@ -461,7 +461,7 @@ describe("errors name the line and the construct", () => {
     fails("int f(void *ctx, int a) { return 0; }", 1, /^f\(\.\.\.\)$/, /only kprobe functions/);
     fails("BPF_TABLE(\"no_such_kind\", u32, u32, jmp, 8);", 1, /^BPF_TABLE$/, /table type "no_such_kind"/);
     fails("BPF_HASH(a);\nint f(void *ctx) {\n  u64 k = 0, v = 1;\n  a.update(&k);\n  return 0;\n}\n", 4, /^a\.update\(\)$/, /expects 2 arguments, got 1/);
-    fails("int f(void *ctx) {\n  u64 x = bpf_usdt_readarg(1, ctx, &x);\n  return 0; }", 2, /^bpf_usdt_readarg\(\)$/, /USDT/);
+    fails("\nBPF_CGROUP_ARRAY(cgroups, 4);\n", 2, /^BPF_CGROUP_ARRAY$/, /cgroup arrays/);
   });
 
   test("clang's errors point at the user's line, in the user's file name", async () => {
