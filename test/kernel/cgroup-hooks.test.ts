@@ -1,6 +1,6 @@
-// The cgroup hooks that packets.test.ts does not drive: cgroup/sysctl, cgroup/connect6 and
-// cgroup_skb/ingress, each attached by link to a cgroup the test makes, checked against what
-// a process inside the cgroup (and one outside it) sees.
+// The hooks that packets.test.ts does not drive: cgroup/sysctl, cgroup/connect6,
+// cgroup_skb/ingress (each by link to a cgroup the test makes, checked against what
+// a process inside the cgroup and one outside it see), and sk_msg on a sockhash.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -124,5 +124,60 @@ int count_in(struct __sk_buff *skb) {
       // Every datagram passed the program once on its way in (loopback: no other ingress here).
       assert.equal(coll.map<number, bigint>("packets").lookup(0), BigInt(N));
     });
+  }
+});
+
+test("an sk_msg program on a sockhash counts what a socket sends and drops the messages it refuses", async () => {
+  const { attachSockmap } = await import("../../src/link/sockmap.ts");
+  const { AttachType } = await import("../../src/internal/sys/constants.ts");
+  const spec = await compile({
+    name: "skmsg.bpf.c",
+    text: `${HEADERS}
+struct { __uint(type, BPF_MAP_TYPE_SOCKHASH); __uint(max_entries, 4); __type(key, __u32); __type(value, __u64); } socks SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, __u64); } seen SEC(".maps");
+SEC("sk_msg")
+int verdict(struct sk_msg_md *msg) {
+    __u32 k = 0;
+    __u64 *n = bpf_map_lookup_elem(&seen, &k);
+    if (n) __sync_fetch_and_add(n, msg->size);
+    char *p = msg->data;
+    if (p + 1 > (char *)msg->data_end) return SK_PASS;
+    if (*p != '!') return SK_PASS;
+    k = 1;
+    n = bpf_map_lookup_elem(&seen, &k);
+    if (n) __sync_fetch_and_add(n, 1);
+    return SK_DROP;
+}`,
+  });
+  await using coll = Collection.load(spec.bytes);
+  const socks = coll.map("socks");
+  const accepted: Socket[] = [];
+  const server = createServer((s) => accepted.push(s));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const { connect } = await import("node:net");
+  const client = await new Promise<Socket>((resolve, reject) => {
+    const c = connect(port, "127.0.0.1");
+    c.once("connect", () => resolve(c)).once("error", reject);
+  });
+  try {
+    const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+    using link = attachSockmap(coll.program("verdict"), socks, AttachType.SK_MSG_VERDICT);
+    socks.updateBytes(new Uint8Array(new Uint32Array([1]).buffer), new Uint8Array(new BigUint64Array([BigInt(fdOf(client))]).buffer));
+    for (let i = 0; i < 50 && accepted.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    let got = "";
+    accepted[0]!.on("data", (d) => (got += d));
+    const write = (s: string): Promise<string> => new Promise((resolve) => client.write(s, (err) => resolve(err ? (err as NodeJS.ErrnoException).code ?? err.message : "ok")));
+    assert.equal(await write("hello "), "ok");
+    await write("!refused"); // SK_DROP: the sender's write fails (EACCES) or the bytes vanish
+    for (let i = 0; i < 100 && !got.includes("hello"); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got, "hello ", "the refused message never arrived");
+    const seen = coll.map<number, bigint>("seen");
+    assert.equal(seen.lookup(1), 1n, "one message refused");
+    assert.equal(seen.lookup(0), BigInt("hello ".length + "!refused".length), "bytes of both messages seen");
+  } finally {
+    client.destroy();
+    for (const s of accepted) s.destroy();
+    server.close();
   }
 });
