@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload } from "../support/tools.ts";
 
 const dir = tempDir("tsbpf-execsnoop-");
@@ -28,13 +28,6 @@ after(() => {
 
 const has = (s: string) => (out: string) => out.includes(s);
 
-function assertDetached(): void {
-  for (const name of ["enter_execve", "exit_execve"]) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
-}
-
 test("execsnoop prints BCC's columns: the new command, its PID and PPID, RET and the full argv", async () => {
   const r = await runTool(["execsnoop", "-U"], { until: has(`${cmdA} one`) });
   assert.equal(r.code, 0, r.err);
@@ -43,7 +36,7 @@ test("execsnoop prints BCC's columns: the new command, its PID and PPID, RET and
   assert.match(line, new RegExp(`^0\\s+tsbpfexeca\\s+\\d+\\s+${a.pid}\\s+0 ${cmdA} one two words --three=3$`));
   // Failed execs only with -x.
   assert.ok(!r.out.includes(missing), r.out);
-  assertDetached();
+  await assertDetached("enter_execve", "exit_execve");
 });
 
 test("execsnoop --json -x gives every field, failed execs included", async () => {
@@ -72,7 +65,7 @@ test("execsnoop filters in the kernel: -u and -n exclude the rest; --max-args tr
 
   const short = await runTool(["execsnoop", "-n", "execa", "--max-args", "2"], { until: has(cmdA) });
   assert.match(short.out, new RegExp(`${cmdA} one \\.\\.\\.\\n`));
-  assertDetached();
+  await assertDetached("enter_execve", "exit_execve");
 });
 
 test("execsnoop -l matches arguments, and reads through a perf buffer too", async () => {
@@ -80,7 +73,7 @@ test("execsnoop -l matches arguments, and reads through a perf buffer too", asyn
   assert.equal(r.code, 0, r.err);
   assert.ok(r.json.length > 0);
   assert.ok(r.json.every((e) => e.argv.includes("--three=3")), r.out);
-  assertDetached();
+  await assertDetached("enter_execve", "exit_execve");
 });
 
 test("execsnoop | head -n 2 ends the tool, leaving nothing attached", async () => {
@@ -88,7 +81,7 @@ test("execsnoop | head -n 2 ends the tool, leaving nothing attached", async () =
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PCOMM\s+PID\s+PPID\s+RET ARGS\n/);
-  assertDetached();
+  await assertDetached("enter_execve", "exit_execve");
 });
 
 test("execsnoop --help and bad options get a clear answer", async () => {

@@ -1,7 +1,7 @@
 // Maps in the real kernel: every element operation of BpfMap, read back from
 // the kernel, for each map type tsbpf supports. No mocks.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { compile } from "../../src/compile/index.ts";
 import { Collection } from "../../src/collection.ts";
@@ -9,6 +9,7 @@ import { BpfMap } from "../../src/maps/map.ts";
 import { possibleCpus } from "../../src/internal/sys/system.ts";
 import { MapFlag, MapType } from "../../src/internal/sys/constants.ts";
 import { SyscallError } from "../../src/internal/sys/errors.ts";
+import { openFds } from "../support/kernel.ts";
 
 const OBJECT = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -82,10 +83,6 @@ before(async () => {
 after(() => {
   coll?.close();
 });
-
-function openFds(): number {
-  return readdirSync("/proc/self/fd").length;
-}
 
 /** Runs `fn` and returns the SyscallError it throws (failing if it does not). */
 function syscallError(fn: () => unknown): SyscallError {

@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { programsNamed, linksOfProgram } from "../support/kernel.ts";
+import { assertDetached } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload } from "../support/tools.ts";
 import { flagFilterOf, openFlags } from "../../src/cli/opensnoop.ts";
 
@@ -32,13 +32,6 @@ after(() => {
 const has = (path: string) => (out: string) => out.includes(path);
 const paths = (json: Record<string, any>[]) => new Set(json.map((e) => e.path));
 
-function assertDetached(): void {
-  for (const name of ["enter_openat", "exit_openat", "enter_openat2", "exit_open"]) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
-}
-
 test("opensnoop prints BCC's columns and each open of the workload, then detaches on Ctrl-C", async () => {
   const r = await runTool(["opensnoop", "-T", "-U", "-e"], { until: (o) => has(okA)(o) && has(missingA)(o) });
   assert.equal(r.code, 0, r.err);
@@ -48,7 +41,7 @@ test("opensnoop prints BCC's columns and each open of the workload, then detache
   // TIME UID PID COMM FD ERR FLAGS PATH
   assert.match(ok, new RegExp(`^\\d+\\.\\d{9}\\s+0\\s+${a.pid}\\s+tsbpfwla\\s+\\d+\\s+0 O_RDONLY\\s+${okA}$`));
   assert.match(failed, new RegExp(`^\\d+\\.\\d{9}\\s+0\\s+${a.pid}\\s+tsbpfwla\\s+-1\\s+2 O_RDONLY\\s+${missingA}$`));
-  assertDetached();
+  await assertDetached("enter_openat", "exit_openat", "enter_openat2", "exit_open");
 });
 
 test("opensnoop --json gives every field of the open", async () => {
@@ -84,7 +77,7 @@ test("opensnoop filters in the kernel: -p, -u, -n and -x exclude the rest", asyn
   const failedOnly = await runTool(["opensnoop", "--json", "-x", "-p", String(a.pid)], { until: has(missingA) });
   assert.ok(failedOnly.json.length > 0);
   assert.ok(failedOnly.json.every((e) => e.fd === -1 && e.err > 0 && e.path === missingA), JSON.stringify(failedOnly.json));
-  assertDetached();
+  await assertDetached("enter_openat", "exit_openat", "enter_openat2", "exit_open");
 });
 
 test("opensnoop -f filters on the open flags in the kernel: access modes and flag bits", async () => {
@@ -109,7 +102,7 @@ test("opensnoop -f filters on the open flags in the kernel: access modes and fla
   // Several: any of them (O_CREAT is a bit of the write's flags).
   const either = await runTool(["opensnoop", "--json", "-p", String(w.pid), "-f", "O_CREAT", "-f", "O_RDONLY"], { until: both });
   assert.ok(paths(either.json).has(written) && paths(either.json).has(read), either.out);
-  assertDetached();
+  await assertDetached("enter_openat", "exit_openat", "enter_openat2", "exit_open");
 });
 
 test("flagFilterOf: access modes as 1 << mode, flags as bits, unknown names refused", () => {
@@ -124,7 +117,7 @@ test("opensnoop reads through a perf buffer too, and stops after -d seconds", as
   assert.equal(r.code, 0, r.err);
   assert.equal(r.signal, null);
   assert.ok(paths(r.json).has(okA), r.out);
-  assertDetached();
+  await assertDetached("enter_openat", "exit_openat", "enter_openat2", "exit_open");
 });
 
 test("opensnoop | head -n 2 ends the tool, leaving nothing attached", async () => {
@@ -132,7 +125,7 @@ test("opensnoop | head -n 2 ends the tool, leaving nothing attached", async () =
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PID\s+COMM\s+FD\s+ERR\s+PATH\n/);
-  assertDetached();
+  await assertDetached("enter_openat", "exit_openat", "enter_openat2", "exit_open");
 });
 
 test("opensnoop --help, bad options and no root each get a clear answer", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir } from "../support/tools.ts";
 import { blockDevices, diskByName, major, minor, mkdev, requestFlags } from "../../src/internal/disks.ts";
 
@@ -43,22 +43,6 @@ function whenReady(ready: (out: string) => boolean, enough: (out: string, pid: n
     return state.pid !== 0 && enough(out, state.pid);
   };
   return { state, until };
-}
-
-/**
- * Nothing of the tool is left: no link at once, and no program once the kernel has
- * freed them (a raw tracepoint link drops its program after an RCU grace period, so
- * the program can outlive the tool's exit by a moment; waited for, up to 5 s).
- */
-async function assertDetached(names: string[]): Promise<void> {
-  for (const n of names) assert.deepEqual(linksOfProgram(n), [], `a link of ${n} remains`);
-  const deadline = Date.now() + 5000;
-  let left = names.filter((n) => programsNamed(n).length > 0);
-  while (left.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = left.filter((n) => programsNamed(n).length > 0);
-  }
-  assert.deepEqual(left, [], `programs ${left.join(", ")} remain loaded`);
 }
 
 /** A `ready` that holds once each program named has a link (for --json runs, which print no header). */
@@ -105,7 +89,7 @@ test("biosnoop prints a W line on the disk for each direct write of dd, with its
   }
   assert.equal(bytesOf(lines), BLOCKS * BS, lines.slice(0, 10).join("\n"));
   assert.ok(lines.length >= BLOCKS, `${lines.length} lines for ${BLOCKS} writes`);
-  await assertDetached(BLOCK_PROGS);
+  await assertDetached(...BLOCK_PROGS);
 });
 
 test("biosnoop --json: one record per request of dd with its fields", async () => {
@@ -166,7 +150,7 @@ test("biolatency -D counts at least dd's writes on the disk, -F names them Write
   assert.equal(f.code, 0, f.err);
   const writes = f.json.filter((h) => /(^|-)Write$/.test(h.flags)).flatMap((h) => h.data).reduce((n: number, d: any) => n + d.count, 0);
   assert.ok(writes >= BLOCKS, JSON.stringify(f.json));
-  await assertDetached(BLOCK_PROGS);
+  await assertDetached(...BLOCK_PROGS);
 });
 
 test("biosnoop stops on a closed pipe; the block tools refuse bad options with a sentence", async () => {
@@ -175,7 +159,7 @@ test("biosnoop stops on a closed pipe; the block tools refuse bad options with a
   await w.done;
   assert.equal(head.code, 0);
   assert.match(head.out, /^TIME\(s\)/);
-  await assertDetached(BLOCK_PROGS);
+  await assertDetached(...BLOCK_PROGS);
   const bad = await runTool(["biolatency", "-D", "-F"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /-D and -F cannot be used together/);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload } from "../support/tools.ts";
 import { callText, decodeFlags, decodeMountFlags, quote, type MountEvent } from "../../src/cli/mountsnoop.ts";
 import { cacheRatio } from "../../src/cli/cachestat.ts";
@@ -49,22 +49,6 @@ function whenReady(ready: (out: string) => boolean, cmd: string, args: string[])
   return { state, until };
 }
 
-/**
- * Nothing of the tool is left: no link at once, and no program once the kernel has
- * freed them (a raw tracepoint link drops its program after an RCU grace period, so
- * the program can outlive the tool's exit by a moment; waited for, up to 5 s).
- */
-async function assertDetached(names: string[]): Promise<void> {
-  for (const n of names) assert.deepEqual(linksOfProgram(n), [], `a link of ${n} remains`);
-  const deadline = Date.now() + 5000;
-  let left = names.filter((n) => programsNamed(n).length > 0);
-  while (left.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = left.filter((n) => programsNamed(n).length > 0);
-  }
-  assert.deepEqual(left, [], `programs ${left.join(", ")} remain loaded`);
-}
-
 test("statsnoop: the workload's stat of a file that exists and of one that does not", async () => {
   const has = (o: string) => o.includes(exists) && o.includes(missing);
   const r = await runTool(["statsnoop", "-t", "-s", "-p", String(statter.pid)], { until: has });
@@ -84,7 +68,7 @@ test("statsnoop: the workload's stat of a file that exists and of one that does 
     assert.equal(e.fd, -1);
     assert.equal(e.pid, statter.pid);
   }
-  await assertDetached(["enter_newfstatat", "exit_newfstatat", "enter_statx"]);
+  await assertDetached("enter_newfstatat", "exit_newfstatat", "enter_statx");
 });
 
 test("mountsnoop prints the tmpfs mount and umount of the test as BCC does", async () => {
@@ -102,7 +86,7 @@ test("mountsnoop prints the tmpfs mount and umount of the test as BCC does", asy
   assert.ok(mount.endsWith(`mount("tsbpftmpfs", "${target}", "tmpfs", MS_NOSUID|MS_NODEV, "size=1m") = 0`), mount);
   const umount = r.lines.find((l) => l.includes(`umount("${target}"`))!;
   assert.ok(umount.endsWith(`umount("${target}", 0x0) = 0`), umount);
-  await assertDetached(["enter_mount", "exit_mount", "enter_umount"]);
+  await assertDetached("enter_mount", "exit_mount", "enter_umount");
 });
 
 test("mountsnoop's decoding of flags, strings and errors", () => {
@@ -148,7 +132,7 @@ test("filetop: dd's 64 writes of 4 KiB to its file, and with -a its reads of /de
   assert.deepEqual({ comm: file.comm, reads: file.reads, writes: file.writes, r_kb: file.r_kb, w_kb: file.w_kb, type: file.type }, { comm: DD, reads: 0, writes: 64, r_kb: 0, w_kb: 256, type: "R" });
   const zero = rows.find((x: any) => x.file === "zero");
   assert.deepEqual({ reads: zero.reads, r_kb: zero.r_kb, type: zero.type }, { reads: 64, r_kb: 256, type: "O" });
-  await assertDetached(["enter_write", "exit_write", "enter_read"]);
+  await assertDetached("enter_write", "exit_write", "enter_read");
 });
 
 test("filelife: a file created, kept half a second and deleted by rm", async () => {
@@ -163,7 +147,7 @@ test("filelife: a file created, kept half a second and deleted by rm", async () 
   assert.ok(Number(pid) > 0);
   assert.equal(comm, "rm");
   assert.ok(Number(age) >= 0.45 && Number(age) < 10, line);
-  await assertDetached(["ext4_unlink_enter", "exit_openat"]);
+  await assertDetached("ext4_unlink_enter", "exit_openat");
 });
 
 test("ext4slower 0: dd's open, eight 4 KiB writes at their offsets and its fsync on ext4", async () => {
@@ -179,7 +163,7 @@ test("ext4slower 0: dd's open, eight 4 KiB writes at their offsets and its fsync
   assert.equal(mine.filter((f) => f[3] === "O").length, 1);
   assert.equal(mine.filter((f) => f[3] === "S").length, 1);
   assert.equal(mine.filter((f) => f[3] === "R").length, 0);
-  await assertDetached(["enter_write", "exit_write", "enter_fsync"]);
+  await assertDetached("enter_write", "exit_write", "enter_fsync");
 
   const csv = await runToolIntoHead(["ext4slower", "-j", "0"], 2);
   assert.equal(csv.code, 0);
@@ -203,7 +187,7 @@ test("cachestat counts the pages of a file read twice after its cache was droppe
   assert.ok(s.cached_mb > 0);
   assert.deepEqual(cacheRatio(10, 100, 4), { hits: 94, misses: 6, ratio: 0.94 });
   assert.deepEqual(cacheRatio(200, 100, 0), { hits: 0, misses: 100, ratio: 0 });
-  await assertDetached(["get_pages", "add_to_page_cache", "dirty_folio"]);
+  await assertDetached("get_pages", "add_to_page_cache", "dirty_folio");
 });
 
 test("the file-system tools: help names the hooks, a closed pipe ends them, bad options are refused", async () => {
@@ -215,7 +199,7 @@ test("the file-system tools: help names the hooks, a closed pipe ends them, bad 
   const head = await runToolIntoHead(["statsnoop"], 1);
   assert.equal(head.code, 0);
   assert.match(head.out, /^PID\s+COMM/);
-  await assertDetached(["enter_newfstatat", "exit_newfstatat"]);
+  await assertDetached("enter_newfstatat", "exit_newfstatat");
   const bad = await runTool(["filetop", "-s", "size"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /-s\/--sort: one of all, reads, writes, rbytes, wbytes/);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, type ToolResult } from "../support/tools.ts";
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -92,13 +92,6 @@ async function around<T>(args: string[], ready: RegExp | (() => boolean), worklo
   return { r, w };
 }
 
-function assertDetached(...programs: string[]): void {
-  for (const name of programs) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
-}
-
 test("tcpconnect prints each connect of a process with BCC's columns, LPORT included", async () => {
   const { r, w } = await around(["tcpconnect", "-L", "-U", "-P", String(port)], /DPORT/, () => client(3).done);
   assert.equal(r.code, 0, r.err);
@@ -110,7 +103,7 @@ test("tcpconnect prints each connect of a process with BCC's columns, LPORT incl
     assert.deepEqual(row.slice(2), ["node", "4", "127.0.0.1", String(lports[i]), "127.0.0.1", String(port)], r.out);
     assert.equal(row[0], "0");
   }
-  assertDetached("set_state", "exit_connect");
+  await assertDetached("set_state", "exit_connect");
 });
 
 test("tcpconnect --json -p gives the connecting pid; -c counts connects exactly", async () => {
@@ -129,7 +122,7 @@ test("tcpconnect --json -p gives the connecting pid; -c counts connects exactly"
   const table = counted.r.lines.slice(counted.r.lines.findIndex((l) => l.startsWith("LADDR")));
   assert.match(table[0]!, /^LADDR\s+RADDR\s+RPORT\s+CONNECTS\s*$/);
   assert.deepEqual(table.slice(1).map((l) => l.trim().split(/\s+/)), [["127.0.0.1", "127.0.0.1", String(port), "5"]]);
-  assertDetached("set_state", "exit_connect");
+  await assertDetached("set_state", "exit_connect");
 });
 
 test("tcpaccept names the accepting process, its local port and each remote port", async () => {
@@ -141,7 +134,7 @@ test("tcpaccept names the accepting process, its local port and each remote port
   const rows = r.lines.slice(1).map((l) => l.trim().split(/\s+/));
   assert.deepEqual(rows, lports.map((lp) => [String(server.child.pid), "node", "4", "127.0.0.1", lp, "127.0.0.1", String(port)]));
   assert.equal(server.lines.length - before, 3);
-  assertDetached("exit_accept4", "exit_accept");
+  await assertDetached("exit_accept4", "exit_accept");
 });
 
 test("tcpaccept --json -p filters by the accepting pid", async () => {
@@ -183,7 +176,7 @@ test("tcplife prints BCC's columns, -w and -s as BCC does", async () => {
   const { r: csv } = await around(["tcplife", "-s", "-T", "-D", String(port)], /MS$/m, () => client(1).done);
   assert.equal(csv.lines[0], "TIME,PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS");
   assert.match(csv.lines[1]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d,\\d+,node,4,127\\.0\\.0\\.1,\\d+,127\\.0\\.0\\.1,${port},0,0,\\d+\\.\\d\\d$`));
-  assertDetached("set_state");
+  await assertDetached("set_state");
 });
 
 test("tcpstates follows a client socket from SYN_SENT to CLOSE", async () => {
@@ -201,7 +194,7 @@ test("tcpstates follows a client socket from SYN_SENT to CLOSE", async () => {
   const { r: text } = await around(["tcpstates", "-D", String(port)], /NEWSTATE/, () => client(1).done);
   assert.match(text.lines[0]!, /^SKADDR\s+C-PID\s+C-COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE\s+-> NEWSTATE\s+MS$/);
   assert.match(text.lines[1]!, new RegExp(`^[0-9a-f]+\\s+\\d+\\s+node\\s+127\\.0\\.0\\.1\\s+0\\s+127\\.0\\.0\\.1\\s+${port}\\s+CLOSE\\s+-> SYN_SENT\\s+0\\.000$`));
-  assertDetached("set_state");
+  await assertDetached("set_state");
 });
 
 test("tcpretrans sees the SYNs a full accept queue drops, and -c counts them per flow", async () => {
@@ -227,7 +220,7 @@ test("tcpretrans sees the SYNs a full accept queue drops, and -c counts them per
     const flows = counted.r.json.filter((e) => e.rport === fullPort);
     assert.ok(flows.length >= 1, counted.r.out);
     assert.ok(flows.every((f) => f.retransmits >= 1 && f.laddr === "127.0.0.1"), counted.r.out);
-    assertDetached("retransmit");
+    await assertDetached("retransmit");
   } finally {
     full.kill("SIGKILL");
   }
@@ -253,7 +246,7 @@ test("tcptop counts the bytes each process sent and received on each connection"
     assert.equal(Math.round(back.reduce((s, x) => s + x.rx_kb, 0) * 1024), 3000);
     assert.equal(Math.round(back.reduce((s, x) => s + x.tx_kb, 0) * 1024), 100);
   }
-  assertDetached("send_length", "recv_length");
+  await assertDetached("send_length", "recv_length");
 });
 
 test("network tools | head end cleanly; help names the hooks; -l is refused in one sentence", async () => {
@@ -263,7 +256,7 @@ test("network tools | head end cleanly; help names the hooks; -l is refused in o
   traffic.child.kill("SIGKILL");
   assert.equal(code, 0);
   assert.match(out, /^PID\s+COMM/);
-  assertDetached("set_state", "exit_connect");
+  await assertDetached("set_state", "exit_connect");
   for (const tool of ["tcpconnect", "tcpaccept", "tcplife", "tcpstates", "tcpretrans", "tcptop"]) {
     const help = await runTool([tool, "--help"]);
     assert.equal(help.code, 0);
@@ -319,7 +312,7 @@ test("tcptop -S leaves out the loadavg line that -C keeps; --cgroupmap counts on
     const rows = r.json.flatMap((j) => j.rows);
     assert.ok(rows.some((x) => x.pid === inside && Math.round(x.tx_kb * 1024) === 1000), JSON.stringify(rows));
     assert.ok(rows.every((x) => x.pid === inside), `rows of other cgroups: ${JSON.stringify(rows.filter((x) => x.pid !== inside))} (outside: ${outside})`);
-    assertDetached("send_length", "recv_length");
+    await assertDetached("send_length", "recv_length");
   } finally {
     rmdirSync(cg);
   }
@@ -346,5 +339,5 @@ test("tcpconnect --mntnsmap traces only the connects made in the mount namespace
   assert.equal(r.code, 0, r.err);
   assert.equal(r.json.length, 3, r.out);
   assert.ok(r.json.every((e) => e.pid === held.pid && e.dport === port), r.out);
-  assertDetached("set_state", "exit_connect");
+  await assertDetached("set_state", "exit_connect");
 });

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, type ToolResult } from "../support/tools.ts";
 
 const attached = (program: string) => () => linksOfProgram(program).length > 0;
@@ -41,13 +41,6 @@ async function around<T>(args: string[], ready: () => boolean, workload: () => P
   return { r, w };
 }
 
-function assertDetached(...programs: string[]): void {
-  for (const name of programs) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
-}
-
 /** Runs a command to its end; its pid and stdout. */
 async function run(cmd: string, args: string[], opts: { input?: string } = {}): Promise<{ pid: number; out: string; code: number | null }> {
   const c = spawn(cmd, args, { stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "ignore"] });
@@ -74,7 +67,7 @@ test("gethostlatency times getent's getaddrinfo and gethostbyname2 of local name
     assert.ok(mine.length >= 1, `no lookup by pid ${pid}: ${r.out}`);
     assert.ok(mine.every((e) => e.host === "localhost" && e.comm === "getent" && e.lat_ms > 0 && e.lat_ms < 10_000), JSON.stringify(mine));
   }
-  assertDetached("lookup_enter", "lookup_return");
+  await assertDetached("lookup_enter", "lookup_return");
   // The text form: BCC's columns.
   let pid = 0;
   const text = await around(["gethostlatency", "-p", String(process.pid)], ready, async () => {
@@ -111,7 +104,7 @@ test("drsnoop shows the reclaim a process does at its memory cgroup's limit, wit
     assert.ok(mine.every((e) => e.comm === "tsbpfreader" && e.memcg === true && e.lat_ms >= 0), JSON.stringify(mine[0]));
     const pages = mine.reduce((s, e) => s + e.pages, 0);
     assert.ok(pages * 4096 >= 48 << 20, `${pages} pages reclaimed`);
-    assertDetached("memcg_end", "direct_end");
+    await assertDetached("memcg_end", "direct_end");
     // BCC's columns, -T and -U; --global-only leaves the cgroup's reclaim out.
     const text = await around(["drsnoop", "-T", "-U", "--global-only"], attached("direct_end"), async () => {
       pid = (await run("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec ${reader} ${file} > /dev/null`])).pid;
@@ -187,7 +180,7 @@ test("sslsniff shows the plaintext s_client wrote and s_server read, with pids, 
   const read = r.json.find((e) => e.func === "READ/RECV" && e.pid === w.server && e.data === secret);
   assert.ok(write && read, r.out);
   for (const e of [write, read]) assert.deepEqual([e.len, e.truncated, e.comm, typeof e.lat_ms], [secret.length, 0, "openssl", "number"]);
-  assertDetached("write_exit", "read_exit", "rw_enter");
+  await assertDetached("write_exit", "read_exit", "rw_enter");
 
   // Text: BCC's block, --hexdump, a 4-byte buffer (truncated), -x; -o leaves OpenSSL out.
   const hex = await around(["sslsniff", "-x", "--hexdump", "--max-buffer-size", "4"], openssl, () => tlsExchange(dir.path, port + 1, secret));
@@ -248,7 +241,7 @@ test("capable: no tracepoint reports capability checks; without kprobes or fentr
   assert.equal(r.code, 1);
   assert.match(r.err, /^tsbpf capable: capable needs fentry or a kprobe on cap_capable, and this kernel has neither .*no tracepoint reports capability checks\n$/);
   assert.equal(r.out, "");
-  assertDetached("cap_fentry", "cap_kprobe");
+  await assertDetached("cap_fentry", "cap_kprobe");
 });
 
 test("new tools: | head ends cleanly, help names the hooks, bad input is a usage error", async () => {
@@ -257,7 +250,7 @@ test("new tools: | head ends cleanly, help names the hooks, bad input is a usage
   clearInterval(lookups);
   assert.equal(code, 0);
   assert.match(out, /^TIME\s+PID\s+COMM\s+LATms HOST\n.*localhost\n$/);
-  assertDetached("lookup_enter", "lookup_return");
+  await assertDetached("lookup_enter", "lookup_return");
   for (const tool of ["gethostlatency", "drsnoop", "sslsniff", "capable"]) {
     const help = await runTool([tool, "--help"]);
     assert.equal(help.code, 0);

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, type ToolResult } from "../support/tools.ts";
 
 const attached = (program: string) => () => linksOfProgram(program).length > 0;
@@ -30,13 +30,6 @@ async function around<T>(args: string[], ready: () => boolean, workload: () => P
   });
   assert.ok(started, `the tool never attached: ${r.err}`);
   return { r, w };
-}
-
-function assertDetached(...programs: string[]): void {
-  for (const name of programs) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
 }
 
 /** Runs sh -c SCRIPT under the command name `comm` (a copy of /bin/sh); resolves its pid at exit. */
@@ -66,7 +59,7 @@ test("exitsnoop reports exit codes, signals and the parent, as BCC prints them",
   assert.match(text.lines[0]!, /^PCOMM\s+PID\s+PPID\s+TID\s+AGE\(s\)\s+EXIT_CODE\s*$/);
   assert.ok(!text.out.includes("tsbpfexit0"), "-x let exit(0) through");
   assert.match(text.out, new RegExp(`\\ntsbpfexit3\\s+\\d+\\s+${process.pid}\\s+\\d+\\s+\\d+\\.\\d\\d\\s+code 3\\n`));
-  assertDetached("process_exit");
+  await assertDetached("process_exit");
 });
 
 test("killsnoop shows who signalled whom, with which signal and result; -x and -s filter", async () => {
@@ -92,7 +85,7 @@ test("killsnoop shows who signalled whom, with which signal and result; -x and -
   const rows = failed.lines.slice(1).filter((l) => l.includes("tsbpfkiller"));
   assert.equal(rows.length, 1, failed.out);
   assert.match(rows[0]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+${sender}\\s+tsbpfkiller\\s+15\\s+999999\\s+-3$`));
-  assertDetached("enter_kill", "exit_kill");
+  await assertDetached("enter_kill", "exit_kill");
 });
 
 test("oomkill names the victim and the trigger of a memory cgroup's OOM kill", async (t) => {
@@ -116,7 +109,7 @@ test("oomkill names the victim and the trigger of a memory cgroup's OOM kill", a
     // The hog's own allocation triggers the kill of itself (tail, after the exec).
     assert.deepEqual([kill.victim_comm, kill.trigger_pid, kill.trigger_comm], ["tail", pid, "tail"]);
     assert.ok(kill.rss_kb > 16 << 10 && kill.rss_kb <= 40 << 10, `rss ${kill.rss_kb} kB`);
-    assertDetached("mark_victim");
+    await assertDetached("mark_victim");
   } finally {
     rmdirSync(cg);
   }
@@ -126,7 +119,7 @@ test("process tools | head end cleanly, and help names the hooks", async () => {
   const { code, out } = await runToolIntoHead(["exitsnoop"], 1);
   assert.equal(code, 0);
   assert.match(out, /^PCOMM/);
-  assertDetached("process_exit");
+  await assertDetached("process_exit");
   for (const tool of ["exitsnoop", "killsnoop", "oomkill"]) {
     const help = await runTool([tool, "--help"]);
     assert.equal(help.code, 0);
@@ -178,7 +171,7 @@ test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call 
     assert.deepEqual([last.stacks[0].bytes, last.stacks[0].allocations], [20000, 20]);
     assert.match(last.stacks[0].stack[0], /^leak_here\+0x[0-9a-f]+ \[.*\/leaker\]$/);
     assert.ok(last.stacks[0].stack.some((f: string) => f.startsWith("main+")), last.stacks[0].stack.join(" "));
-    assertDetached("malloc_exit", "free_enter_u");
+    await assertDetached("malloc_exit", "free_enter_u");
   } finally {
     leaker.kill("SIGKILL");
   }
@@ -198,7 +191,7 @@ test("bashreadline prints the lines an interactive bash reads, with its pid", as
   const lines = r.json.filter((e) => e.command.startsWith("echo tsbpf-typed") || e.command === "exit");
   assert.deepEqual(lines.map((e) => e.command), ["echo tsbpf-typed-$((6*7))", "exit"]);
   assert.ok(lines.every((e) => e.comm === "bash" && e.pid !== shPid && e.pid > 0), JSON.stringify(lines)); // bash, not script
-  assertDetached("readline_exit");
+  await assertDetached("readline_exit");
 });
 
 test("threadsnoop shows each pthread_create of a process with its start routine", async () => {
@@ -217,7 +210,7 @@ test("threadsnoop shows each pthread_create of a process with its start routine"
   const rows = r.lines.filter((l) => l.includes("tsbpfthreads"));
   assert.equal(rows.length, 3, r.out);
   for (const l of rows) assert.match(l, new RegExp(`^\\d+\\s+${pid}\\s+tsbpfthreads\\s+tsbpf_worker$`));
-  assertDetached("pthread_create_enter");
+  await assertDetached("pthread_create_enter");
 });
 
 // Holds N pipes with a byte in each (a pipe_inode_info and its buffer array from
@@ -280,7 +273,7 @@ test("memleak (kernel: kmem tracepoints) holds the pipes a process keeps, by sta
     assert.ok(held.stacks.filter((s: any) => s.stack.some((f: string) => /^alloc_pipe_info\+/.test(f))).every((s: any) => s.bytes === s.allocations * 1024));
     // Freed at close (kfree, mm_page_free): what other processes hold meanwhile is far less than N.
     assert.ok(sum(released, /^alloc_pipe_info\+/) < N / 2, `after close, alloc_pipe_info: ${sum(released, /^alloc_pipe_info\+/)}`);
-    assertDetached("kmalloc", "mm_page_alloc", "kmem_cache_free");
+    await assertDetached("kmalloc", "mm_page_alloc", "kmem_cache_free");
   } finally {
     py?.kill("SIGKILL");
   }
@@ -316,7 +309,7 @@ test("memleak -c runs the command once attached: --combined-only finds its start
   // The tool stops its command as it exits (SIGTERM): gone within moments.
   for (let i = 0; i < 50 && spawnSync("pgrep", ["-x", "startleak"]).status === 0; i++) await new Promise((res) => setTimeout(res, 100));
   assert.equal(spawnSync("pgrep", ["-x", "startleak"]).status, 1, "the command outlived the tool");
-  assertDetached("malloc_exit", "free_enter_u");
+  await assertDetached("malloc_exit", "free_enter_u");
 
   const t = await runTool(["memleak", "-c", exe, "-t"], { until: (out) => /free entered, address = [0-9a-f]+, size = 3000/.test(out) });
   assert.equal(t.code, 0, t.err);

@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { existsSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
 import { root, runTool, runToolIntoHead, tempDir } from "../support/tools.ts";
 import { syscallLabel, syscallName, syscallNames, syscallNumber, tracepointName } from "../../src/internal/syscalls.ts";
 import { syscallList } from "../../src/cli/syscount.ts";
@@ -89,15 +89,6 @@ function hogs(): ChildProcess[] {
   const out: ChildProcess[] = [];
   for (let c = 0; c < cpus; c++) out.push(start(bin("tsbpfhog"), [String(c)]), start(bin("tsbpfhog"), [String(c)]));
   return out;
-}
-
-/** Nothing of the tool's left: the kernel frees a detached program after an RCU grace period, so this waits for that (at most 5 s). */
-async function assertDetached(...names: string[]): Promise<void> {
-  for (let i = 0; i < 50 && names.some((n) => linksOfProgram(n).length || programsNamed(n).length); i++) await new Promise((r) => setTimeout(r, 100));
-  for (const name of names) {
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
 }
 
 /**
@@ -297,15 +288,20 @@ test("cpudist: a process that runs 6 ms and sleeps 50 ms shows those times on- a
     const onHist = on.json[0] as Hist;
     // A run spins 6 ms of wall time: no stretch on CPU is longer (the 4096 -> 8191 us
     // slot at most), though preemption on a busy machine may split it into shorter ones.
+    const slot = (h: Hist, from: number) => h.data.filter((d) => d["interval-start"] >= from && d.count > 0);
     assert.ok(total(onHist) >= 10, JSON.stringify(onHist.data));
-    assert.equal(onHist.data.at(-1)!["interval-start"], 4096, JSON.stringify(onHist.data));
+    assert.deepEqual(slot(onHist, 8192), [], JSON.stringify(onHist.data));
+    // Most runs go whole on an idle machine; a busy one (CI) splits some, never all.
+    assert.ok(slot(onHist, 1024).length > 0, JSON.stringify(onHist.data));
 
     const off = await runTool(["cpudist", "-O", "-m", "--json", "-p", String(rs.pid), "2", "1"]);
     assert.equal(off.code, 0, off.err);
     const offHist = off.json[0] as Hist;
     assert.equal(offHist.val_type, "msecs");
-    // 50 ms asleep, about 35 times in 2 s: the 32 -> 63 ms slot (waits for a CPU add shorter ones).
-    assert.ok((offHist.data.find((d) => d["interval-start"] === 32)?.count ?? 0) >= 5, JSON.stringify(offHist.data));
+    // 50 ms asleep, about 35 times in 2 s: the 32 -> 63 ms slot, or the next when a busy
+    // machine's timer slack and wait for a CPU add to it (preemptions add shorter ones).
+    const asleep = offHist.data.filter((d) => d["interval-start"] === 32 || d["interval-start"] === 64);
+    assert.ok(asleep.reduce((n, d) => n + d.count, 0) >= 5, JSON.stringify(offHist.data));
 
     const byPid = await runTool(["cpudist", "-P", "-e", "-p", String(rs.pid), "1", "1"]);
     assert.equal(byPid.code, 0, byPid.err);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { linksOfProgram, programsNamed } from "../support/kernel.ts";
+import { assertDetached } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload, type ToolResult } from "../support/tools.ts";
 import { probesAvailable } from "../../src/link/probe.ts";
 import { which } from "../../src/internal/which.ts";
@@ -64,14 +64,6 @@ after(() => {
 
 const OPENAT = `t:syscalls:sys_enter_openat "%s", args->filename`;
 
-function assertDetached(probes: [number, string][]): void {
-  for (const [index, display] of probes) {
-    const name = programName(index, display);
-    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
-    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
-  }
-}
-
 /** A clear one-line answer: "tsbpf trace: ..." first, and no stack trace. */
 function assertClearError(r: ToolResult, code: number, message: RegExp): void {
   assert.equal(r.code, code, `exit code of: ${r.err}`);
@@ -94,7 +86,7 @@ test("a tracepoint probe prints PID, TID, COMM and the %s string; a filter keeps
   assert.ok(r.lines.some((l) => line(createdA).test(l)), r.out);
   assert.ok(r.lines.some((l) => line(`created ${createdA} flags=01101`).test(l)), r.out);
   assert.ok(!r.out.includes(`created ${plainA}`), "the filter let a read-only open through");
-  assertDetached([[0, "sys_enter_openat"], [1, "sys_enter_openat"]]);
+  await assertDetached(...([[0, "sys_enter_openat"], [1, "sys_enter_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
 test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {
@@ -112,7 +104,7 @@ test("-p keeps one process in the kernel, --json gives the fields, -M stops afte
     assert.deepEqual(e.values, [e.message]);
   }
   assert.ok(!r.out.includes(plainB) && !r.out.includes(createdB), "-p let another process through");
-  assertDetached([[0, "sys_enter_openat"]]);
+  await assertDetached(...([[0, "sys_enter_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
 test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s of a user string, retval with a filter", async () => {
@@ -133,7 +125,7 @@ test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s
     );
   }
   assert.ok(!r.out.includes("negative sum 42"), "the retval filter let a positive sum through");
-  assertDetached([[0, "tsbpf_add"], [1, "tsbpf_add"], [2, "tsbpf_greet"], [3, "usleep"]]);
+  await assertDetached(...([[0, "tsbpf_add"], [1, "tsbpf_add"], [2, "tsbpf_greet"], [3, "usleep"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
 test("-K and -U print the kernel and user stacks after each event, as BCC's trace does; -a adds addresses", async () => {
@@ -154,7 +146,7 @@ test("-K and -U print the kernel and user stacks after each event, as BCC's trac
   assert.match(a.out, /\n         *[0-9a-f]+ tsbpf_greet\+0x0 \[tsbpftraceprog\]\n/);
   const j = await runTool(["trace", "--json", "-U", "-M", "1", "-p", String(prog.pid), `p:${binary}:tsbpf_greet`], { timeoutMs: 30_000 });
   assert.equal(j.json[0]!.user_stack[0], "tsbpf_greet+0x0 [tsbpftraceprog]");
-  assertDetached([[0, "tsbpf_greet"], [1, "sys_enter_clock_nanosleep"]]);
+  await assertDetached(...([[0, "tsbpf_greet"], [1, "sys_enter_clock_nanosleep"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
 test("tsbpf trace | head -n 2 ends the tool, leaving nothing attached", async () => {
@@ -162,7 +154,7 @@ test("tsbpf trace | head -n 2 ends the tool, leaving nothing attached", async ()
   assert.equal(code, 0);
   assert.equal(out.trim().split("\n").length, 2, out);
   assert.match(out, /^PID\s+TID\s+COMM\s+FUNC\s+-\n\d+\s+\d+\s+\S.*sys_enter_openat /);
-  assertDetached([[0, "sys_enter_openat"]]);
+  await assertDetached(...([[0, "sys_enter_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
 test("mistakes and what tsbpf trace cannot do get a clear one-line answer", async () => {
@@ -182,7 +174,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
   if (!probesAvailable("kprobe")) {
     // The library's answer, with the tracepoint to use in tsbpf trace's own terms.
     assertClearError(kprobe, 1, /no kprobes.*Use the tracepoint syscalls:sys_enter_openat.*'t:syscalls:sys_enter_openat'.*args->filename/);
-    assertDetached([[0, "__x64_sys_openat"]]);
+    await assertDetached(...([[0, "__x64_sys_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
   }
   assertClearError(field, 2, /has no field "filenam"; its fields are: __syscall_nr, dfd, filename, flags, mode$/);
   assertClearError(tracepoint, 1, /tracepoint syscalls:sys_enter_nosuch does not exist on this kernel/);

@@ -1,13 +1,27 @@
 // What the integration tests measure in the kernel: open fds, BPF links and
 // programs, so that each test can assert it left nothing behind.
-import { readdirSync } from "node:fs";
+import assert from "node:assert/strict";
+import { readdirSync, readlinkSync } from "node:fs";
 import { BpfCmd } from "../../src/internal/sys/constants.ts";
 import { fdById, linkInfo, listIds, progInfo } from "../../src/internal/sys/bpf.ts";
 import { compile } from "../../src/compile/index.ts";
 import { ObjectSpec } from "../../src/object/spec.ts";
 
+/**
+ * How many of this process's fds hold a kernel object that tsbpf opens: BPF maps, programs,
+ * links and BTF, perf events and pidfds. Node's own pipes, eventfds and epoll fds are
+ * left out: they come and go on their own (a child's pipes close a moment after it exits).
+ */
 export function openFds(): number {
-  return readdirSync("/proc/self/fd").length;
+  let n = 0;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (/^(anon_inode:(bpf|btf|\[perf_event\]|\[pidfd\]))/.test(readlinkSync(`/proc/self/fd/${fd}`))) n++;
+    } catch {
+      // closed meanwhile (the fd readdir itself used, among others)
+    }
+  }
+  return n;
 }
 
 /** Ids of every BPF link in the system. */
@@ -57,4 +71,18 @@ export function programsNamed(name: string): number[] {
       return false;
     }
   });
+}
+
+/**
+ * Nothing of a tool's left: no link of the programs named, and none of them loaded. The kernel
+ * frees a detached program (and a link whose last fd closed) after an RCU grace period, so
+ * this waits for that, at most 5 s, before it fails.
+ */
+export async function assertDetached(...names: string[]): Promise<void> {
+  const left = () => names.filter((n) => linksOfProgram(n).length > 0 || programsNamed(n).length > 0);
+  for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const name of names) {
+    assert.deepEqual(linksOfProgram(name), [], `a link of ${name} remains`);
+    assert.deepEqual(programsNamed(name), [], `program ${name} remains loaded`);
+  }
 }
