@@ -3,7 +3,7 @@
 // printed per interval or at Ctrl-C.
 import { clockTime, FOREVER, intervalHeader, intervalTicks } from "../histogram/interval.ts";
 import type { Link } from "../link/link.ts";
-import { attachWithCookie, resolvePattern, type ProbeTarget } from "./probes.ts";
+import { attachWithCookie, resolvePattern, targetLabel, type ProbeTarget } from "./probes.ts";
 import { startTool } from "./skeleton.ts";
 import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
@@ -49,11 +49,6 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-/** The FUNC column: tracepoints as CATEGORY:EVENT, functions by name (as BCC). */
-function display(t: ProbeTarget): string {
-  return t.kind === "tracepoint" ? t.name : t.symbol;
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
@@ -97,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
       if (run.out.closed) break;
       const rows: { func: string; count: number }[] = [];
       for (const [k, v] of counts.entries() as Iterable<[number, bigint]>) {
-        if (v > 0n) rows.push({ func: display(targets[k]!), count: Number(v) });
+        if (v > 0n) rows.push({ func: targetLabel(targets[k]!), count: Number(v) });
       }
       rows.sort((a, b) => a.count - b.count);
       if (o.json) {

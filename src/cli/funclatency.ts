@@ -5,7 +5,7 @@
 import { clockTime, FOREVER, intervalHeader, intervalTicks } from "../histogram/interval.ts";
 import { formatLog2Hist, histogramJson } from "../histogram/index.ts";
 import type { Link } from "../link/link.ts";
-import { attachWithCookie, resolvePattern, type ProbeTarget } from "./probes.ts";
+import { attachWithCookie, resolvePattern, targetLabel, type ProbeTarget } from "./probes.ts";
 import { startTool } from "./skeleton.ts";
 import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
@@ -57,10 +57,6 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-function display(t: ProbeTarget): string {
-  return t.kind === "tracepoint" ? t.name : t.symbol;
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
@@ -103,7 +99,7 @@ export async function run(args: string[]): Promise<number> {
     const dist = coll.map("dist");
     const avg = coll.map("avg");
     const histOpts = o.function
-      ? { valType: label, sectionHeader: "Function", sectionPrintFn: (i: number) => display(targets[i]!) }
+      ? { valType: label, sectionHeader: "Function", sectionPrintFn: (i: number) => targetLabel(targets[i]!) }
       : { valType: label };
     for await (const tick of intervalTicks({ interval: interval ?? FOREVER, count: FOREVER, signal: run.signal })) {
       if (run.out.closed) break;

@@ -28,6 +28,11 @@ export type ProbeTarget =
   | { kind: "kprobe"; symbol: string; name: string }
   | { kind: "uprobe"; path: string; symbol: string; offset: number; name: string };
 
+/** A target as BCC's FUNC column shows it: tracepoints as CATEGORY:EVENT, functions by name. */
+export function targetLabel(t: ProbeTarget): string {
+  return t.kind === "tracepoint" ? t.name : t.symbol;
+}
+
 export interface PatternOptions {
   /** The pattern's function part is a regular expression (BCC's -r), not a glob. */
   regexp?: boolean;
