@@ -19,14 +19,12 @@
 // bpf_get_current_task()), pointers loaded from memory (kernel memory, map
 // values that stored a kernel pointer, tracepoint fields), &member of kernel
 // memory, and what variables assigned from any of these hold.
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { packageRoot } from "../internal/package.ts";
 import { defaultCacheDir, sha256, writeFileAtomic } from "../compile/cache.ts";
 import { clangVersion, findClang } from "../compile/tools.ts";
 import { vmlinuxHeaderInfo } from "../compile/vmlinux.ts";
+import { dumpAst, type AstNode, type UserText } from "./clang-ast.ts";
 
 /** Suffix the AST run gives the user's functions, so one -ast-dump-filter names them all. */
 const AST_MARK = "__tsbpf_ast";
@@ -58,23 +56,9 @@ type Kind = "safe" | "kernel" | "user";
 /** A helper's parameter before its callers are seen, a variable before its assignments are. */
 type VarKind = Kind | "unknown";
 
-type Node = {
-  id?: string;
-  kind?: string;
-  name?: string;
-  type?: { qualType?: string; desugaredQualType?: string };
-  valueCategory?: string;
-  castKind?: string;
-  opcode?: string;
-  isArrow?: boolean;
-  range?: { begin: Loc; end: Loc };
-  referencedDecl?: { id: string; kind: string; name?: string };
-  inner?: Node[];
-};
-type BareLoc = { offset?: number; file?: string; tokLen?: number; includedFrom?: unknown };
-type Loc = BareLoc & { spellingLoc?: BareLoc; expansionLoc?: BareLoc };
+type Node = AstNode;
 
-const PREFIX_CACHE_FORMAT = 5;
+const PREFIX_CACHE_FORMAT = 6;
 
 /** The macros the wraps expand to (put in the prelude). */
 export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernelreads.ts) */
@@ -97,76 +81,15 @@ export async function rewriteKernelReads(code: string, opts: KernelReadsOptions)
   } catch {
     // not cached
   }
-  const flags = ["-target", "bpf", `-D__TARGET_ARCH_${opts.arch}`, "-fno-color-diagnostics", "-w"];
-  for (const dir of opts.includeDirs ?? []) flags.push("-I", dir);
-  flags.push("-I", join(packageRoot, "include"), "-I", dirname(vmlinux.path));
-  // The prefix (vmlinux.h, libbpf's headers) does not depend on the user's -D/-U: one PCH
-  // per kernel and clang, not one per -DTARGET_PID=... (a 15 MB header, 1-2 s to build).
-  const pchFlags = [...flags, ...(opts.cflags ?? []).filter((f) => /^-I/.test(f))];
-  flags.push(...(opts.cflags ?? []).filter((f) => /^-[DUI]/.test(f)));
-  const pch = await prefixHeader(clang, pchFlags, join(cacheDir, "bcc-pch", sha256(JSON.stringify([version, vmlinux.btfHash, pchFlags])).slice(0, 24)));
-
-  // The AST run's text: the user's functions renamed by macros so that one filter names them all.
-  const defines = opts.functions.map((f) => `#define ${f} ${f}${AST_MARK}\n`).join("");
-  const astText = code.slice(0, opts.userStart) + defines + code.slice(opts.userStart);
-  const shift = (offset: number) => (offset >= opts.userStart + defines.length ? offset - defines.length : -1);
-
-  await mkdir(join(cacheDir, "tmp"), { recursive: true });
-  const tmp = await mkdtemp(join(cacheDir, "tmp", "ast-"));
-  let json: string;
-  const input = join(tmp, "program.c");
-  try {
-    await writeFile(input, astText);
-    const args = [...flags, ...(pch ? ["-include-pch", pch, "-Xclang", "-fno-validate-pch"] : []), "-fsyntax-only", "-Xclang", "-ast-dump=json", "-Xclang", `-ast-dump-filter=${AST_MARK}`, "-x", "c", input];
-    json = await new Promise<string>((resolve, reject) => {
-      execFile(clang, args, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 }, (error, stdout) => {
-        // Errors are the compile's to report, with the user's lines: dump what parsed.
-        if (error && !stdout) reject(error);
-        else resolve(stdout);
-      });
-    }).catch(() => "");
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  const decls = splitJson(json);
-  const analysis = new Analysis(decls, code, shift, new Set(opts.programs.map((p) => p + AST_MARK)), [input]);
-  const wraps = analysis.run();
+  const { decls, text } = await dumpAst(code, {
+    userStart: opts.userStart, names: opts.functions, mark: AST_MARK, clang, clangVersion: version, vmlinux, cacheDir,
+    cflags: opts.cflags, includeDirs: opts.includeDirs, arch: opts.arch,
+  });
+  const wraps = new Analysis(decls, text, new Set(opts.programs.map((p) => p + AST_MARK))).run();
   await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 })
     .then(() => writeFileAtomic(cacheFile, JSON.stringify({ wraps })))
     .catch(() => {});
   return { ...applyWraps(code, wraps), cached: false };
-}
-
-/** vmlinux.h and libbpf's headers, precompiled once per kernel, clang and flags: the AST run then parses only the program. */
-export async function prefixHeader(clang: string, flags: string[], dir: string): Promise<string | undefined> {
-  const pch = join(dir, "prefix.pch");
-  if (existsSync(pch)) return pch;
-  await mkdir(dir, { recursive: true });
-  const header = join(dir, "prefix.h");
-  await writeFile(header, '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n#include <bpf/bpf_endian.h>\n');
-  const tmp = `${pch}.tmp-${process.pid}`;
-  const ok = await new Promise<boolean>((resolve) => {
-    execFile(clang, [...flags, "-x", "c-header", header, "-o", tmp], (error) => resolve(!error));
-  });
-  if (!ok) return undefined;
-  await import("node:fs/promises").then((fs) => fs.rename(tmp, pch));
-  return pch;
-}
-
-/** clang prints one JSON document per matched declaration, back to back. */
-export function splitJson(text: string): Node[] {
-  const out: Node[] = [];
-  const parts = text.split(/\n(?=\{\n)/);
-  for (const part of parts) {
-    const t = part.trim();
-    if (!t) continue;
-    try {
-      out.push(JSON.parse(t) as Node);
-    } catch {
-      // a truncated dump: ignore
-    }
-  }
-  return out;
 }
 
 function applyWraps(code: string, wraps: [number, number, Kind][]): Omit<KernelReadsResult, "cached"> {
@@ -201,27 +124,17 @@ class Analysis {
   currentFn: string | undefined;
   /** Parameter ids of each function, in order. */
   readonly params = new Map<string, { id: string; type: string }[]>();
-  readonly fileState = { file: "" };
-  readonly mainFiles = new Set<string>();
   changed = false;
-  /** Source ranges [begin, end) in `code` of each node with a usable range, by node. */
-  readonly ranges = new Map<Node, [number, number] | null>();
 
   constructor(
     readonly decls: Node[],
-    readonly code: string,
-    readonly shift: (offset: number) => number,
+    readonly user: UserText,
     readonly programs: Set<string>,
-    mainFiles: string[],
-  ) {
-    for (const f of mainFiles) this.mainFiles.add(f);
-    // The user's text is under #line "FILE" directives.
-    for (const m of code.matchAll(/^#line \d+ "([^"]+)"$/gm)) this.mainFiles.add(m[1]!);
-  }
+  ) {}
 
   run(): [number, number, Kind][] {
     // Ranges first: clang writes a file name only when it changes, in document order.
-    for (const d of this.decls) this.walkRanges(d);
+    for (const d of this.decls) this.user.walk(d);
     for (const d of this.decls) {
       if (d.kind !== "FunctionDecl" || !d.name) continue;
       const ps = (d.inner ?? []).filter((n) => n.kind === "ParmVarDecl").map((n) => ({ id: n.id!, type: n.type?.qualType ?? "" }));
@@ -258,60 +171,11 @@ class Analysis {
     return wraps;
   }
 
-  // ---- locations ----
-
-  walkRanges(n: Node): void {
-    if (n.range) {
-      const b = this.loc(n.range.begin, "begin");
-      const e = this.loc(n.range.end, "end");
-      this.ranges.set(n, b !== undefined && e !== undefined && e > b ? [b, e] : null);
-    } else if ((n as { loc?: Loc }).loc) {
-      this.loc((n as { loc: Loc }).loc, "begin");
-    }
-    for (const c of n.inner ?? []) this.walkRanges(c);
-  }
-
-  /** Offset in `code` of a range end, or undefined when it is not in the user's text (or inside a macro's body). */
-  loc(l: Loc, which: "begin" | "end"): number | undefined {
-    const see = (b: BareLoc | undefined) => {
-      if (b?.file !== undefined) this.fileState.file = b.file;
-      return b;
-    };
-    if (l.spellingLoc || l.expansionLoc) {
-      const sp = see(l.spellingLoc);
-      const spFile = this.fileState.file;
-      const ex = see(l.expansionLoc);
-      if (!ex || ex.offset === undefined || sp?.offset === undefined) return undefined;
-      // A macro argument (ntohs(sk->x)): its tokens are spelled in the user's text, where the wrap goes.
-      if (this.mainFiles.has(spFile)) {
-        const o = this.shift(sp.offset);
-        if (o >= 0) return which === "begin" ? o : o + (sp.tokLen ?? 0);
-      }
-      const off = this.shift(ex.offset);
-      if (off < 0) return undefined;
-      // A token from an object-like macro (sk_state, an alias): the user's token stands for it.
-      // A function-like macro's invocation cannot be split: leave it.
-      const after = this.code.slice(off + (ex.tokLen ?? 0)).match(/^\s*\(/);
-      if (after) return undefined;
-      return which === "begin" ? off : off + (ex.tokLen ?? 0);
-    }
-    see(l);
-    if (l.offset === undefined) return undefined;
-    const off = this.shift(l.offset);
-    if (off < 0) return undefined;
-    return which === "begin" ? off : off + (l.tokLen ?? 0);
-  }
-
   // ---- kinds ----
 
   strip(n: Node): Node {
     while (n.kind === "ParenExpr" || (n.kind === "ImplicitCastExpr" && (n.castKind === "NoOp" || n.castKind === "BitCast"))) n = n.inner![0]!;
     return n;
-  }
-
-  text(n: Node): string {
-    const r = this.ranges.get(n);
-    return r ? this.code.slice(r[0], r[1]) : "";
   }
 
   isPointer(n: Node): boolean {
@@ -342,7 +206,7 @@ class Analysis {
             if (this.userTagged(n)) return "user";
             // (void *)(long)skb->data: packet memory, which programs read directly (BCC: IsContextMemberExpr).
             if (this.packetContextMember(sub)) return "safe";
-            const t = this.text(sub);
+            const t = this.user.text(sub);
             if (/__TSBPF_SYSCALL_ARG|__TSBPF_TP_/.test(t)) return "user";
             return "kernel";
           }
@@ -512,7 +376,7 @@ class Analysis {
       const sub = inner[0]!;
       const kind = this.lvalueKind(sub);
       if (kind !== "safe") {
-        const r = this.ranges.get(sub);
+        const r = this.user.range(sub);
         if (r) wraps.push([r[0], r[1], kind]);
       }
     }

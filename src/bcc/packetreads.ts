@@ -17,20 +17,19 @@
 // layout of the struct's fields. Only text is replaced, with no newline added
 // or removed, so the user's line numbers hold. Programs that declare no
 // packet struct skip the clang run.
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { packageRoot } from "../internal/package.ts";
 import { defaultCacheDir, sha256, writeFileAtomic } from "../compile/cache.ts";
 import { clangVersion, findClang } from "../compile/tools.ts";
 import { vmlinuxHeaderInfo } from "../compile/vmlinux.ts";
 import { BccError } from "./errors.ts";
-import { prefixHeader, splitJson } from "./kernelreads.ts";
+import { dumpAst, type AstNode, type UserText } from "./clang-ast.ts";
 
 /** Suffix of the user's functions and the packet structs in the AST run (one -ast-dump-filter names them all). */
 const MARK = "__tsbpf_pkt";
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 export interface PacketReadsOptions {
   /** Where the user's text starts in `code`. */
@@ -64,22 +63,7 @@ export interface PacketField {
 /** An edit: replace [from, to) of the code with text. */
 type Edit = [from: number, to: number, text: string];
 
-type Node = {
-  id?: string;
-  kind?: string;
-  name?: string;
-  type?: { qualType?: string; desugaredQualType?: string };
-  castKind?: string;
-  opcode?: string;
-  isBitfield?: boolean;
-  value?: string;
-  loc?: Loc;
-  range?: { begin: Loc; end: Loc };
-  referencedDecl?: { id: string; kind: string; name?: string };
-  inner?: Node[];
-};
-type BareLoc = { offset?: number; file?: string; tokLen?: number };
-type Loc = BareLoc & { spellingLoc?: BareLoc; expansionLoc?: BareLoc };
+type Node = AstNode;
 
 let protoStructs: string[] | undefined;
 
@@ -129,35 +113,11 @@ export async function rewritePacketReads(code: string, opts: PacketReadsOptions)
   } catch {
     // not cached
   }
-  const flags = ["-target", "bpf", `-D__TARGET_ARCH_${opts.arch}`, "-fno-color-diagnostics", "-w"];
-  for (const dir of opts.includeDirs ?? []) flags.push("-I", dir);
-  flags.push("-I", join(packageRoot, "include"), "-I", dirname(vmlinux.path));
-  flags.push(...(opts.cflags ?? []).filter((f) => /^-[DUI]/.test(f)));
-  const pch = await prefixHeader(clang, flags, join(cacheDir, "bcc-pch", sha256(JSON.stringify([version, vmlinux.btfHash, flags])).slice(0, 24)));
-
-  const defines = [...opts.functions, ...structs].map((f) => `#define ${f} ${f}${MARK}\n`).join("");
-  const astText = code.slice(0, opts.userStart) + defines + code.slice(opts.userStart);
-  const shift = (offset: number) => (offset >= opts.userStart + defines.length ? offset - defines.length : -1);
-
-  await mkdir(join(cacheDir, "tmp"), { recursive: true });
-  const tmp = await mkdtemp(join(cacheDir, "tmp", "pkt-"));
-  const input = join(tmp, "program.c");
-  let json: string;
-  try {
-    await writeFile(input, astText);
-    const args = [...flags, ...(pch ? ["-include-pch", pch, "-Xclang", "-fno-validate-pch"] : []), "-fsyntax-only", "-Xclang", "-ast-dump=json", "-Xclang", `-ast-dump-filter=${MARK}`, "-x", "c", input];
-    json = await new Promise<string>((resolve, reject) => {
-      execFile(clang, args, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 }, (error, stdout) => {
-        // Errors are the compile's to report, with the user's lines.
-        if (error && !stdout) reject(error);
-        else resolve(stdout);
-      });
-    }).catch(() => "");
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  const mainFiles = new Set([input, ...[...code.matchAll(/^#line \d+ "([^"]+)"$/gm)].map((m) => m[1]!)]);
-  const { edits, reads, writes } = new PacketRewriter(splitJson(json) as Node[], code, shift, mainFiles, opts.displayName).run();
+  const { decls, text } = await dumpAst(code, {
+    userStart: opts.userStart, names: [...opts.functions, ...structs], mark: MARK, clang, clangVersion: version, vmlinux, cacheDir,
+    cflags: opts.cflags, includeDirs: opts.includeDirs, arch: opts.arch,
+  });
+  const { edits, reads, writes } = new PacketRewriter(decls, text, opts.displayName).run();
   await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 })
     .then(() => writeFileAtomic(cacheFile, JSON.stringify({ edits, reads, writes })))
     .catch(() => {});
@@ -216,8 +176,6 @@ export function packedLayout(fields: { name: string; type: string; bitfield?: nu
 }
 
 class PacketRewriter {
-  readonly ranges = new Map<Node, [number, number] | null>();
-  readonly fileState = { file: "" };
   /** Packet structs (renamed) -> field layout. */
   readonly layouts = new Map<string, PacketField[] | undefined>();
   /** Variables pointing to a packet struct -> the struct's name (renamed). */
@@ -228,15 +186,13 @@ class PacketRewriter {
 
   constructor(
     readonly decls: Node[],
-    readonly code: string,
-    readonly shift: (offset: number) => number,
-    readonly mainFiles: Set<string>,
+    readonly user: UserText,
     readonly displayName: string,
   ) {}
 
   run(): { edits: Edit[]; reads: number; writes: number } {
     // Ranges first: clang writes a file name only when it changes, in document order.
-    for (const d of this.decls) this.walkRanges(d);
+    for (const d of this.decls) this.user.walk(d);
     for (const d of this.decls) {
       if (d.kind !== "RecordDecl" || !d.name) continue;
       const inner = d.inner ?? [];
@@ -250,46 +206,6 @@ class PacketRewriter {
     if (this.layouts.size === 0) return { edits: [], reads: 0, writes: 0 };
     for (const d of this.decls) if (d.kind === "FunctionDecl") this.fn(d);
     return { edits: this.edits, reads: this.reads, writes: this.writes };
-  }
-
-  // ---- locations (as kernelreads.ts) ----
-
-  walkRanges(n: Node): void {
-    if (n.loc) this.loc(n.loc, "begin");
-    if (n.range) {
-      const b = this.loc(n.range.begin, "begin");
-      const e = this.loc(n.range.end, "end");
-      this.ranges.set(n, b !== undefined && e !== undefined && e > b ? [b, e] : null);
-    }
-    for (const c of n.inner ?? []) this.walkRanges(c);
-  }
-
-  /** Offset in the code of a range end, or undefined when it is not the user's text (or inside a macro's body). */
-  loc(l: Loc, which: "begin" | "end"): number | undefined {
-    const see = (b: BareLoc | undefined) => {
-      if (b?.file !== undefined) this.fileState.file = b.file;
-      return b;
-    };
-    const at = (b: BareLoc) => {
-      const o = this.shift(b.offset!);
-      if (o < 0) return undefined;
-      return which === "begin" ? o : o + (b.tokLen ?? 0);
-    };
-    if (l.spellingLoc || l.expansionLoc) {
-      const sp = see(l.spellingLoc);
-      const spFile = this.fileState.file;
-      const ex = see(l.expansionLoc);
-      if (!ex || ex.offset === undefined || sp?.offset === undefined) return undefined;
-      // A macro argument: its tokens are in the user's text.
-      if (this.mainFiles.has(spFile)) return at(sp);
-      // A token of an object-like macro stands for itself; a function-like macro's body cannot be split.
-      const off = this.shift(ex.offset);
-      if (off < 0 || /^\s*\(/.test(this.code.slice(off + (ex.tokLen ?? 0)))) return undefined;
-      return at(ex);
-    }
-    see(l);
-    if (l.offset === undefined || !this.mainFiles.has(this.fileState.file)) return undefined;
-    return at(l);
   }
 
   // ---- the rewrite ----
@@ -339,14 +255,14 @@ class PacketRewriter {
   }
 
   fail(n: Node, fnNode: Node, detail: string): never {
-    const r = this.ranges.get(n);
+    const r = this.user.range(n);
     const line = r ? this.lineOf(r[0]) : 0;
     throw new BccError(this.displayName, line, `${(fnNode.name ?? "").replace(MARK, "")}()`, detail);
   }
 
   /** The user's line of an offset in the code (after the last #line directive before it). */
   lineOf(offset: number): number {
-    const before = this.code.slice(0, offset);
+    const before = this.user.code.slice(0, offset);
     const directive = [...before.matchAll(/^#line (\d+) "[^"]*"$/gm)].pop();
     if (!directive) return 0;
     const from = directive.index! + directive[0].length + 1;
@@ -360,7 +276,7 @@ class PacketRewriter {
       const pm = this.packetMember(inner[0]!);
       if (pm) {
         const member = this.strip(inner[0]!);
-        const r = this.ranges.get(member);
+        const r = this.user.range(member);
         if (!r) this.fail(n, fnNode, `a packet header field (${pm.field.name}) is read inside a macro's body: tsbpf, as BCC, cannot rewrite it there`);
         if (!ctx) this.fail(n, fnNode, "a packet header is read in a function without parameters: the first parameter must be the skb");
         const f = pm.field;
@@ -373,8 +289,8 @@ class PacketRewriter {
       const pm = this.packetMember(inner[0]!);
       if (pm) {
         if (n.kind === "CompoundAssignOperator") this.fail(n, fnNode, `"${n.opcode}" on a packet header field (${pm.field.name}): write it with "=" (BCC rewrites only assignments)`);
-        const whole = this.ranges.get(n);
-        const rhs = this.ranges.get(inner[1]!);
+        const whole = this.user.range(n);
+        const rhs = this.user.range(inner[1]!);
         if (!whole || !rhs) this.fail(n, fnNode, `a packet header field (${pm.field.name}) is written inside a macro's body: tsbpf, as BCC, cannot rewrite it there`);
         if (!ctx) this.fail(n, fnNode, "a packet header is written in a function without parameters: the first parameter must be the skb");
         const f = pm.field;

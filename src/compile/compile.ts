@@ -82,13 +82,24 @@ async function prefixPch(
   const user = options.cflags ?? [];
   if (!headers.length || !btfHash || user.some((f) => !/^-[DUW]/.test(f))) return undefined;
   const base = flags.filter((f) => !user.includes(f) || !/^-[DU]/.test(f));
-  const dir = trustedCacheDir(cacheDir, "pch", sha256(JSON.stringify([CACHE_FORMAT, base, version, btfHash, headers])).slice(0, 24));
+  return precompiledHeaders(clang, base, headers, version, btfHash, cacheDir);
+}
+
+/**
+ * `headers` (each as `#include` takes it: `"vmlinux.h"`, `<bpf/bpf_helpers.h>`)
+ * precompiled for clang `flags`, built on first use in `<cache>/pch/<key>/prefix.pch`;
+ * undefined when clang cannot build it (the caller then parses the headers itself).
+ */
+export async function precompiledHeaders(
+  clang: string, flags: string[], headers: string[], version: string, btfHash: string, cacheDir: string,
+): Promise<string | undefined> {
+  const dir = trustedCacheDir(cacheDir, "pch", sha256(JSON.stringify([CACHE_FORMAT, flags, version, btfHash, headers])).slice(0, 24));
   const pch = join(dir, "prefix.pch");
   if (existsSync(pch)) return pch;
   const header = join(dir, "prefix.h");
   await writeFile(header, headers.map((h) => `#include ${h}\n`).join(""));
   const tmp = `${pch}.tmp-${process.pid}`;
-  const r = await runClang(clang, [...base, "-w", "-x", "c-header", header, "-o", tmp], dir);
+  const r = await runClang(clang, [...flags, "-w", "-x", "c-header", header, "-o", tmp], dir);
   if (r.code !== 0) {
     await rm(tmp, { force: true });
     return undefined;
