@@ -1,12 +1,16 @@
 // tsbpf memleak: outstanding allocations, summed by stack, every interval,
 // BCC's options and report. Hooks: with -p or -c, uprobes/uretprobes on the
-// process's allocator (libc's malloc, calloc, realloc, free, or -O LIBRARY's);
+// process's allocator (libc's malloc, calloc, realloc, free, mmap, munmap,
+// posix_memalign, aligned_alloc, valloc, memalign, pvalloc, or -O LIBRARY's);
 // without, the kmem tracepoints kmalloc, kfree, kmem_cache_alloc,
 // kmem_cache_free, mm_page_alloc and mm_page_free (and kmalloc_node,
 // kmem_cache_alloc_node before 6.1), or with --percpu the percpu ones: BCC uses
 // the same tracepoints for the kernel.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { ElfError } from "../elf/error.ts";
+import { ElfFile } from "../elf/index.ts";
+import { resolveBinary } from "../link/uprobe.ts";
 import type { Collection } from "../collection.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/interval.ts";
@@ -48,8 +52,9 @@ options:
       --symbols-prefix P   the allocator's symbols have this prefix (e.g. je_ for jemalloc)
       --json               one JSON object per report (or per call with -t)
 
-hooks: with -p/-c, uprobes on OBJ's malloc, calloc, realloc, free (uretprobes for the
-addresses); without, the tracepoints kmem:kmalloc, kfree, kmem_cache_alloc,
+hooks: with -p/-c, uprobes on OBJ's malloc, calloc, realloc, free, and where OBJ has
+them mmap, munmap, posix_memalign, aligned_alloc, valloc, memalign, pvalloc
+(uretprobes for the addresses); without, the tracepoints kmem:kmalloc, kfree, kmem_cache_alloc,
 kmem_cache_free, mm_page_alloc, mm_page_free (pages by pfn), and kmalloc_node,
 kmem_cache_alloc_node where the kernel has them (before 6.1); with --percpu,
 percpu:percpu_alloc_percpu and percpu_free_percpu. Kernel sizes are bytes_alloc (the
@@ -118,7 +123,21 @@ function libcOf(pid: number): string {
   return path ? `/proc/${pid}/root${path}` : "libc.so.6";
 }
 
-const USER_PROGRAMS = ["malloc_enter", "malloc_exit", "calloc_enter", "calloc_exit", "realloc_enter", "realloc_exit", "free_enter_u"];
+/**
+ * The allocator's probes, in attach order: frees first (an allocation seen before its free's
+ * probe is attached would count as a leak), malloc's return last. [program, symbol, return, optional]:
+ * an optional symbol the allocator lacks (jemalloc has no mmap; a libc may drop pvalloc) is skipped.
+ */
+const USER_PROBES: [program: string, symbol: string, ret: boolean, optional: boolean][] = [
+  ["free_enter_u", "free", false, false], ["munmap_enter", "munmap", false, true],
+  ["realloc_enter", "realloc", false, false], ["realloc_exit", "realloc", true, false],
+  ["mmap_enter", "mmap", false, true], ["mmap_exit", "mmap", true, true],
+  ["posix_memalign_enter", "posix_memalign", false, true], ["posix_memalign_exit", "posix_memalign", true, true],
+  ...["aligned_alloc", "valloc", "memalign", "pvalloc"].flatMap((f): [string, string, boolean, boolean][] => [[`${f}_enter`, f, false, true], ["aligned_exit", f, true, true]]),
+  ["calloc_enter", "calloc", false, false], ["calloc_exit", "calloc", true, false],
+  ["malloc_enter", "malloc", false, false], ["malloc_exit", "malloc", true, false],
+];
+const USER_PROGRAMS = [...new Set(USER_PROBES.map(([p]) => p))];
 
 function kernelPrograms(percpu: boolean): string[] {
   if (percpu) return ["percpu_alloc", "percpu_free"];
@@ -200,12 +219,25 @@ export async function run(args: string[]): Promise<number> {
   const attach = (coll: Collection) => {
     if (!user || obj === undefined) coll.attachAll();
     else {
-      // free first: an allocation seen before its free's probe is attached would count as a leak.
-      for (const [prog, symbol, ret] of [
-        ["free_enter_u", "free", false], ["realloc_enter", "realloc", false], ["realloc_exit", "realloc", true],
-        ["calloc_enter", "calloc", false], ["calloc_exit", "calloc", true], ["malloc_enter", "malloc", false], ["malloc_exit", "malloc", true],
-      ] as const) {
-        coll.program(prog).attachUprobe({ path: obj, symbol: prefix + symbol, pid, retprobe: ret });
+      // One probe per function: glibc's memalign and aligned_alloc are one address, and two
+      // probes there would count each block twice.
+      const path = resolveBinary(obj);
+      const elf = new ElfFile(new Uint8Array(readFileSync(path)), path);
+      const offsets = new Map<string, number | undefined>();
+      const probed = new Set<number>();
+      for (const [prog, symbol, ret, optional] of USER_PROBES) {
+        if (!offsets.has(symbol)) {
+          let offset: number | undefined;
+          try {
+            offset = elf.symbolFileOffset(prefix + symbol);
+          } catch (e) {
+            if (!optional || !(e instanceof ElfError)) throw e;
+          }
+          offsets.set(symbol, offset !== undefined && probed.has(offset) ? undefined : offset);
+          if (offset !== undefined) probed.add(offset);
+        }
+        const offset = offsets.get(symbol);
+        if (offset !== undefined) coll.program(prog).attachUprobe({ path, offset, pid, retprobe: ret });
       }
     }
     // Said before the command runs: its own output comes after.

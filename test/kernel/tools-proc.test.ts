@@ -131,26 +131,35 @@ test("process tools | head end cleanly, and help names the hooks", async () => {
 });
 
 const LEAKER = `
+#include <malloc.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 static volatile int go;
 static void on_usr1(int s) { (void)s; go = 1; }
 __attribute__((noinline)) void *leak_here(size_t n) { return malloc(n); }
-__attribute__((noinline)) void churn(void) { free(malloc(500)); free(calloc(10, 50)); free(realloc(malloc(100), 700)); }
+__attribute__((noinline)) void *leak_aligned(size_t n) { void *p = 0; return posix_memalign(&p, 64, n) ? 0 : p; }
+__attribute__((noinline)) void *leak_mapped(size_t n) { void *p = mmap(0, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); return p == MAP_FAILED ? 0 : p; }
+__attribute__((noinline)) void churn(void) {
+	free(malloc(500)); free(calloc(10, 50)); free(realloc(malloc(100), 700));
+	free(aligned_alloc(64, 640)); free(memalign(64, 320)); free(valloc(100)); free(leak_aligned(900)); munmap(leak_mapped(4096), 4096);
+}
 int main(void) {
 	signal(SIGUSR1, on_usr1);
 	printf("ready\\n"); fflush(stdout);
 	while (!go) pause();
 	for (int i = 0; i < 20; i++) { if (!leak_here(1000)) return 1; churn(); }
+	for (int i = 0; i < 5; i++) if (!leak_aligned(2000)) return 1;
+	for (int i = 0; i < 3; i++) if (!leak_mapped(8192)) return 1;
 	printf("leaked\\n"); fflush(stdout);
 	sleep(60);
 	return 0;
 }
 `;
 
-test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call site, and none it freed", async () => {
+test("memleak -p finds what a process leaks through malloc, posix_memalign and mmap, at each call site, and none it freed", async () => {
   using dir = tempDir("tsbpf-memleak-");
   writeFileSync(join(dir.path, "leaker.c"), LEAKER);
   const cc = spawnSync("cc", ["-g", "-O0", "-fno-omit-frame-pointer", "-o", join(dir.path, "leaker"), join(dir.path, "leaker.c")], { encoding: "utf8" });
@@ -167,11 +176,17 @@ test("memleak -p finds the 20 blocks of 1000 bytes a process leaks, at the call 
     });
     assert.equal(r.code, 0, r.err);
     const last = r.json.at(-1)!;
-    assert.equal(last.stacks.length, 1, JSON.stringify(last));
-    assert.deepEqual([last.stacks[0].bytes, last.stacks[0].allocations], [20000, 20]);
-    assert.match(last.stacks[0].stack[0], /^leak_here\+0x[0-9a-f]+ \[.*\/leaker\]$/);
-    assert.ok(last.stacks[0].stack.some((f: string) => f.startsWith("main+")), last.stacks[0].stack.join(" "));
-    await assertDetached("malloc_exit", "free_enter_u");
+    // Three call sites leak, through malloc, posix_memalign and mmap; the frees of every
+    // allocator (free, munmap) leave nothing else outstanding.
+    assert.equal(last.stacks.length, 3, JSON.stringify(last));
+    const site = (fn: string) => last.stacks.find((s: { stack: string[] }) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[.*/leaker\\]$`).test(s.stack[0]));
+    for (const [fn, bytes, allocations] of [["leak_here", 20000, 20], ["leak_aligned", 10000, 5], ["leak_mapped", 24576, 3]] as const) {
+      const s = site(fn);
+      assert.ok(s, `no stack at ${fn}: ${JSON.stringify(last)}`);
+      assert.deepEqual([s.bytes, s.allocations], [bytes, allocations], fn);
+      assert.ok(s.stack.some((f: string) => f.startsWith("main+")), s.stack.join(" "));
+    }
+    await assertDetached("malloc_exit", "free_enter_u", "mmap_exit", "posix_memalign_exit", "aligned_exit");
   } finally {
     leaker.kill("SIGKILL");
   }

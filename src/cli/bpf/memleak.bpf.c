@@ -174,10 +174,10 @@ static __always_inline int alloc_enter(void *ctx, u64 size)
 	return 0;
 }
 
-static __always_inline int alloc_exit(struct pt_regs *ctx)
+/* The allocation the thread's pending call made: at `addr`, or none (0). */
+static __always_inline int alloc_done(struct pt_regs *ctx, u64 addr)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u64 addr = PT_REGS_RC(ctx);
 	u64 *size = bpf_map_lookup_elem(&sizes, &tid);
 
 	if (!size)
@@ -186,6 +186,11 @@ static __always_inline int alloc_exit(struct pt_regs *ctx)
 		record(ctx, addr, *size);
 	bpf_map_delete_elem(&sizes, &tid);
 	return 0;
+}
+
+static __always_inline int alloc_exit(struct pt_regs *ctx)
+{
+	return alloc_done(ctx, PT_REGS_RC(ctx));
 }
 
 SEC("uprobe")
@@ -230,6 +235,91 @@ SEC("uprobe")
 int BPF_KPROBE(free_enter_u, void *ptr)
 {
 	return free_enter(ctx, (u64)ptr);
+}
+
+/* BCC's other allocators: mmap/munmap, and the aligned ones (each attached where libc has it). */
+SEC("uprobe")
+int BPF_KPROBE(mmap_enter, void *addr, size_t length)
+{
+	return alloc_enter(ctx, length);
+}
+
+SEC("uretprobe")
+int mmap_exit(struct pt_regs *ctx)
+{
+	u64 addr = PT_REGS_RC(ctx);
+
+	return alloc_done(ctx, addr == (u64)-1 ? 0 : addr); /* MAP_FAILED */
+}
+
+SEC("uprobe")
+int BPF_KPROBE(munmap_enter, void *addr)
+{
+	return free_enter(ctx, (u64)addr);
+}
+
+/* posix_memalign returns 0 and writes the block's address to *memptr: kept from entry to return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, u32);
+	__type(value, u64);
+} memptrs SEC(".maps");
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, void **memptr, size_t alignment, size_t size)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 where = (u64)memptr;
+
+	bpf_map_update_elem(&memptrs, &tid, &where, BPF_ANY);
+	return alloc_enter(ctx, size);
+}
+
+SEC("uretprobe")
+int posix_memalign_exit(struct pt_regs *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 *where = bpf_map_lookup_elem(&memptrs, &tid);
+	u64 addr = 0;
+
+	if (!where)
+		return 0;
+	if (PT_REGS_RC(ctx) != 0 || bpf_probe_read_user(&addr, sizeof(addr), (void *)*where))
+		addr = 0;
+	bpf_map_delete_elem(&memptrs, &tid);
+	return alloc_done(ctx, addr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_alloc_enter, size_t alignment, size_t size)
+{
+	return alloc_enter(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(valloc_enter, size_t size)
+{
+	return alloc_enter(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, size_t alignment, size_t size)
+{
+	return alloc_enter(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pvalloc_enter, size_t size)
+{
+	return alloc_enter(ctx, size);
+}
+
+/* The return of aligned_alloc, valloc, memalign and pvalloc (malloc_exit's own links mark "attached"). */
+SEC("uretprobe")
+int aligned_exit(struct pt_regs *ctx)
+{
+	return alloc_exit(ctx);
 }
 
 SEC("tracepoint/kmem/kmalloc")
