@@ -1,8 +1,9 @@
 // tsbpf tcptop: TCP throughput by process and connection, refreshed every
 // interval, BCC's columns. Hooks: sock:sock_send_length and sock:sock_recv_length
-// (BCC: kprobes on tcp_sendmsg/tcp_cleanup_rbuf, which this host lacks).
+// (6.3+), else BCC's kprobes on tcp_sendmsg/tcp_cleanup_rbuf (this host has no kprobes).
 import { NotSupportedError } from "../errors.ts";
 import { parseIntervalArgs } from "../histogram/interval.ts";
+import { haveDynamicProbes } from "../features/index.ts";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { AF_INET, familyOption, formatAddress } from "../internal/net.ts";
 import { runTopTool } from "./skeleton.ts";
@@ -33,7 +34,8 @@ options:
 hooks: the tracepoints sock:sock_send_length and sock:sock_recv_length (Linux 6.3+):
 the bytes each sendmsg/recvmsg/read/write on a TCP socket returned, in the calling
 task. Bytes moved by sendfile/splice/io_uring without sock_sendmsg are not counted.
-(BCC uses kprobes on tcp_sendmsg and tcp_cleanup_rbuf.)
+Older kernels: BCC's kprobes on tcp_sendmsg (the bytes asked) and tcp_cleanup_rbuf
+(the bytes copied to the reader).
 
 examples:
   tsbpf tcptop                 # trace TCP send/recv by host
@@ -82,8 +84,14 @@ export async function run(args: string[]): Promise<number> {
   const pid = pidOption(o.pid, "-p/--pid");
   const family = familyOption(o.ipv4, o.ipv6);
   const maxRows = intOption(o.maxrows, "-r/--maxrows", 1, 100_000) ?? 20;
-  if (!tracepointExists("sock", "sock_send_length")) {
-    throw new NotSupportedError("sock:sock_send_length", "tcptop needs the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3+), which this kernel lacks; BCC's tcptop uses kprobes on tcp_sendmsg and tcp_cleanup_rbuf instead");
+  // The tracepoints where the kernel has them (6.3+), else BCC's kprobes.
+  const programs = tracepointExists("sock", "sock_send_length")
+    ? ["send_length", "recv_length"]
+    : haveDynamicProbes("kprobe")
+      ? ["kprobe_sendmsg", "kprobe_cleanup_rbuf"]
+      : undefined;
+  if (!programs) {
+    throw new NotSupportedError("sock:sock_send_length", "tcptop needs the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3+) or kprobes on tcp_sendmsg and tcp_cleanup_rbuf, and this kernel has neither");
   }
   const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
   const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
@@ -96,6 +104,7 @@ export async function run(args: string[]): Promise<number> {
     maxRows,
     json: o.json,
     constants: { targ_pid: pid ?? 0, targ_family: family, targ_cgroups: cgroups !== undefined, targ_mntns: mntns !== undefined },
+    programs,
     attach: (coll) => {
       for (const id of cgroups ?? []) coll.map("cgroups").update(id, 1);
       for (const id of mntns ?? []) coll.map("mntns").update(id, 1);

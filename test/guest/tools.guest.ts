@@ -6,12 +6,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer, connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { checkFsSlower } from "../support/fsslower.ts";
 import { linksOfProgram } from "../support/kernel.ts";
 import { runTool } from "../support/tools.ts";
 import { imageFileSystem } from "../../src/vm/modules.ts";
 import { FILE_SYSTEMS, kprobeTargets } from "../../src/cli/fsslower.ts";
+import { tracepointExists } from "../../src/link/tracepoint.ts";
 
 const scratch = `/dev/shm/tsbpf-tools-${process.pid}`;
 mkdirSync(scratch, { recursive: true });
@@ -137,4 +139,48 @@ test("funccount, funclatency and stackcount on a kernel function (kprobes): vfs_
   assert.match(lat.out, new RegExp(`count: ${N}$`, "m"), lat.out);
   const stacks = await withUnlinks(N, ["stackcount", "-p", String(process.pid), "vfs_unlink"]);
   assert.match(stacks.out, new RegExp(`\\n  vfs_unlink\\n(?:  .*\\n)*  do_unlinkat\\n(?:  .*\\n)*    ${N}\\n`), stacks.out);
+});
+
+test("tcptop: BCC's kprobes on tcp_sendmsg and tcp_cleanup_rbuf where the sock tracepoints are missing (6.1), else the tracepoints", async () => {
+  const kprobes = !tracepointExists("sock", "sock_send_length");
+  const program = kprobes ? "kprobe_sendmsg" : "send_length";
+  console.log(`# tcptop: ${kprobes ? "kprobes" : "tracepoints"}`);
+  // 3000 bytes out, 100 back, on one connection to a server in this process.
+  const server = createServer((s) => {
+    let got = 0;
+    s.on("data", (d) => {
+      got += d.length;
+      if (got >= 3000) s.end(Buffer.alloc(100, "y"));
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+  const port = (server.address() as AddressInfo).port;
+  let lport = 0;
+  let finishedAt = 0;
+  try {
+    const r = await runTool(["tcptop", "--json", "-r", "1000", "1"], {
+      timeoutMs: 90_000,
+      until: () => {
+        if (!lport && linksOfProgram(program).length > 0) {
+          const c = connect(port, "127.0.0.1", () => {
+            lport = c.localPort!;
+            c.write(Buffer.alloc(3000, "x"));
+          });
+          c.on("data", () => {});
+          c.on("end", () => {
+            c.end();
+            finishedAt = Date.now();
+          });
+        }
+        return finishedAt > 0 && Date.now() > finishedAt + 2500; // two more intervals
+      },
+    });
+    assert.equal(r.code, 0, r.err);
+    const rows = r.json.flatMap((j) => j.rows as { pid: number; laddr: string; rx_kb: number; tx_kb: number }[]);
+    const mine = rows.filter((x) => x.pid === process.pid && x.laddr === `127.0.0.1:${lport}`);
+    const sum = (f: "rx_kb" | "tx_kb") => Math.round(mine.reduce((s, x) => s + x[f], 0) * 1024);
+    assert.deepEqual([sum("tx_kb"), sum("rx_kb")], [3000, 100], JSON.stringify(rows));
+  } finally {
+    server.close();
+  }
 });
