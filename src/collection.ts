@@ -105,11 +105,14 @@ export class Collection implements Disposable, AsyncDisposable {
         }
       }
       const maps = new Map<string, BpfMap>();
+      const reused = new Set<string>();
       for (const mapSpec of spec.maps.values()) {
-        const map = createMap(mapSpec.kconfig ? { ...mapSpec, contents: externs.kconfigData() } : mapSpec, btf, opts.pinPath);
+        const map = createMap(mapSpec.kconfig ? { ...mapSpec, contents: externs.kconfigData() } : mapSpec, btf, opts.pinPath, reused);
         owned.push(map);
         maps.set(mapSpec.name, map);
       }
+      // Maps of maps start with the maps their `values` name, once all exist (libbpf's init_map_in_map_slots).
+      fillSlots(spec, maps, reused, "map", (name) => maps.get(name));
       const programs = new Map<string, Program>();
       for (const name of wanted) {
         let program: Program;
@@ -125,6 +128,8 @@ export class Collection implements Disposable, AsyncDisposable {
         owned.push(program);
         programs.set(name, program);
       }
+      // Prog arrays start with the programs their `values` name, now loaded (libbpf's init_prog_array_slots).
+      fillSlots(spec, maps, reused, "program", (name) => programs.get(name));
       return new Collection(spec, btf, btfError, maps, programs, core.warnings, opts, externs);
     } catch (err) {
       for (const o of owned.reverse()) o[Symbol.dispose]();
@@ -251,9 +256,41 @@ function explainPoison(err: unknown, fixups: CoreFixup[] | undefined): unknown {
   return err;
 }
 
-function createMap(spec: MapSpec, btf: FD | undefined, pinPath = "/sys/fs/bpf"): BpfMap {
+/**
+ * Writes the initial slots (`.values = { [i] = &x }`) of every map holding `kind`:
+ * each names a map or program of this load. A pinned map reused from bpffs keeps what it holds.
+ */
+function fillSlots(
+  spec: ObjectSpec, maps: Map<string, BpfMap>, reused: Set<string>, kind: "map" | "program", find: (name: string) => BpfMap | Program | undefined,
+): void {
+  for (const mapSpec of spec.maps.values()) {
+    if (reused.has(mapSpec.name)) continue;
+    const map = maps.get(mapSpec.name)!;
+    for (const slot of mapSpec.initial ?? []) {
+      if (slot.kind !== kind) continue;
+      const value = find(slot.name);
+      const where = `map ${mapSpec.name}: values[${slot.key}] = &${slot.name}`;
+      if (!value) {
+        throw new ObjectError(
+          kind === "program" && spec.programs.has(slot.name)
+            ? `${where}: that program is not loaded (options.programs leaves it out); load it too, or drop it from the initial values`
+            : `${where}: the object has no ${kind} named "${slot.name}"`,
+        );
+      }
+      try {
+        map.update(slot.key, value);
+      } catch (err) {
+        if (err instanceof SyscallError) err.message = `${where}: ${err.message}`;
+        throw err;
+      }
+    }
+  }
+}
+
+function createMap(spec: MapSpec, btf: FD | undefined, pinPath = "/sys/fs/bpf", reused?: Set<string>): BpfMap {
   const pinned = spec.pinning === "by-name" ? join(pinPath, spec.name) : undefined;
   if (pinned && existsSync(pinned)) {
+    reused?.add(spec.name);
     const map = BpfMap.fromPin(pinned);
     if (map.type !== spec.type || map.keySize !== spec.keySize || map.valueSize !== spec.valueSize || map.maxEntries !== spec.maxEntries) {
       map.close();

@@ -51,7 +51,10 @@ export type TableKind =
   | "sockhash"
   | "sk_storage"
   | "inode_storage"
-  | "task_storage";
+  | "task_storage"
+  // maps of maps (issue 16, item 8)
+  | "array_of_maps"
+  | "hash_of_maps";
 
 export interface TableInfo {
   name: string;
@@ -60,6 +63,8 @@ export interface TableInfo {
   keyType: string;
   leafType: string;
   line: number;
+  /** Maps of maps: the table whose definition the maps it holds share (BCC's "inner_table"). */
+  inner?: string;
 }
 
 export type AutoAttach =
@@ -153,6 +158,9 @@ const METHODS: Record<TableKind, string[]> = {
   sk_storage: ["sk_storage_get", "sk_storage_delete"],
   inode_storage: ["inode_storage_get", "inode_storage_delete"],
   task_storage: ["task_storage_get", "task_storage_delete"],
+  // maps of maps: programs may only look up (the verifier refuses the rest); the result is used as a map
+  array_of_maps: ["lookup"],
+  hash_of_maps: ["lookup"],
 };
 
 const MAP_TYPES: Record<TableKind, string> = {
@@ -181,6 +189,8 @@ const MAP_TYPES: Record<TableKind, string> = {
   sk_storage: "BPF_MAP_TYPE_SK_STORAGE",
   inode_storage: "BPF_MAP_TYPE_INODE_STORAGE",
   task_storage: "BPF_MAP_TYPE_TASK_STORAGE",
+  array_of_maps: "BPF_MAP_TYPE_ARRAY_OF_MAPS",
+  hash_of_maps: "BPF_MAP_TYPE_HASH_OF_MAPS",
 };
 
 /** BPF_TABLE("type", ...) names. */
@@ -217,6 +227,8 @@ const TABLE_MACROS = new Set([
   "BPF_PERF_ARRAY", "BPF_STACK_TRACE_BUILDID", "BPF_PROG_ARRAY", "BPF_LPM_TRIE",
   // packet and socket tables (issue 17)
   "BPF_DEVMAP", "BPF_CPUMAP", "BPF_XSKMAP", "BPF_SOCKMAP", "BPF_SOCKHASH", "BPF_SK_STORAGE", "BPF_INODE_STORAGE", "BPF_TASK_STORAGE",
+  // maps of maps (issue 16, item 8)
+  "BPF_ARRAY_OF_MAPS", "BPF_HASH_OF_MAPS",
 ]);
 
 /** BCC declarations tsbpf does not translate, and why (for the error). */
@@ -224,8 +236,6 @@ const UNSUPPORTED_MACROS: Record<string, string> = {
   BPF_PERCPU_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_STORAGE: "cgroup storage is not translated",
   BPF_CGROUP_ARRAY: "cgroup arrays are not translated",
-  BPF_ARRAY_OF_MAPS: "map-in-map tables are not translated",
-  BPF_HASH_OF_MAPS: "map-in-map tables are not translated",
   BPF_TABLE_PINNED: "pinned tables are not translated",
   BPF_TABLE_SHARED: "shared tables are not translated",
   BPF_TABLE_PUBLIC: "public tables are not translated",
@@ -498,6 +508,7 @@ class Translator {
     let leaf = "";
     let size = "";
     let flags = "";
+    let inner: string | undefined;
     switch (macro) {
       case "BPF_HASH":
       case "BPF_PERCPU_HASH":
@@ -610,11 +621,39 @@ class Translator {
         flags = "BPF_F_NO_PREALLOC";
         break;
       // ---- end of packet and socket tables ----
+      // ---- maps of maps (issue 16, item 8): BCC's helpers.h shapes ----
+      case "BPF_ARRAY_OF_MAPS": // (name, "inner_table", max_entries)
+        if (args.length !== 3) bad('expected BPF_ARRAY_OF_MAPS(name, "inner_table", max_entries)');
+        kind = "array_of_maps";
+        name = arg(0);
+        key = "int";
+        inner = innerTableName(arg(1)) ?? bad(`the inner table must be a string literal naming a table, got ${arg(1)}`);
+        size = arg(2);
+        break;
+      case "BPF_HASH_OF_MAPS": {
+        // (name, "inner"), (name, key_type, "inner"), (name, key_type, "inner", max_entries), and
+        // BCC's first form (before 0.20): (name, "inner", max_entries). The string literal says which.
+        const at = args.findIndex((a, n) => n > 0 && innerTableName(a) !== undefined);
+        if (args.length < 2 || args.length > 4 || at < 0 || at > 2) {
+          bad('expected BPF_HASH_OF_MAPS(name, key_type, "inner_table", max_entries) (key_type and max_entries may be left out)');
+        }
+        kind = "hash_of_maps";
+        name = arg(0);
+        inner = innerTableName(args[at]!)!;
+        key = at === 2 ? arg(1) : "int";
+        size = args[at + 1] ?? "10240";
+        if (args.length > at + 2) bad('expected BPF_HASH_OF_MAPS(name, key_type, "inner_table", max_entries)');
+        break;
+      }
+      // ---- end of maps of maps ----
       case "BPF_TABLE":
       case "BPF_F_TABLE": {
-        const typeName = /^"(.*)"$/.exec(arg(0))?.[1];
+        // "hash_of_maps$" "inner" (helpers.h pastes the inner table's name into the type).
+        const typeName = /^"(.*)"$/.exec(arg(0).replace(/"\s*"/g, ""))?.[1];
         if (typeName === undefined) bad("the table type must be a string literal");
-        const k = TABLE_TYPE_NAMES[typeName!];
+        const ofMaps = /^(array|hash)_of_maps\$(\w+)$/.exec(typeName!);
+        if (ofMaps) inner = ofMaps[2];
+        const k: TableKind | undefined = ofMaps ? (ofMaps[1] === "array" ? "array_of_maps" : "hash_of_maps") : TABLE_TYPE_NAMES[typeName!];
         if (!k) bad(`table type "${typeName}" is not translated by tsbpf's BCC front end (supported: ${Object.keys(TABLE_TYPE_NAMES).join(", ")})`);
         kind = k!;
         key = arg(1);
@@ -631,13 +670,20 @@ class Translator {
     if (!/^[A-Za-z_]\w*$/.test(name!)) bad(`"${name!}" is not a table name`);
     const before = this.tables.get(name!);
     if (before && !this.exclusive(before.line, t.line)) bad(`table "${name!}" is declared twice`);
-    if (!before) this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line });
+    if (inner !== undefined) {
+      // The maps it holds are shaped as the inner table, declared before it (BCC creates tables in order).
+      const held = this.tables.get(inner);
+      if (!held) bad(`the inner table "${inner}" must be declared before it`);
+      if (held!.inner !== undefined) bad(`the inner table "${inner}" is itself a map of maps, which the kernel refuses`);
+      leaf = "void"; // lookup() gives the inner map, used as a map pointer
+    }
+    if (!before) this.tables.set(name!, { name: name!, kind: kind!, keyType: key, leafType: leaf, line: t.line, ...(inner !== undefined && { inner }) });
     const newlines = "\n".repeat(this.newlinesIn(i, close));
-    this.items.push({ type: "replace", from: i, to: close, text: this.mapDefinition(name!, kind!, key, leaf, size, flags) + newlines });
+    this.items.push({ type: "replace", from: i, to: close, text: this.mapDefinition(name!, kind!, key, leaf, size, flags, inner) + newlines });
     return close;
   }
 
-  mapDefinition(name: string, kind: TableKind, key: string, leaf: string, size: string, flags: string): string {
+  mapDefinition(name: string, kind: TableKind, key: string, leaf: string, size: string, flags: string, inner?: string): string {
     const attrs: string[] = [];
     let type = MAP_TYPES[kind];
     if (kind === "histogram" && key.trim() === "int") type = "BPF_MAP_TYPE_ARRAY";
@@ -667,6 +713,11 @@ class Translator {
       case "queue":
       case "stack":
         attrs.push(`__type(value, ${leaf});`);
+        break;
+      case "array_of_maps":
+      case "hash_of_maps":
+        // libbpf's map-in-map: the inner table's own definition is the template (typeof of the variable).
+        attrs.push(`__type(key, ${key});`, `__array(values, typeof(${inner}));`);
         break;
       default:
         attrs.push(`__type(key, ${key});`, `__type(value, ${leaf});`);
@@ -1180,6 +1231,11 @@ class Translator {
     }
     return this.fail(line, construct, "not translated");
   }
+}
+
+/** `"inner"` -> inner: the table name a map of maps' string literal gives, or undefined. */
+function innerTableName(arg: string): string | undefined {
+  return /^"([A-Za-z_]\w*)"$/.exec(arg.trim())?.[1];
 }
 
 // ---- packets: what BCC's packet programs get ----

@@ -58,6 +58,8 @@ const SAME_NAMES = new Set<string>([
   "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "ringbuf", "queue", "stack",
   // packet and socket tables (issue 17)
   "devmap", "cpumap", "xskmap", "sockmap", "sockhash", "sk_storage", "inode_storage", "task_storage",
+  // maps of maps (issue 16, item 8)
+  "array_of_maps", "hash_of_maps",
 ]);
 
 function kindOfMap(type: number): TableKind | undefined {
@@ -160,8 +162,9 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
     return this.map.lookup(key);
   }
 
-  set(key: K, value: V): void {
-    this.map.update(key, value);
+  /** Maps of maps also take a table, a BpfMap or a map's fd as the value (BCC's t[k] = inner.get_fd()). */
+  set(key: K, value: V | Table): void {
+    this.map.update(key, (value instanceof Table ? value.map : value) as V);
   }
 
   has(key: K): boolean {
@@ -221,6 +224,14 @@ export class Table<K = any, V = any> implements Iterable<[K, V]> {
 
   deleteFor(owner: StorageOwner): boolean {
     return this.map.deleteFor(owner);
+  }
+
+  // ---- maps of maps (issue 16, item 8) ----
+  // t.set(k, b.get("inner")) puts a table in; t.get(k) reads back the kernel id of the map there.
+
+  /** The map at `key` of a map-of-maps table, opened by its id (a new fd: close it), or undefined when the slot is empty. */
+  innerMap(key: K): BpfMap | undefined {
+    return this.map.innerMap(key);
   }
 
   // ---- per-CPU tables ----

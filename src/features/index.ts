@@ -42,7 +42,9 @@ function unsupported(err: unknown): boolean {
 export function haveMapType(type: number): boolean {
   return cached(`map:${type}`, () => {
     try {
-      sys.mapCreate({ mapType: type, ...probeAttrs(type), name: "tsbpf_probe" }).close();
+      // Maps of maps need a map of what they hold (inner_map_fd); without one the kernel says EBADF.
+      using inner = traitsOf(type).holds === "map" ? sys.mapCreate({ mapType: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, name: "tsbpf_probe" }) : undefined;
+      sys.mapCreate({ mapType: type, ...probeAttrs(type), name: "tsbpf_probe", innerMapFd: inner?.value }).close();
       return true;
     } catch (err) {
       if (!unsupported(err)) throw err;

@@ -29,6 +29,11 @@ export interface MapDefinition {
   value?: Type;
   numaNode?: number;
   mapExtra?: bigint;
+  /**
+   * Maps of maps: the maps it will hold, as a definition (a template map is created
+   * for the kernel and closed) or an open map of that shape (used as the template).
+   */
+  inner?: MapDefinition | BpfMap;
 }
 
 export interface CreateOptions {
@@ -109,6 +114,9 @@ export class BpfMap<K = any, V = any> implements Disposable {
       name: kernelName(name),
     };
     const withBtf = opts.btfFd && !traitsOf(def.type).btfRefused && def.value !== undefined;
+    // Maps of maps: the kernel takes the shape of what they hold from a map given at create.
+    using template = traits.holds === "map" ? innerTemplate(name, def, opts) : undefined;
+    if (template) attr.innerMapFd = template.fd.value;
     let fd: FD;
     try {
       fd = sys.mapCreate(
@@ -124,6 +132,23 @@ export class BpfMap<K = any, V = any> implements Disposable {
       }
     }
     return new BpfMap(fd, { ...def, name, maxEntries, flags });
+  }
+
+  /**
+   * Maps of maps: the map at `key`, opened by the id the kernel gives back (a new fd:
+   * close it), or undefined when the slot is empty or that map is gone.
+   */
+  innerMap(key: K): BpfMap | undefined {
+    if (traitsOf(this.type).holds !== "map") throw new UsageError(`${this}: innerMap() is for maps of maps; this is a ${traitsOf(this.type).name} map`);
+    const id = this.lookup(key) as unknown;
+    if (typeof id !== "number" || id === 0) return undefined;
+    try {
+      return BpfMap.fromId(id);
+    } catch (err) {
+      // Removed from the outer map and freed between the lookup and the open.
+      if (err instanceof SyscallError && err.code === "ENOENT") return undefined;
+      throw err;
+    }
   }
 
   /** Opens a map pinned on bpffs, with its BTF types when it has them. */
@@ -445,6 +470,30 @@ export class BpfMap<K = any, V = any> implements Disposable {
       yield next;
       prev = next;
     }
+  }
+}
+
+/**
+ * The inner map template of a map of maps: the given map itself (not closed after),
+ * or one made from the definition (closed once the outer map exists).
+ */
+function innerTemplate(name: string, def: MapDefinition, opts: CreateOptions): { fd: FD; [Symbol.dispose](): void } {
+  const inner = def.inner;
+  const what = `map ${name || "(anonymous)"} (${traitsOf(def.type).name})`;
+  if (!inner) {
+    throw new UsageError(`${what} needs the definition of the maps it holds: pass inner (a definition or a BpfMap); in C, __array(values, struct inner_def)`);
+  }
+  if (inner instanceof BpfMap) return { fd: inner.fd, [Symbol.dispose]: () => {} };
+  if (traitsOf(inner.type).holds === "map") throw new UsageError(`${what}: its inner maps cannot be maps of maps (the kernel refuses them)`);
+  try {
+    return BpfMap.create({ ...inner, name: inner.name ?? `${name}.inner` }, opts);
+  } catch (err) {
+    if (!(err instanceof SyscallError)) throw err;
+    const t = traitsOf(inner.type);
+    err.message =
+      `${what}: the kernel refused the definition of its inner maps (${t.name}, key ${inner.keySize} bytes, value ${inner.valueSize} bytes, ` +
+      `max_entries ${inner.maxEntries}${inner.flags ? `, flags 0x${inner.flags.toString(16)}` : ""}): ${err.message}`;
+    throw err;
   }
 }
 

@@ -28,12 +28,31 @@ export interface MapSpec {
   dataSection?: "rodata" | "data" | "bss";
   /** The .kconfig map: its contents are the values of the object's .kconfig externs, filled at load. */
   kconfig?: true;
+  /**
+   * Map-in-map (array/hash of maps): the definition of the maps it holds, from
+   * `__array(values, struct inner_def)`. The kernel needs one such map at create
+   * (inner_map_fd), as a template: it is created, used and closed.
+   */
+  inner?: MapSpec;
+  /**
+   * Initial contents of a map-in-map or a prog array: `.values = { [0] = &map, [3] = &map2 }`
+   * or `{ [1] = (void *)&prog }`, filled at load (maps once created, programs once loaded).
+   */
+  initial?: InitialSlot[];
+}
+
+/** One slot of a map's initial `values`: the index, and the map or program put there. */
+export interface InitialSlot {
+  key: number;
+  kind: "map" | "program";
+  /** The map (a .maps variable) or program (its function) the slot holds. */
+  name: string;
 }
 
 const LIBBPF_PIN_BY_NAME = 1;
 
-/** Reads one `.maps` variable's struct: each member encodes one attribute. */
-export function btfMapSpec(name: string, def: Type): MapSpec {
+/** Reads one `.maps` variable's struct: each member encodes one attribute. `inner`: the struct is another map's __array(values, ...). */
+export function btfMapSpec(name: string, def: Type, inner = false): MapSpec {
   const struct = resolve(def);
   if (struct.kind !== "struct") throw new ObjectError(`map ${name}: its definition in .maps is not a struct`);
   const spec: MapSpec = {
@@ -47,7 +66,7 @@ export function btfMapSpec(name: string, def: Type): MapSpec {
     numaNode: 0,
     mapExtra: 0n,
   };
-  for (const member of struct.members) {
+  struct.members.forEach((member, at) => {
     const attr = member.name;
     switch (attr) {
       case "type":
@@ -90,14 +109,45 @@ export function btfMapSpec(name: string, def: Type): MapSpec {
         break;
       }
       case "values":
-        throw new ObjectError(`map ${name}: initial "values" (prog arrays, map-in-map) are not supported yet`);
+        if (at !== struct.members.length - 1) throw new ObjectError(`map ${name}: "values" must be the last member of its definition (__array(values, ...) goes last)`);
+        valuesAttr(spec, member.type, inner);
+        break;
       default:
         throw new ObjectError(`map ${name}: unknown attribute "${attr}" in its .maps definition`);
     }
-  }
+  });
   if (spec.type === MapType.UNSPEC) throw new ObjectError(`map ${name}: no type (use __uint(type, BPF_MAP_TYPE_...))`);
   applyDefaults(spec);
   return spec;
+}
+
+/**
+ * `__array(values, T)` is `typeof(T) *values[]`: for a map-in-map, T is the inner
+ * map's definition (a struct read as a map); for a prog array, a function type.
+ */
+function valuesAttr(spec: MapSpec, type: Type, inner: boolean): void {
+  const name = spec.name;
+  const arr = resolve(type);
+  const ptr = arr.kind === "array" ? resolve(arr.type) : undefined;
+  if (arr.kind !== "array" || ptr?.kind !== "pointer") throw new ObjectError(`map ${name}: attribute values is not declared with __array()`);
+  const target = resolve(ptr.type);
+  const traits = traitsOf(spec.type);
+  if (traits.holds === "map") {
+    if (inner) throw new ObjectError(`map ${name}: a map-in-map inside a map-in-map is not supported (the kernel refuses it as an inner map)`);
+    if (target.kind !== "struct") throw new ObjectError(`map ${name}: __array(values, ...) of a map-in-map must name a map definition (a struct with __uint(type, ...))`);
+    spec.inner = btfMapSpec(`${name}.inner`, target, true);
+    if (spec.valueSize !== 0 && spec.valueSize !== 4) throw new ObjectError(`map ${name}: a map-in-map's values are 4-byte map fds, not ${spec.valueSize} bytes`);
+    spec.valueSize = 4;
+    return;
+  }
+  if (spec.type === MapType.PROG_ARRAY) {
+    if (target.kind !== "func_proto") throw new ObjectError(`map ${name}: __array(values, ...) of a prog array must be a function type, e.g. __array(values, int (void *))`);
+    return;
+  }
+  throw new ObjectError(
+    `map ${name}: "values" (__array) is only for maps of maps and prog arrays, not ${traits.name}` +
+      (spec.type === MapType.UNSPEC ? " (or __uint(type, ...) comes after it: put values last)" : ""),
+  );
 }
 
 /** Sizes the kernel requires that libbpf fills in for the user. */

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { ElfFile, EM_BPF, ET_REL, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfSymbol } from "../elf/index.ts";
 import { Spec, parseExt, fixupDatasecs, fixupExternDatasecs, sectionLayouts, type BtfExt, type Type } from "../btf/index.ts";
+import { readMapSlots } from "./map-slots.ts";
 import { btfMapSpec, checkDataSectionSize, dataMapSpec, dataSectionKind, kconfigMapSpec, type MapSpec } from "./maps.ts";
 import { collectExterns, kconfigSize, KCONFIG_SECTION, type ExternSpec } from "./externs.ts";
 import { markHiddenFuncsStatic } from "../btf/fixup.ts";
@@ -72,6 +73,7 @@ export class ObjectSpec {
     const symbols = elf.symbols();
     const maps = new Map<string, MapSpec>();
     const variables = new Map<string, VariableSpec>();
+    const mapDefs = new Map<string, Type>();
 
     for (const sec of elf.sections) {
       if (sec.index === 0 || IGNORED.test(sec.name) || (sec.flags & 0x4) !== 0) continue;
@@ -87,6 +89,7 @@ export class ObjectSpec {
           if (v.type.kind !== "var") throw new ObjectError(`${source}: .maps entry ${v.type.id} is not a variable`);
           const spec = btfMapSpec(v.type.name, v.type.type);
           maps.set(spec.name, spec);
+          mapDefs.set(spec.name, v.type.type);
         }
         continue;
       }
@@ -137,6 +140,8 @@ export class ObjectSpec {
           coreRelos: ext.coreRelos.get(section) ?? [],
         },
     });
+    // Initial values of maps of maps and prog arrays name maps and programs: read last.
+    readMapSlots(elf, maps, mapDefs, this.programs);
   }
 
   /** Parses an object from its bytes. `source` names it in messages. */

@@ -450,7 +450,7 @@ describe("errors name the line and the construct", () => {
     );
 
   test("constructs outside the subset", () => {
-    fails("\nBPF_HASH(a);\nBPF_HASH_OF_MAPS(outer, \"a\", 8);\n", 3, /^BPF_HASH_OF_MAPS$/, /map-in-map/);
+    fails("\nBPF_HASH(a);\nBPF_HASH_OF_MAPS(outer, \"b\", 8);\n", 3, /^BPF_HASH_OF_MAPS$/, /the inner table "b" must be declared before it/);
     fails("BPF_HASH(a);\nint f(void *ctx) {\n  u64 k = 0;\n  a.call(ctx, k);\n  return 0;\n}\n", 4, /^a\.call\(\)$/, /\.call\(\) on a hash table is not part of tsbpf's BCC subset/);
     fails("BPF_PERF_OUTPUT(ev);\nint f(void *ctx) {\n\n  ev.lookup(&ctx);\n  return 0; }", 4, /^ev\.lookup\(\)$/, /perf_output tables have: \.perf_submit\(\)/);
     fails("#include <bcc/nothing.h>\n", 1, /bcc\/nothing\.h/, /not available in tsbpf/);
