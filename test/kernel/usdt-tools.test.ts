@@ -240,6 +240,8 @@ test("BCC's ucalls -l python PID: loads, attaches function__entry, and counts th
     const c = captureTool("ucalls", ["-l", "python", String(py.child.pid)]);
     assert.deepEqual(c.usdt[0]?.probes, [["function__entry", "trace_entry"]]);
     assert.match(c.text, /#ifdef SYSCALLS\s+TRACEPOINT_PROBE\(raw_syscalls, sys_enter\)/);
+    // What the tools print under -v (BCC's generated readers; tsbpf's one reader over usdt.bpf.h's spec map).
+    assert.match(contextsOf(c)[0]!.get_text(), /__bpf_usdt_specs SEC\(".maps"\)/);
     const { b } = await loadCaptured(c, "ucalls.c", t);
     try {
       assert.equal(b.numOpenUprobes(), 1);
@@ -250,6 +252,31 @@ test("BCC's ucalls -l python PID: loads, attaches function__entry, and counts th
       const mine = counts.find(([k]) => k.method === "tsbpf_tool_fn");
       assert.ok(mine, `counts has tsbpf_tool_fn: ${counts.map(([k]) => k.method).join(", ")}`);
       assert.deepEqual([mine[0].clazz, mine[1]], ["<string>", BigInt(CALLS)]);
+    } finally {
+      b.cleanup();
+    }
+  }));
+
+// With -L -S the same text defines LATENCY and SYSCALLS: function__return joins, and the
+// raw_syscalls TRACEPOINT_PROBEs (filtered to python's pid in the text) are compiled and attached.
+test("BCC's ucalls -l python -L -S PID: latency per function (entry and return paired) and per syscall, from the raw_syscalls tracepoints", TEST, (t) =>
+  withPython(async (py) => {
+    const c = captureTool("ucalls", ["-l", "python", "-L", "-S", String(py.child.pid)]);
+    assert.deepEqual(c.usdt[0]?.probes, [["function__entry", "trace_entry"], ["function__return", "trace_return"]]);
+    const { b } = await loadCaptured(c, "ucalls-L-S.c", t);
+    try {
+      assert.equal(b.numOpenUprobes(), 2);
+      assert.equal(b.numOpenTracepoints(), 2, "raw_syscalls:sys_enter and sys_exit");
+      py.step();
+      await py.waitFor("done");
+      const times = b.get<{ clazz: string; method: string }, { num_calls: bigint; total_ns: bigint }>("times").items();
+      const mine = times.find(([k]) => k.method === "tsbpf_tool_fn");
+      assert.ok(mine, `times has tsbpf_tool_fn: ${times.map(([k]) => k.method).join(", ")}`);
+      assert.equal(mine[1].num_calls, BigInt(CALLS));
+      assert.ok(mine[1].total_ns > 0n);
+      // python wrote "done" to its stdout: write(2) is syscall 1 on x86-64.
+      const writes = b.get<bigint, { num_calls: bigint; total_ns: bigint }>("systimes").get(1n);
+      assert.ok(writes && writes.num_calls >= 1n && writes.total_ns > 0n, String(writes?.num_calls));
     } finally {
       b.cleanup();
     }
