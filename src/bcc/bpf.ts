@@ -241,6 +241,10 @@ export class BPF implements Disposable, TableHost {
     for (const fn of this.translation.functions.values()) {
       const auto = fn.autoAttach;
       if (!auto) continue;
+      // A function the preprocessor left out (TRACEPOINT_PROBE under a false #ifdef, as in
+      // ucalls without -S) is not in the object: BCC, which scans after preprocessing, never sees it.
+      const { programs } = this.collection.spec;
+      if (!programs.has(fn.name) && !(fn.tracepointVariant && programs.has(fn.tracepointVariant))) continue;
       let target: HookTarget;
       switch (auto.type) {
         case "kprobe":

@@ -114,6 +114,20 @@ export class USDT {
     this.enableProbe(probe, fn_name);
   }
 
+  /**
+   * BCC's get_text() (the tools print it under -v): the C that reads the enabled probes'
+   * arguments. Here that is the same for every probe, usdt.bpf.h's spec map and reader,
+   * which the prelude adds when the text calls bpf_usdt_readarg.
+   */
+  getText(): string {
+    return this.#enabled.length ? usdtPrelude("bpf_usdt_readarg") : "";
+  }
+
+  /** BCC's spelling. */
+  get_text(): string {
+    return this.getText();
+  }
+
   /** What BPF.load attaches: each enabled probe's function and registry target. */
   targets(): { fnName: string; target: UsdtTarget }[] {
     return this.#enabled.map((e) => ({ fnName: e.fnName, target: { hook: "usdt", path: e.binary, provider: e.provider, name: e.name, pid: this.pid } }));
