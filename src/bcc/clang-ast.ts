@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { packageRoot } from "../internal/package.ts";
-import { precompiledHeaders } from "../compile/compile.ts";
+import { clangTimeoutMs, precompiledHeaders } from "../compile/compile.ts";
 import type { VmlinuxHeader } from "../compile/vmlinux.ts";
 
 export type AstNode = {
@@ -78,7 +78,7 @@ export async function dumpAst(code: string, opts: AstRunOptions): Promise<AstRun
     await writeFile(input, astText);
     const args = [...flags, ...(pch ? ["-include-pch", pch, "-Xclang", "-fno-validate-pch"] : []), "-fsyntax-only", "-Xclang", "-ast-dump=json", "-Xclang", `-ast-dump-filter=${opts.mark}`, "-x", "c", input];
     json = await new Promise<string>((resolve, reject) => {
-      execFile(clang, args, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 }, (error, stdout) => {
+      execFile(clang, args, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024, timeout: clangTimeoutMs() }, (error, stdout) => {
         // Errors are the compile's to report, with the user's lines: dump what parsed.
         if (error && !stdout) reject(error);
         else resolve(stdout);

@@ -129,9 +129,18 @@ interface ClangResult {
   stderr: string;
 }
 
+/**
+ * How long one clang run may take ($TSBPF_CLANG_TIMEOUT seconds, default 300): a cold
+ * compile of BCC's largest tools takes seconds; a clang that hangs must not hang its caller.
+ */
+export function clangTimeoutMs(): number {
+  const s = Number(process.env.TSBPF_CLANG_TIMEOUT);
+  return (Number.isFinite(s) && s > 0 ? s : 300) * 1000;
+}
+
 function runClang(clang: string, args: string[], cwd: string): Promise<ClangResult> {
   return new Promise((resolvePromise, reject) => {
-    execFile(clang, args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+    execFile(clang, args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: clangTimeoutMs() }, (error, _stdout, stderr) => {
       if (!error) return resolvePromise({ code: 0, signal: null, stderr });
       const e = error as NodeJS.ErrnoException & { code?: unknown; signal?: string | null };
       if (typeof e.code === "number" || e.signal) {
@@ -281,6 +290,9 @@ export async function compile(source: CompileSource, options: CompileOptions = {
             ? `hint: vmlinux.h could not be generated: ${vmlinux.message}`
             : `hint: vmlinux.h is at ${vmlinux.path}`,
         );
+      }
+      if (result.signal === "SIGTERM") {
+        hints.push(`hint: clang was stopped after ${clangTimeoutMs() / 1000} s; set TSBPF_CLANG_TIMEOUT (seconds) to allow it longer`);
       }
       throw new CompileError({
         source: displayName,

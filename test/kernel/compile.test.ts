@@ -84,6 +84,23 @@ describe("vmlinuxHeader", () => {
 });
 
 describe("compile", () => {
+  test("a clang that runs past TSBPF_CLANG_TIMEOUT is stopped, and the error says how to allow it longer", async () => {
+    const saved = process.env.TSBPF_CLANG_TIMEOUT;
+    process.env.TSBPF_CLANG_TIMEOUT = "0.001";
+    try {
+      // A text no earlier run compiled: the cache cannot answer.
+      await assert.rejects(compile({ text: `${PROGRAM}\n// ${process.pid} ${Date.now()}\n` }, { cacheDir }), (e: Error) => {
+        assert.ok(e instanceof CompileError, String(e));
+        assert.match(e.message, /clang was killed by SIGTERM/);
+        assert.match(e.message, /stopped after 0\.001 s; set TSBPF_CLANG_TIMEOUT/);
+        return true;
+      });
+    } finally {
+      if (saved === undefined) delete process.env.TSBPF_CLANG_TIMEOUT;
+      else process.env.TSBPF_CLANG_TIMEOUT = saved;
+    }
+  });
+
   test("compiles a tracepoint program using vmlinux.h types to a BPF ELF object with BTF", async (t) => {
     const [object, ms] = await timed(() => compile({ text: PROGRAM }, { cacheDir }));
     t.diagnostic(`cold compile: ${ms.toFixed(0)} ms`);
