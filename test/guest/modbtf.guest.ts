@@ -1,10 +1,11 @@
 // Runs INSIDE a guest kernel (6.1, 6.12) through test/guest/all.ts: kernel modules'
 // BTF, which the host lacks (its /sys/kernel/btf has only vmlinux). The Debian guests
-// build with CONFIG_DEBUG_INFO_BTF_MODULES, and test/vm/vm.test.ts loads veth and
-// nf_conntrack. Checked: the modules' BTF objects are found; kfuncs only nf_conntrack
-// defines load (fd_array) and run; a CO-RE read of veth's private struct, which
-// vmlinux lacks, reads the right peer. The objects were compiled on the host
-// (test/guest/programs.ts: modbtf_ct, modbtf_veth).
+// build with CONFIG_DEBUG_INFO_BTF_MODULES, and test/vm/vm.test.ts loads veth,
+// nf_conntrack and x_tables. Checked: the modules' BTF objects are found; kfuncs only
+// nf_conntrack defines load (fd_array) and run; x_tables' per-CPU variable reads as a
+// typed ksym; a CO-RE read of veth's private struct, which vmlinux lacks, reads the
+// right peer. The objects were compiled on the host
+// (test/guest/programs.ts: modbtf_ct, modbtf_ksym, modbtf_veth).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -64,6 +65,23 @@ test("kfuncs in a module: nf_conntrack's bpf_xdp_ct_lookup/bpf_ct_release load t
   // Nothing is tracked for this made-up tuple: the kfunc ran and said ENOENT.
   assert.equal(coll.variable("found").get(), 0);
   assert.equal(coll.variable("lookup_error").get(), -2);
+  // Without the modules' BTF the same load fails, naming the kfunc.
+  assert.throws(() => Collection.load(object("modbtf_ct"), { constants: { opts_len: opts.size }, externs: { moduleBtfs: () => [] } }),
+    /failed to resolve extern bpf_(xdp_ct_lookup|ct_release): the kernel's BTF has no function bpf_\w+ and no loaded module has BTF/);
+});
+
+test("typed __ksym in a module: x_tables' per-CPU xt_recseq, read by bpf_per_cpu_ptr and bpf_this_cpu_ptr", (t) => {
+  if (!has("x_tables")) {
+    t.skip("x_tables is not loaded");
+    return;
+  }
+  assert.equal(Spec.kernel().typesByName("xt_recseq").length, 0, "vmlinux does not have it: only the module's BTF can");
+  using coll = Collection.load(object("modbtf_ksym"));
+  assert.equal(testRun(coll.program("ksym_read").fd.value, new Uint8Array(64)), 2);
+  assert.equal(coll.variable("ksym_runs").get(), 1);
+  const seq0 = coll.variable("seq0").get() as number;
+  const mine = coll.variable("this_seq").get() as number;
+  assert.ok(seq0 % 2 === 0 && mine % 2 === 0, `both reads replaced the initial 1 with an even sequence: ${seq0}, ${mine}`);
 });
 
 test("CO-RE against a module: veth_priv (not in vmlinux) read in a kprobe on veth_open gives the peer's ifindex", (t) => {

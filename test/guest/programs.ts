@@ -153,6 +153,26 @@ int ct_lookup(struct xdp_md *ctx) {
 `;
 
 /**
+ * A typed per-CPU __ksym that only a module's BTF has (x_tables' xt_recseq): the
+ * ld_imm64 carries the module BTF's fd. Both reads start at 1; a seqcount outside
+ * a write section is even.
+ */
+export const MODBTF_KSYM = `${HEADERS}
+extern const seqcount_t xt_recseq __ksym;
+int ksym_runs;
+u32 seq0 = 1, this_seq = 1;
+
+SEC("xdp")
+int ksym_read(struct xdp_md *ctx) {
+  const seqcount_t *s = bpf_per_cpu_ptr(&xt_recseq, 0);
+  if (s) seq0 = s->sequence;
+  this_seq = ((const seqcount_t *)bpf_this_cpu_ptr(&xt_recseq))->sequence;
+  ksym_runs++;
+  return XDP_PASS;
+}
+`;
+
+/**
  * A CO-RE read of a type only a module's BTF has: veth's private struct behind a
  * net_device (netdev_priv: the device plus its size aligned to 32), read in a
  * kprobe on veth_open when a veth is set up; the peer's ifindex is kept.
@@ -176,5 +196,5 @@ int BPF_KPROBE(on_veth_open, struct net_device *dev) {
 /** Every object the guest tests need: file name (without .o) -> C source. */
 export const GUEST_PROGRAMS: Record<string, string> = {
   kprobe: KPROBE, fentry: FENTRY, bcc_kfunc: bccKfuncObjectText(), ...PACKET_PROGRAMS,
-  modbtf_ct: MODBTF_CT, modbtf_veth: MODBTF_VETH,
+  modbtf_ct: MODBTF_CT, modbtf_ksym: MODBTF_KSYM, modbtf_veth: MODBTF_VETH,
 };
