@@ -164,9 +164,10 @@ u32 seq0 = 1, this_seq = 1;
 
 SEC("xdp")
 int ksym_read(struct xdp_md *ctx) {
+  /* Copied, not dereferenced: 6.1's verifier refuses loads through a typedef'd BTF pointer ("not a struct"). */
   const seqcount_t *s = bpf_per_cpu_ptr(&xt_recseq, 0);
-  if (s) seq0 = s->sequence;
-  this_seq = ((const seqcount_t *)bpf_this_cpu_ptr(&xt_recseq))->sequence;
+  if (s) bpf_probe_read_kernel(&seq0, sizeof(seq0), s);
+  bpf_probe_read_kernel(&this_seq, sizeof(this_seq), bpf_this_cpu_ptr(&xt_recseq));
   ksym_runs++;
   return XDP_PASS;
 }
