@@ -80,7 +80,7 @@ export function hostExternEnvironment(opts: { kernelBtf?: TargetBtf } = {}): Ext
     },
     kernelBtf: () => targetBtf(opts.kernelBtf).spec,
     // Modules' BTF sits on the running kernel's: not searched when another kernel's BTF is the target (as libbpf).
-    moduleBtfs: () => (opts.kernelBtf === undefined ? loadedModuleBtfs().map((m) => ({ name: m.name, spec: m.spec, fd: m.fd.value })) : []),
+    ...(opts.kernelBtf === undefined ? { moduleBtfs: () => loadedModuleBtfs().map((m) => ({ name: m.name, spec: m.spec, fd: m.fd.value })) } : {}),
     ksymAddress: (name) => {
       const table = kallsyms();
       if (table.restricted) return undefined;
