@@ -121,6 +121,7 @@ export class Collection implements Disposable, AsyncDisposable {
             mapFd: (m) => (maps.get(m) ?? notFound("map", m, maps.keys(), spec.source)).fd.value,
             btfFd: btf,
             logLevel: opts.logLevel,
+            fdArray: externs.fdArray(),
           });
         } catch (err) {
           throw explainPoison(explainMissingKfunc(err, externs), core.fixups.get(name));
@@ -157,6 +158,7 @@ export class Collection implements Disposable, AsyncDisposable {
           mapFd: (m) => this.map(m).fd.value,
           btfFd: this.btf,
           logLevel: opts.logLevel ?? this.#options.logLevel,
+          fdArray: this.#externs.fdArray(),
         },
       );
     } catch (err) {

@@ -587,11 +587,34 @@ function calculate(kind: number, local: CoreSpec, target: CoreSpec | undefined):
 /** Caches candidate lists per local root type across the relocations of one object. */
 export type CandidateCache = Map<Type, Type[]>;
 
+/** The module BTF a candidate came from, when it is not the target's own (types are objects of one Spec). */
+const moduleOf = new WeakMap<Type, Spec>();
+
+/**
+ * Candidates for `root`: the target's; when it has none, the types of that name that
+ * the kernel's modules define (libbpf's bpf_core_find_cands: modules only when vmlinux
+ * has no candidate, each module's own types).
+ */
+function findCandidates(root: Type, target: Spec, modules?: () => readonly Spec[]): Type[] {
+  const found = coreCandidates(root, target);
+  if (found.length || !modules) return found;
+  for (const m of modules()) {
+    for (const t of coreCandidates(root, m)) {
+      if (t.id < m.firstOwnId) continue;
+      moduleOf.set(t, m);
+      found.push(t);
+    }
+  }
+  return found;
+}
+
 /**
  * Computes one relocation against `target` (no instruction involved).
  * Throws CoreError for malformed or ambiguous relocations.
  */
-export function calculateCoreRelocation(local: Spec, relo: CoreRelo, target: Spec, cache?: CandidateCache): CoreResult {
+export function calculateCoreRelocation(
+  local: Spec, relo: CoreRelo, target: Spec, cache?: CandidateCache, modules?: () => readonly Spec[],
+): CoreResult {
   const localSpec = parseCoreSpec(local, relo);
   if (relo.kind === CoreReloKind.TYPE_ID_LOCAL) {
     const id = BigInt(relo.typeId);
@@ -603,13 +626,13 @@ export function calculateCoreRelocation(local: Spec, relo: CoreRelo, target: Spe
   }
   let candidates = cache?.get(root);
   if (!candidates) {
-    candidates = coreCandidates(root, target);
+    candidates = findCandidates(root, target, modules);
     cache?.set(root, candidates);
   }
   let best: Omit<CoreResult, "candidates" | "matched" | "localSpec"> | undefined;
   let matched = 0;
   for (const candidate of candidates) {
-    const spec = matchCoreSpec(localSpec, relo.kind, target, candidate);
+    const spec = matchCoreSpec(localSpec, relo.kind, moduleOf.get(candidate) ?? target, candidate);
     if (!spec) continue;
     const res = calculate(relo.kind, localSpec, spec);
     if (best) {
@@ -677,6 +700,8 @@ export interface CoreRelocateOptions {
   /** "kernel BTF", a path...: what the target is called in messages. */
   targetName?: string;
   cache?: CandidateCache;
+  /** The BTF of the target kernel's modules, searched for a type the target lacks (asked for only then). */
+  modules?: () => readonly Spec[];
 }
 
 const BPF_LD = 0x00, BPF_LDX = 0x01, BPF_ST = 0x02, BPF_STX = 0x03, BPF_ALU = 0x04, BPF_ALU64 = 0x07;
@@ -699,7 +724,7 @@ export function coreRelocate(insns: Instructions, relos: readonly ProgramCoreRel
     try {
       if (relo.insn < 0 || relo.insn >= insns.length) throw new CoreError(`the program has ${insns.length} instructions`);
       const record = { insnOff: relo.insn * 8, typeId: relo.typeId, accessStr: relo.accessStr, accessStrOff: 0, kind: relo.kind };
-      res = calculateCoreRelocation(local, record, target, cache);
+      res = calculateCoreRelocation(local, record, target, cache, opts.modules);
       what = describeCore(res.localSpec, relo.kind);
     } catch (err) {
       if (err instanceof CoreError || (err as Error).name === "BtfError") throw new CoreError(`${at}: ${(err as Error).message}`);

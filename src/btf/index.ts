@@ -17,3 +17,5 @@ export {
 export type { CoreFixup, CoreResult, CoreSpec, CoreRelocateOptions, ProgramCoreRelo, CandidateCache } from "./core.ts";
 export { fixupExternDatasecs } from "./externs.ts";
 export type { ExternLayout } from "./externs.ts";
+export { loadedModuleBtfs, moduleBtfSpecs, releaseModuleBtfs } from "./modules.ts";
+export type { ModuleBtf } from "./modules.ts";

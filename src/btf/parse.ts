@@ -32,17 +32,64 @@ export interface ParsedBtf {
   types: Type[];
 }
 
+/** A BTF string section: one table, or a split BTF's own on top of its base's. */
+export interface BtfStrings {
+  readonly size: number;
+  get(offset: number): string | undefined;
+  offsetsOf(s: string): number[];
+  offsetsContaining(part: string): number[];
+}
+
+/**
+ * A split BTF's strings (a kernel module's): offsets below the base's string section
+ * size are the base's strings, the rest index the split's own section.
+ */
+class SplitStrings implements BtfStrings {
+  readonly size: number;
+  constructor(private readonly base: BtfStrings, private readonly own: StringTable) {
+    this.size = base.size + own.size;
+  }
+  get(offset: number): string | undefined {
+    return offset < this.base.size ? this.base.get(offset) : this.own.get(offset - this.base.size);
+  }
+  offsetsOf(s: string): number[] {
+    return [...this.base.offsetsOf(s), ...this.own.offsetsOf(s).map((o) => o + this.base.size)];
+  }
+  offsetsContaining(part: string): number[] {
+    return [...this.base.offsetsContaining(part), ...this.own.offsetsContaining(part).map((o) => o + this.base.size)];
+  }
+}
+
 /** Where each type's record is, found in one pass over the type section; no type objects yet. */
 export interface BtfIndex {
   header: BtfHeader;
   view: DataView;
-  strings: StringTable;
-  /** Byte offset in the raw data of each type's record (index = id; 0 for void). */
+  strings: BtfStrings;
+  /**
+   * Type id = idBase + index into the arrays below. 0 for standalone BTF (index 0 is
+   * void); for split BTF, the base's type count - 1 (index 0 unused: the base's last type).
+   */
+  idBase: number;
+  /** The base BTF's index, for split BTF. */
+  base?: BtfIndex;
+  /** Byte offset in the raw data of each type's record (index = id - idBase; 0 for void). */
   offsets: Uint32Array;
-  /** BTF_KIND_* number of each type (index = id; 0 for void). */
+  /** BTF_KIND_* number of each type (index = id - idBase; 0 for void). */
   kinds: Uint8Array;
   /** String offset of each type's name (0: anonymous). */
   names: Uint32Array;
+}
+
+/** How many type ids an index covers, void and (for split BTF) the base's types included. */
+export function typeCountOf(ix: BtfIndex): number {
+  return ix.idBase + ix.kinds.length;
+}
+
+/** The BTF_KIND_* number of type `id`, looked up in the base for a split BTF's base types. */
+export function kindNumOf(ix: BtfIndex, id: number): number {
+  let i: BtfIndex | undefined = ix;
+  while (i && id <= i.idBase && i.base) i = i.base;
+  return i!.kinds[id - i!.idBase];
 }
 
 /** Sets `owner[key]` to the type with id `id` (already checked to exist). */
@@ -109,16 +156,20 @@ export function parseHeader(raw: Uint8Array): BtfHeader {
  * Checks the header and string section and finds every type record (sizes and
  * kinds checked; names, encodings and references are checked when a record is read).
  */
-export function indexBtf(raw: Uint8Array): BtfIndex {
+export function indexBtf(raw: Uint8Array, base?: BtfIndex): BtfIndex {
   const header = parseHeader(raw);
   const strStart = header.hdrLen + header.strOff;
-  if (header.strLen === 0 || raw[strStart] !== 0) {
+  // Split BTF's own strings follow the base's: they may be empty and need not start with "".
+  if (!base && (header.strLen === 0 || raw[strStart] !== 0)) {
     throw new BtfError("BTF: string section must start with an empty string");
   }
-  if (header.strLen > BTF_MAX_NAME_OFFSET + 1) {
-    throw new BtfError(`BTF: string section is ${header.strLen} bytes, more than the kernel's limit of ${BTF_MAX_NAME_OFFSET + 1}`);
+  const baseStrLen = base?.strings.size ?? 0;
+  if (baseStrLen + header.strLen > BTF_MAX_NAME_OFFSET + 1) {
+    throw new BtfError(`BTF: string section is ${baseStrLen + header.strLen} bytes, more than the kernel's limit of ${BTF_MAX_NAME_OFFSET + 1}`);
   }
-  const strings = new StringTable(raw.subarray(strStart, strStart + header.strLen));
+  const own = new StringTable(raw.subarray(strStart, strStart + header.strLen));
+  const strings: BtfStrings = base ? new SplitStrings(base.strings, own) : own;
+  const idBase = base ? typeCountOf(base) - 1 : 0;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const start = header.hdrLen + header.typeOff;
   const end = start + header.typeLen;
@@ -128,21 +179,21 @@ export function indexBtf(raw: Uint8Array): BtfIndex {
   const names = new Uint32Array(offsets.length);
   let id = 1;
   for (let pos = start; pos < end; id++) {
-    if (pos + TYPE_HEADER_SIZE > end) throw new BtfError(`BTF: truncated type ${id} at ${hex(pos)}`);
-    if (id > BTF_MAX_TYPE) throw new BtfError(`BTF: more than ${BTF_MAX_TYPE} types, the kernel's limit`);
+    if (pos + TYPE_HEADER_SIZE > end) throw new BtfError(`BTF: truncated type ${idBase + id} at ${hex(pos)}`);
+    if (idBase + id > BTF_MAX_TYPE) throw new BtfError(`BTF: more than ${BTF_MAX_TYPE} types, the kernel's limit`);
     const info = view.getUint32(pos + 4, true);
     const kindNum = (info >>> 24) & 0x1f;
     if (kindNum === 0 || kindNum >= KIND_NAMES.length) {
-      throw new BtfError(`BTF: type ${id} at ${hex(pos)} has unknown kind ${kindNum}`);
+      throw new BtfError(`BTF: type ${idBase + id} at ${hex(pos)} has unknown kind ${kindNum}`);
     }
     const recordEnd = pos + TYPE_HEADER_SIZE + extraSize(kindNum, info & 0xffff);
-    if (recordEnd > end) throw new BtfError(`BTF: truncated type ${id} (kind ${KIND_NAMES[kindNum]}) at ${hex(pos)}`);
+    if (recordEnd > end) throw new BtfError(`BTF: truncated type ${idBase + id} (kind ${KIND_NAMES[kindNum]}) at ${hex(pos)}`);
     offsets[id] = pos;
     kinds[id] = kindNum;
     names[id] = view.getUint32(pos, true);
     pos = recordEnd;
   }
-  return { header, view, strings, offsets: offsets.subarray(0, id), kinds: kinds.subarray(0, id), names: names.subarray(0, id) };
+  return { header, view, strings, idBase, base, offsets: offsets.subarray(0, id), kinds: kinds.subarray(0, id), names: names.subarray(0, id) };
 }
 
 const SCALAR_SIZES = new Set([1, 2, 4, 8, 16]);
@@ -169,10 +220,10 @@ function stringAt(ix: BtfIndex, off: number, what: () => string): string {
 /** Type `id` as an object, its references all pointing at `placeholder` until linkType binds them. */
 export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
   const { view } = ix;
-  const pos = ix.offsets[id];
+  const pos = ix.offsets[id - ix.idBase];
   const info = view.getUint32(pos + 4, true);
   const vlen = info & 0xffff;
-  const kindNum = ix.kinds[id];
+  const kindNum = ix.kinds[id - ix.idBase];
   const kindFlag = info >>> 31 === 1;
   const name = (off: number, what: () => string) => stringAt(ix, off, what);
   const typeName = name(view.getUint32(pos, true), () => `name of type ${id}`);
@@ -271,10 +322,11 @@ export function readType(ix: BtfIndex, id: number, placeholder: Void): Type {
 
 /** Binds every reference of `t` (read by readType) through `bind`, after checking each id. */
 export function linkType(ix: BtfIndex, t: Type, bind: Bind): void {
-  const { view, kinds } = ix;
+  const { view } = ix;
   const id = t.id;
-  const count = kinds.length;
-  const pos = ix.offsets[id];
+  const count = typeCountOf(ix);
+  const kindAt = (to: number) => kindNumOf(ix, to);
+  const pos = ix.offsets[id - ix.idBase];
   const sizeOrType = view.getUint32(pos + 8, true);
   const x = pos + TYPE_HEADER_SIZE;
   const ref = (owner: object, key: string, to: number): void => {
@@ -298,16 +350,16 @@ export function linkType(ix: BtfIndex, t: Type, bind: Bind): void {
       for (let i = 0; i < t.params.length; i++) ref(t.params[i], "type", view.getUint32(x + i * 8 + 4, true));
       break;
     case "func":
-      if (sizeOrType < count && kinds[sizeOrType] !== 13) {
-        throw new BtfError(`BTF: func ${t.name} (type ${id}) has prototype type ${sizeOrType} of kind ${KIND_NAMES[kinds[sizeOrType]]}`);
+      if (sizeOrType < count && kindAt(sizeOrType) !== 13) {
+        throw new BtfError(`BTF: func ${t.name} (type ${id}) has prototype type ${sizeOrType} of kind ${KIND_NAMES[kindAt(sizeOrType)]}`);
       }
       ref(t, "proto", sizeOrType);
       break;
     case "datasec":
       for (let i = 0; i < t.vars.length; i++) {
         const v = view.getUint32(x + i * 12, true);
-        if (v < count && kinds[v] !== 14 && kinds[v] !== 12) {
-          throw new BtfError(`BTF: datasec ${t.name} (type ${id}) entry ${i} is type ${v} of kind ${KIND_NAMES[kinds[v]]}, expected var`);
+        if (v < count && kindAt(v) !== 14 && kindAt(v) !== 12) {
+          throw new BtfError(`BTF: datasec ${t.name} (type ${id}) entry ${i} is type ${v} of kind ${KIND_NAMES[kindAt(v)]}, expected var`);
         }
         ref(t.vars[i], "type", v);
       }

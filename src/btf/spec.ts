@@ -1,7 +1,7 @@
 // A parsed BTF blob: the type table plus name lookups.
 import { readFileSync } from "node:fs";
 import { BtfError, hex } from "./error.ts";
-import { indexBtf, KIND_NAMES, linkType, parseBtf, readType, voidType } from "./parse.ts";
+import { indexBtf, KIND_NAMES, kindNumOf, linkType, parseBtf, readType, voidType } from "./parse.ts";
 import type { Bind, BtfHeader, BtfIndex } from "./parse.ts";
 import type { Kind, Type, Void } from "./types.ts";
 
@@ -18,6 +18,12 @@ export interface SpecOptions {
    * is read and checked at once.
    */
   lazy?: boolean;
+  /**
+   * The BTF this one is split from (a kernel module's BTF sits on vmlinux's): ids and
+   * string offsets continue the base's, and its types may refer to the base's. Split
+   * BTF is always read lazily.
+   */
+  base?: Spec;
 }
 
 export class Spec {
@@ -25,8 +31,10 @@ export class Spec {
   readonly raw: Uint8Array;
   readonly header: BtfHeader;
 
+  /** The BTF this one is split from (undefined for standalone BTF such as vmlinux's or an object's). */
+  readonly base: Spec | undefined;
   private readonly index: BtfIndex;
-  /** Type objects by id; in a lazy Spec, filled as they are asked for. */
+  /** Type objects by id - index.idBase; in a lazy Spec, filled as they are asked for. */
   private readonly objects: Type[];
   private complete: boolean;
   /** Names looked up so far, with their type ids. */
@@ -34,7 +42,13 @@ export class Spec {
 
   constructor(raw: Uint8Array, opts: SpecOptions = {}) {
     this.raw = raw;
-    if (opts.lazy) {
+    this.base = opts.base;
+    if (opts.base) {
+      this.index = indexBtf(raw, opts.base.index);
+      this.objects = new Array(this.index.kinds.length);
+      this.objects[0] = opts.base.typeById(this.index.idBase);
+      this.complete = this.objects.length === 1;
+    } else if (opts.lazy) {
       this.index = indexBtf(raw);
       this.objects = new Array(this.index.kinds.length);
       this.objects[0] = voidType();
@@ -78,34 +92,43 @@ export class Spec {
 
   /** How many types there are, void included (ids 0 .. typeCount-1). */
   get typeCount(): number {
-    return this.objects.length;
+    return this.index.idBase + this.objects.length;
   }
 
-  /** All types, index = type id; types[0] is Void. In a lazy Spec this reads every type: prefer typeById and typesByName. */
+  /** Ids of this BTF's own types: 1.. for standalone BTF, from the base's count on for split BTF. */
+  get firstOwnId(): number {
+    return this.index.idBase + 1;
+  }
+
+  /**
+   * All types, index = type id; types[0] is Void (split BTF: the base's types first).
+   * In a lazy Spec this reads every type: prefer typeById and typesByName.
+   */
   get types(): readonly Type[] {
     if (!this.complete) {
-      for (let id = 1; id < this.objects.length; id++) this.typeById(id);
+      for (let id = this.firstOwnId; id < this.typeCount; id++) this.typeById(id);
       this.complete = true;
     }
-    return this.objects;
+    return this.base ? [...this.base.types, ...this.objects.slice(1)] : this.objects;
   }
 
   /** The kind of type `id`, without reading the rest of it. */
   kindOf(id: number): Kind {
     this.checkId(id);
-    return KIND_NAMES[this.index.kinds[id]];
+    return KIND_NAMES[kindNumOf(this.index, id)];
   }
 
   typeById(id: number): Type {
-    const t = this.objects[id];
+    if (this.base && id <= this.index.idBase) return this.base.typeById(id);
+    const t = this.objects[id - this.index.idBase];
     if (t !== undefined) return t;
     this.checkId(id);
     return this.materialize(id);
   }
 
   private checkId(id: number): void {
-    if (!(Number.isInteger(id) && id >= 0 && id < this.objects.length)) {
-      throw new BtfError(`BTF: no type with id ${id} (there are ${this.objects.length} types)`);
+    if (!(Number.isInteger(id) && id >= 0 && id < this.typeCount)) {
+      throw new BtfError(`BTF: no type with id ${id} (there are ${this.typeCount} types)`);
     }
   }
 
@@ -123,6 +146,7 @@ export class Spec {
     let ids = this.byName.get(name);
     if (!ids) {
       ids = name === "" ? [] : this.idsNamedAt(this.index.strings.offsetsOf(name));
+      if (this.base && name !== "") ids = [...this.base.typeIdsByName(name), ...ids];
       this.byName.set(name, ids);
     }
     return ids;
@@ -130,9 +154,9 @@ export class Spec {
 
   /** Every type name that contains `part`, with the ids of its types (for CO-RE's `___flavor` names). */
   namesContaining(part: string): Map<string, number[]> {
-    const out = new Map<string, number[]>();
+    const out = this.base ? this.base.namesContaining(part) : new Map<string, number[]>();
     for (const id of this.idsNamedAt(this.index.strings.offsetsContaining(part))) {
-      const name = this.string(this.index.names[id]);
+      const name = this.string(this.index.names[id - this.index.idBase]);
       const list = out.get(name);
       if (list) list.push(id);
       else out.set(name, [id]);
@@ -140,17 +164,18 @@ export class Spec {
     return out;
   }
 
-  /** The ids of the types whose name starts at one of these string offsets. */
+  /** The ids of this BTF's own types whose name starts at one of these string offsets. */
   private idsNamedAt(offsets: number[]): number[] {
     const ids: number[] = [];
     if (offsets.length === 0) return ids;
     const names = this.index.names;
+    const idBase = this.index.idBase;
     if (offsets.length === 1) {
       const at = offsets[0];
-      for (let id = 1; id < names.length; id++) if (names[id] === at) ids.push(id);
+      for (let i = 1; i < names.length; i++) if (names[i] === at) ids.push(idBase + i);
     } else {
       const set = new Set(offsets);
-      for (let id = 1; id < names.length; id++) if (set.has(names[id])) ids.push(id);
+      for (let i = 1; i < names.length; i++) if (set.has(names[i])) ids.push(idBase + i);
     }
     return ids;
   }
@@ -181,13 +206,14 @@ export class Spec {
 
   /** Byte offset of type `id`'s record within `raw` (used to patch BTF in place). */
   typeOffset(id: number): number {
-    if (id <= 0 || id >= this.index.offsets.length) throw new BtfError(`BTF: no type record for id ${id}`);
-    return this.index.offsets[id];
+    const i = id - this.index.idBase;
+    if (i <= 0 || i >= this.index.offsets.length) throw new BtfError(`BTF: no type record for id ${id} in this BTF`);
+    return this.index.offsets[i];
   }
 
   /** Reads type `id` (lazy Specs only) and binds its references to be read when first followed. */
   private materialize(id: number): Type {
-    const t = readType(this.index, id, this.objects[0] as Void);
+    const t = readType(this.index, id, this.typeById(0) as Void);
     const bind: Bind = (owner, key, to) =>
       Object.defineProperty(owner, key, {
         configurable: true,
@@ -200,7 +226,7 @@ export class Spec {
         set: (value: Type) => Object.defineProperty(owner, key, { value, writable: true, enumerable: true, configurable: true }),
       });
     linkType(this.index, t, bind); // binds getters only: no other type is read here
-    this.objects[id] = t; // after linking, so a record that fails to link fails every time
+    this.objects[id - this.index.idBase] = t; // after linking, so a record that fails to link fails every time
     return t;
   }
 }

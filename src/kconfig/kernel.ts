@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { release, version } from "node:os";
 import { gunzipSync } from "node:zlib";
 import { haveHelper } from "../features/index.ts";
+import { loadedModuleBtfs } from "../btf/modules.ts";
 import { ProgType } from "../internal/sys/constants.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
 import { targetBtf, type TargetBtf } from "../object/core.ts";
@@ -78,6 +79,8 @@ export function hostExternEnvironment(opts: { kernelBtf?: TargetBtf } = {}): Ext
       return prefix !== undefined && kallsyms().has(`__${prefix}_sys_bpf`);
     },
     kernelBtf: () => targetBtf(opts.kernelBtf).spec,
+    // Modules' BTF sits on the running kernel's: not searched when another kernel's BTF is the target (as libbpf).
+    ...(opts.kernelBtf === undefined ? { moduleBtfs: () => loadedModuleBtfs().map((m) => ({ name: m.name, spec: m.spec, fd: m.fd.value })) } : {}),
     ksymAddress: (name) => {
       const table = kallsyms();
       if (table.restricted) return undefined;

@@ -5,6 +5,7 @@
 import { Instructions } from "../asm/instruction.ts";
 import { coreRelocate, type CandidateCache, type CoreFixup } from "../btf/core.ts";
 import { Spec } from "../btf/spec.ts";
+import { moduleBtfSpecs } from "../btf/modules.ts";
 import { ObjectError } from "./errors.ts";
 import type { ProgramSpec } from "./programs.ts";
 import type { ObjectSpec } from "./spec.ts";
@@ -87,6 +88,8 @@ export function applyCoreRelocations(spec: ObjectSpec, target?: TargetBtf, opts:
       program: program.name,
       targetName: opts.targetName ?? resolved!.name,
       cache,
+      // Module BTF sits on the running kernel's: searched only when that is the target.
+      modules: target === undefined ? () => moduleBtfSpecs() : undefined,
     });
     out.programs.set(program.name, { ...program, instructions: insns.bytes });
     out.fixups.set(program.name, fixups);

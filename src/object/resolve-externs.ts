@@ -26,16 +26,32 @@ export interface ExternEnvironment {
   hasSyscallWrapper(): boolean;
   /** The kernel's BTF (vmlinux), for typed __ksym variables and kfuncs. */
   kernelBtf(): Spec;
+  /**
+   * The BTF of the kernel's loaded modules, searched after vmlinux's (libbpf's order).
+   * Asked for only when vmlinux lacks an extern; absent: vmlinux alone.
+   */
+  moduleBtfs?(): readonly ModuleBtfSource[];
   /** A kernel symbol's address (kallsyms), for untyped __ksym variables. */
   ksymAddress(name: string): bigint | undefined;
   /** False when kallsyms holds no data symbols (no CONFIG_KALLSYMS_ALL); undefined when unknown. */
   kallsymsHasData?(): boolean | undefined;
 }
 
+/** One module's BTF as externs see it: split on vmlinux's, and an fd of it in the kernel. */
+export interface ModuleBtfSource {
+  readonly name: string;
+  readonly spec: Spec;
+  /** The fd of the module's BTF object (a number, so fixtures can give one). */
+  readonly fd: number;
+}
+
 /** What an extern resolved to. */
 export type ResolvedExtern =
-  /** A kernel BTF id (typed ksym, kfunc); `btfObjFd` 0 is vmlinux. */
-  | { state: "btf"; btfId: number; btfObjFd: number }
+  /**
+   * A kernel BTF id (typed ksym, kfunc); `btfObjFd` 0 is vmlinux, else the fd of `module`'s
+   * BTF; a kfunc in a module has `fdIndex`, its slot in the load's fd_array (insn.off).
+   */
+  | { state: "btf"; btfId: number; btfObjFd: number; module?: string; fdIndex?: number }
   /** An address (untyped ksym). */
   | { state: "address"; address: bigint }
   /** A .kconfig value, written into the .kconfig map. */
@@ -53,6 +69,8 @@ export class ExternResolver {
   readonly #env: ExternEnvironment;
   readonly #resolved = new Map<string, ResolvedExtern>();
   #kconfig: Uint8Array | undefined;
+  /** fd_array for BPF_PROG_LOAD: module BTF fds of kfunc calls; slot 0 unused (insn.off 0 is vmlinux). */
+  readonly #fdArray: number[] = [0];
 
   constructor(externs: ReadonlyMap<string, ExternSpec>, env: ExternEnvironment) {
     this.#externs = externs;
@@ -107,7 +125,7 @@ export class ExternResolver {
         if (r.state === "btf") {
           insns.setSrc(ref.insn, Pseudo.KFUNC_CALL);
           insns.setImm(ref.insn, r.btfId);
-          insns.setOff(ref.insn, r.btfObjFd);
+          insns.setOff(ref.insn, r.fdIndex ?? 0);
         } else {
           // libbpf's poison_kfunc_call: a call to a helper no kernel has, rejected only if reachable.
           insns.setSrc(ref.insn, 0);
@@ -127,6 +145,15 @@ export class ExternResolver {
       }
     }
     return { ...program, instructions: insns.bytes };
+  }
+
+  /**
+   * The fd_array every program of the object loads with (libbpf keeps one per object):
+   * undefined when no kfunc call resolved to a module. Complete once apply() has run
+   * for the program being loaded.
+   */
+  fdArray(): Int32Array | undefined {
+    return this.#fdArray.length > 1 ? Int32Array.from(this.#fdArray) : undefined;
   }
 
   /** The extern behind a poisoned kfunc call's helper id, for explaining a verifier rejection. */
@@ -196,9 +223,30 @@ export class ExternResolver {
       return e.weak ? { state: "missing" } : { state: "failed", reason: `no kernel BTF to find it in: ${(err as Error).message}` };
     }
     const want = e.kind === "kfunc" ? "func" : "var";
-    const found = btf.typesByName(name).find((t) => t.kind === want);
+    let found = btf.typesByName(name).find((t) => t.kind === want);
+    let module: ModuleBtfSource | undefined;
+    let searched: string[] | undefined;
+    if (!found && this.#env.moduleBtfs) {
+      // libbpf's find_ksym_btf_id: vmlinux first, then each loaded module's own types.
+      let modules: readonly ModuleBtfSource[];
+      try {
+        modules = this.#env.moduleBtfs();
+      } catch (err) {
+        return e.weak ? { state: "missing" } : { state: "failed", reason: `the kernel's BTF has no ${want === "func" ? "function" : "variable"} ${name}, and the modules' BTF cannot be listed: ${(err as Error).message}` };
+      }
+      searched = modules.map((m) => m.name);
+      for (const m of modules) {
+        const own = m.spec.firstOwnId;
+        found = m.spec.typesByName(name).find((t) => t.kind === want && t.id >= own);
+        if (found) {
+          module = m;
+          break;
+        }
+      }
+    }
     if (!found) {
-      return e.weak ? { state: "missing" } : { state: "failed", reason: `the kernel's BTF has no ${want === "func" ? "function" : "variable"} ${name}` };
+      const where = searched === undefined ? "" : searched.length ? `, nor the BTF of the loaded modules (${searched.join(", ")})` : " and no loaded module has BTF";
+      return e.weak ? { state: "missing" } : { state: "failed", reason: `the kernel's BTF has no ${want === "func" ? "function" : "variable"} ${name}${where}` };
     }
     const targetType = found.kind === "func" ? found.proto : found.kind === "var" ? found.type : undefined;
     if (e.type && targetType && !coreTypesCompatible(resolve(e.type), resolve(targetType))) {
@@ -211,6 +259,11 @@ export class ExternResolver {
         ? { state: "missing" }
         : { state: "failed", reason: `the kernel's BTF has ${name} but /proc/kallsyms lists no data symbols (a kernel without CONFIG_KALLSYMS_ALL), so the kernel cannot give its address` };
     }
-    return { state: "btf", btfId: found.id, btfObjFd: 0 };
+    if (!module) return { state: "btf", btfId: found.id, btfObjFd: 0 };
+    if (found.kind !== "func") return { state: "btf", btfId: found.id, btfObjFd: module.fd, module: module.name };
+    let fdIndex = this.#fdArray.indexOf(module.fd, 1);
+    if (fdIndex < 0) fdIndex = this.#fdArray.push(module.fd) - 1;
+    if (fdIndex > 0x7fff) return { state: "failed", reason: `more than ${0x7fff} module BTFs in one object's fd_array` };
+    return { state: "btf", btfId: found.id, btfObjFd: module.fd, module: module.name, fdIndex };
   }
 }

@@ -27,6 +27,8 @@ export interface LoadOptions {
   kernelBtf?: () => Spec;
   /** Verifier log level on failure (1: the path that failed; 2: every instruction). */
   logLevel?: 1 | 2;
+  /** BPF_PROG_LOAD's fd_array: module BTF fds that kfunc calls index with insn.off. */
+  fdArray?: Int32Array;
 }
 
 const BPF_F_SLEEPABLE = 1 << 4;
@@ -74,6 +76,7 @@ export class Program implements Disposable, AsyncDisposable {
       name: spec.name.slice(0, 15),
       expectedAttachType: spec.expectedAttachType,
       attachBtfId,
+      fdArray: opts.fdArray,
     };
     if (opts.btfFd && spec.funcInfo.length) {
       base.progBtfFd = opts.btfFd.value;

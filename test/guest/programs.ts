@@ -117,5 +117,85 @@ int BPF_PROG(on_exit, int dfd, const char *filename, struct open_how *how, long 
 }
 `;
 
+/**
+ * kfuncs that only a module's BTF has (nf_conntrack's bpf_xdp_ct_lookup/bpf_ct_release):
+ * the load passes the module BTF's fd in fd_array. Run by BPF_PROG_TEST_RUN on the
+ * netns' loopback device, where no connection is tracked: the lookup's error is kept.
+ * bpf_ct_opts is 12 bytes on 6.1 and 16 on 6.12 (the test sets opts_len from the module's BTF).
+ */
+export const MODBTF_CT = `${HEADERS}#include <bpf/bpf_endian.h>
+struct nf_conn;
+struct bpf_ct_opts___tsbpf { s32 netns_id; s32 error; u8 l4proto; u8 dir; u8 rest[6]; };
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *xdp_ctx, struct bpf_sock_tuple *bpf_tuple, u32 tuple__sz,
+                                         struct bpf_ct_opts___tsbpf *opts, u32 opts__sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+const volatile u32 opts_len = 12;
+int runs, found, lookup_error = 1;
+
+SEC("xdp")
+int ct_lookup(struct xdp_md *ctx) {
+  struct bpf_sock_tuple tup = {};
+  struct bpf_ct_opts___tsbpf opts = { .netns_id = -1, .l4proto = 6 /* TCP */ };
+  tup.ipv4.saddr = bpf_htonl(0x7f000001);
+  tup.ipv4.daddr = bpf_htonl(0x7f000001);
+  tup.ipv4.sport = bpf_htons(40000);
+  tup.ipv4.dport = bpf_htons(40001);
+  struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &opts, opts_len);
+  runs++;
+  if (ct) {
+    found = 1;
+    bpf_ct_release(ct);
+  } else {
+    lookup_error = opts.error;
+  }
+  return XDP_PASS;
+}
+`;
+
+/**
+ * A typed per-CPU __ksym that only a module's BTF has (x_tables' xt_recseq): the
+ * ld_imm64 carries the module BTF's fd. Both reads start at 1; a seqcount outside
+ * a write section is even.
+ */
+export const MODBTF_KSYM = `${HEADERS}
+extern const seqcount_t xt_recseq __ksym;
+int ksym_runs;
+u32 seq0 = 1, this_seq = 1;
+
+SEC("xdp")
+int ksym_read(struct xdp_md *ctx) {
+  /* Copied, not dereferenced: 6.1's verifier refuses loads through a typedef'd BTF pointer ("not a struct"). */
+  const seqcount_t *s = bpf_per_cpu_ptr(&xt_recseq, 0);
+  if (s) bpf_probe_read_kernel(&seq0, sizeof(seq0), s);
+  bpf_probe_read_kernel(&this_seq, sizeof(this_seq), bpf_this_cpu_ptr(&xt_recseq));
+  ksym_runs++;
+  return XDP_PASS;
+}
+`;
+
+/**
+ * A CO-RE read of a type only a module's BTF has: veth's private struct behind a
+ * net_device (netdev_priv: the device plus its size aligned to 32), read in a
+ * kprobe on veth_open when a veth is set up; the peer's ifindex is kept.
+ */
+export const MODBTF_VETH = `${HEADERS}#include <bpf/bpf_core_read.h>
+struct veth_priv___tsbpf { struct net_device *peer; } __attribute__((preserve_access_index));
+const volatile int watch_ifindex = 0;
+int opens, peer_ifindex;
+
+SEC("kprobe/veth_open")
+int BPF_KPROBE(on_veth_open, struct net_device *dev) {
+  if (BPF_CORE_READ(dev, ifindex) != watch_ifindex) return 0;
+  u64 priv = (u64)dev + ((bpf_core_type_size(struct net_device) + 31) & ~31);
+  struct net_device *peer = BPF_CORE_READ((struct veth_priv___tsbpf *)priv, peer);
+  peer_ifindex = BPF_CORE_READ(peer, ifindex);
+  opens++;
+  return 0;
+}
+`;
+
 /** Every object the guest tests need: file name (without .o) -> C source. */
-export const GUEST_PROGRAMS: Record<string, string> = { kprobe: KPROBE, fentry: FENTRY, bcc_kfunc: bccKfuncObjectText(), ...PACKET_PROGRAMS };
+export const GUEST_PROGRAMS: Record<string, string> = {
+  kprobe: KPROBE, fentry: FENTRY, bcc_kfunc: bccKfuncObjectText(), ...PACKET_PROGRAMS,
+  modbtf_ct: MODBTF_CT, modbtf_ksym: MODBTF_KSYM, modbtf_veth: MODBTF_VETH,
+};

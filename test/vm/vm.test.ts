@@ -185,7 +185,7 @@ describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST
       const r = await vm([
         "run", "--kernel", kernel, "--timeout", "540", "--file", `${objects}:${GUEST_OBJECTS}`, ...disks,
         // test/guest/packets.guest.ts: veth pairs, and tc's clsact qdisc with a bpf filter (the 6.1 path).
-        "--module", "veth", "--module", "sch_ingress", "--module", "cls_bpf",
+        "--module", "veth", "--module", "sch_ingress", "--module", "cls_bpf", "--module", "nf_conntrack", "--module", "x_tables", // the last two: test/guest/modbtf.guest.ts
         "--", "node", "--import", "tsx", "--test-reporter=tap", "test/guest/all.ts",
       ]);
       // One subtest per guest test, with the guest's diagnostics when it failed.

@@ -199,6 +199,8 @@ export interface ProgLoadAttr {
   lineInfoCount?: number;
   attachBtfId?: number;
   attachBtfObjFd?: number;
+  /** fds that instructions index (kfunc calls into modules: insn.off). */
+  fdArray?: Int32Array;
 }
 
 export const FUNC_INFO_SIZE = 8;
@@ -230,6 +232,7 @@ export function progLoad(a: ProgLoadAttr, out?: { logTrueSize: number }): FD {
   if (a.lineInfo && a.lineInfoCount) {
     attr.u32(92, LINE_INFO_SIZE).ptr(96, a.lineInfo).u32(104, a.lineInfoCount);
   }
+  if (a.fdArray) attr.ptr(120, a.fdArray);
   try {
     return bpfFD(BpfCmd.PROG_LOAD, attr);
   } finally {
