@@ -19,7 +19,7 @@ export { CoreError, type CoreFixup } from "./btf/core.ts";
 export { BpfMap, type MapDefinition, type UpdateMode } from "./maps/map.ts";
 export type { StorageOwner } from "./maps/storage.ts";
 export type { RedirectValue } from "./maps/codec.ts";
-export { Program } from "./programs/program.ts";
+export { Program, type RunOptions, type RunResult } from "./programs/program.ts";
 export { VerifierError } from "./programs/verifier.ts";
 export { Link } from "./link/link.ts";
 export { hooks, hookDef, sectionDef, sectionDefs, attachHook, describeTarget, fallbackFor, type HookKind, type HookTarget, type HookDef, type SectionDef } from "./link/hooks.ts";

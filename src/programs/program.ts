@@ -18,6 +18,28 @@ import type { UsdtOptions } from "../link/usdt.ts";
 import { attachPerfEvent, type PerfEventLink, type PerfEventOptions } from "../link/perf_event.ts";
 import { VerifierError } from "./verifier.ts";
 
+export interface RunOptions {
+  /** The packet (XDP, tc, socket filter, flow dissector) or other input data. */
+  data?: Uint8Array;
+  /** Room for the program to grow the packet (XDP adjust_head/tail); default 256 bytes. */
+  dataOutRoom?: number;
+  /** The context (struct __sk_buff, xdp_md, a raw tracepoint's args...). */
+  context?: Uint8Array;
+  /** Runs this many times (the duration is the mean); default 1. */
+  repeat?: number;
+  flags?: number;
+  cpu?: number;
+}
+
+export interface RunResult {
+  /** The program's return value (XDP_PASS, TC_ACT_OK, ...). */
+  retval: number;
+  /** Mean time of one run, in ns. */
+  duration: number;
+  data?: Uint8Array;
+  context?: Uint8Array;
+}
+
 export interface LoadOptions {
   /** fd of each map the program references, by its name in the object. */
   mapFd(name: string): number;
@@ -157,6 +179,24 @@ export class Program implements Disposable, AsyncDisposable {
 
   info(): sys.ProgInfo {
     return sys.progInfo(this.fd.value);
+  }
+
+  /**
+   * Runs the program in the kernel on `data` (a packet, for XDP, tc and socket
+   * filters) and/or a context, without attaching it (BPF_PROG_TEST_RUN; cilium/ebpf's
+   * Program.Run). `data` is the packet as the program left it, and `ctx` the context,
+   * when the kernel gives them back.
+   */
+  run(opts: RunOptions = {}): RunResult {
+    const dataOut = opts.data ? new Uint8Array(opts.data.byteLength + (opts.dataOutRoom ?? 256)) : undefined;
+    const ctxOut = opts.context ? new Uint8Array(opts.context.byteLength) : undefined;
+    const r = sys.progTestRun({ progFd: this.fd.value, dataIn: opts.data, dataOut, ctxIn: opts.context, ctxOut, repeat: opts.repeat, flags: opts.flags, cpu: opts.cpu });
+    return {
+      retval: r.retval,
+      duration: r.duration,
+      data: dataOut?.subarray(0, Math.min(r.dataSizeOut, dataOut.byteLength)),
+      context: ctxOut?.subarray(0, Math.min(r.ctxSizeOut, ctxOut.byteLength)),
+    };
   }
 
   pin(path: string): void {

@@ -13,8 +13,6 @@ import { join } from "node:path";
 import { Collection } from "../../src/collection.ts";
 import { Spec } from "../../src/btf/spec.ts";
 import { loadedModuleBtfs } from "../../src/btf/modules.ts";
-import { Attr, bpf } from "../../src/internal/sys/bpf.ts";
-import { BpfCmd } from "../../src/internal/sys/constants.ts";
 import { ifindexOf } from "../../src/link/netdev.ts";
 import { createVeth, deleteLink, setLinkUp } from "../../src/internal/netlink/index.ts";
 import { GUEST_OBJECTS } from "./programs.ts";
@@ -22,13 +20,6 @@ import { GUEST_OBJECTS } from "./programs.ts";
 const object = (name: string): Uint8Array => new Uint8Array(readFileSync(join(process.env.TSBPF_GUEST_OBJECTS ?? GUEST_OBJECTS, `${name}.o`)));
 const sysfsModules = (): string[] => (existsSync("/sys/kernel/btf") ? readdirSync("/sys/kernel/btf").filter((n) => n !== "vmlinux").sort() : []);
 const has = (module: string): boolean => existsSync(`/sys/kernel/btf/${module}`);
-
-/** BPF_PROG_TEST_RUN once over `data`: the program's return value. */
-function testRun(progFd: number, data: Uint8Array): number {
-  const attr = new Attr().u32(0, progFd).u32(8, data.byteLength).ptr(16, data).u32(32, 1);
-  bpf(BpfCmd.PROG_TEST_RUN, attr);
-  return attr.view.getUint32(4, true);
-}
 
 test("module BTF: every module in /sys/kernel/btf is found by BTF id, split on vmlinux's types", (t) => {
   if (!has("veth")) {
@@ -60,7 +51,7 @@ test("kfuncs in a module: nf_conntrack's bpf_xdp_ct_lookup/bpf_ct_release load t
   assert.ok(opts?.kind === "struct");
   using coll = Collection.load(object("modbtf_ct"), { constants: { opts_len: opts.size } });
   const XDP_PASS = 2;
-  assert.equal(testRun(coll.program("ct_lookup").fd.value, new Uint8Array(64)), XDP_PASS);
+  assert.equal(coll.program("ct_lookup").run({ data: new Uint8Array(64) }).retval, XDP_PASS);
   assert.equal(coll.variable("runs").get(), 1);
   // Nothing is tracked for this made-up tuple: the kfunc ran and said ENOENT.
   assert.equal(coll.variable("found").get(), 0);
@@ -77,7 +68,7 @@ test("typed __ksym in a module: x_tables' per-CPU xt_recseq, read by bpf_per_cpu
   }
   assert.equal(Spec.kernel().typesByName("xt_recseq").length, 0, "vmlinux does not have it: only the module's BTF can");
   using coll = Collection.load(object("modbtf_ksym"));
-  assert.equal(testRun(coll.program("ksym_read").fd.value, new Uint8Array(64)), 2);
+  assert.equal(coll.program("ksym_read").run({ data: new Uint8Array(64) }).retval, 2);
   assert.equal(coll.variable("ksym_runs").get(), 1);
   const seq0 = coll.variable("seq0").get() as number;
   const mine = coll.variable("this_seq").get() as number;

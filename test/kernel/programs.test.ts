@@ -222,6 +222,32 @@ test("dispose leaves no fd, program or link behind", async () => {
   assert.deepEqual(added(progIds(), progsBefore), []);
 });
 
+test("run: an XDP program runs on a packet the test gives (BPF_PROG_TEST_RUN), its return value and the packet it rewrote", async () => {
+  const spec = await specOf(`${HEADERS}
+u64 runs = 0;
+SEC("xdp")
+int mark(struct xdp_md *ctx) {
+  unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  __sync_fetch_and_add(&runs, 1);
+  if (data + 14 > end)
+    return XDP_ABORTED;
+  data[0] = 0xee;
+  return data + 100 > end ? XDP_PASS : XDP_DROP;
+}
+`);
+  using coll = Collection.load(spec);
+  const prog = coll.program("mark");
+  const short = prog.run({ data: new Uint8Array(64) });
+  assert.equal(short.retval, 2); // XDP_PASS
+  assert.equal(short.data?.byteLength, 64);
+  assert.equal(short.data?.[0], 0xee);
+  assert.equal(prog.run({ data: new Uint8Array(200) }).retval, 1); // XDP_DROP
+  assert.equal(prog.run({ data: new Uint8Array(200), repeat: 10 }).retval, 1);
+  assert.equal(coll.variable("runs").get(), 12n);
+  // A packet shorter than Ethernet's header: the kernel refuses it, in one error.
+  assert.throws(() => prog.run({ data: new Uint8Array(4) }), /EINVAL|Invalid argument/);
+});
+
 test("without privileges: one sentence that says what is needed", () => {
   const script = `import { BpfMap } from "./src/index.ts"; try { BpfMap.create({ type: 2, keySize: 4, valueSize: 4, maxEntries: 1 }); console.log("created"); } catch (e) { console.log(e.message); }`;
   const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {

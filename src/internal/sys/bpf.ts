@@ -358,6 +358,46 @@ export function progInfo(fd: number): ProgInfo {
   };
 }
 
+export interface ProgTestRunAttr {
+  progFd: number;
+  dataIn?: Uint8Array;
+  /** Receives the packet as the program left it (XDP, tc, socket filters). */
+  dataOut?: Uint8Array;
+  ctxIn?: Uint8Array;
+  ctxOut?: Uint8Array;
+  repeat?: number;
+  flags?: number;
+  cpu?: number;
+}
+
+export interface ProgTestRunResult {
+  retval: number;
+  /** Mean run time per repetition, in ns. */
+  duration: number;
+  dataSizeOut: number;
+  ctxSizeOut: number;
+}
+
+/** BPF_PROG_TEST_RUN: runs a loaded program once (or `repeat` times) on data and a context the caller gives. */
+export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
+  const attr = new Attr()
+    .u32(0, a.progFd)
+    .u32(8, a.dataIn?.byteLength ?? 0)
+    .u32(12, a.dataOut?.byteLength ?? 0)
+    .ptr(16, a.dataIn)
+    .ptr(24, a.dataOut)
+    .u32(32, a.repeat ?? 0)
+    .u32(40, a.ctxIn?.byteLength ?? 0)
+    .u32(44, a.ctxOut?.byteLength ?? 0)
+    .ptr(48, a.ctxIn)
+    .ptr(56, a.ctxOut)
+    .u32(64, a.flags ?? 0)
+    .u32(68, a.cpu ?? 0);
+  bpf(BpfCmd.PROG_TEST_RUN, attr);
+  const v = attr.view;
+  return { retval: v.getUint32(4, true), duration: v.getUint32(36, true), dataSizeOut: v.getUint32(12, true), ctxSizeOut: v.getUint32(44, true) };
+}
+
 export interface LinkInfo {
   type: number;
   id: number;
