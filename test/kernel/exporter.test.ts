@@ -289,7 +289,7 @@ metrics:
     };
     const opens = 'opens_total{comm="exptest-opens"}', execs = 'execs_total{comm="exptest-opens"}', openat = 'syscalls_total{syscall="openat"}';
     const before = { opens: await value(opens), execs: await value(execs), openat: await value(openat) };
-    const r = spawnSync(link, ["-c", "exec 2>/dev/null; for i in $(seq 300); do : < /nonexistent/exptest; done"], { timeout: 30_000 });
+    const r = spawnSync(link, ["-c", "exec 2>/dev/null; for i in $(seq 300); do : < /nonexistent/exptest; done; exit 0"], { timeout: 30_000 });
     assert.equal(r.status, 0);
     const opensGrew = (await value(opens)) - before.opens;
     assert.ok(opensGrew >= 300 && opensGrew < 400, `opens of exptest-opens grew by ${opensGrew}, expected 300 and a few`);
