@@ -493,7 +493,7 @@ scrape_configs:
     exporter!.kill("SIGTERM");
     assert.equal(await exited(exporter!), 0, exporterErr);
     assert.match(exporterErr, /SIGTERM: detached/);
-    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "set_state", "retransmit", "count_execs"]) {
+    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "flush_opens", "set_state", "retransmit", "count_execs"]) {
       assert.deepEqual(programsNamed(name), [], `${name} is still loaded`);
     }
   });
