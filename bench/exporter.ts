@@ -6,8 +6,11 @@
 //         passes to the exporter.
 // flood:  /work/shared/bench/flood.c's openat() loop, throughput without and
 //         with the exporter running its default config, alternating, for
-//         BENCH_ROUNDS rounds (default 7); medians and the cost. Take the lock:
-//         a kernel test beside it skews both sides.
+//         BENCH_ROUNDS rounds (default 7); medians, the cost and the median of
+//         each pair's cost; then one round with BPF statistics on for the time
+//         inside each of the exporter's programs that ran. BENCH_EXPORTER_ARGS
+//         passes to the exporter (--config FILE: a variant). Take the lock: a
+//         kernel test beside it skews both sides.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -125,15 +128,17 @@ function flood(bin: string, n: number): number {
   return Number(m[1]);
 }
 
-/** Run time and count of the exporter's programs on the flood's path (raw_tp sys_enter), by name. */
-function progStats(): Map<string, [number, number]> {
-  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+interface ProgStat { id: number; name?: string; run_time_ns?: number; run_cnt?: number }
+const progList = (): ProgStat[] => JSON.parse(spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" }).stdout) as ProgStat[];
+
+/** Run time and count, by name, of the programs in `ids` (the exporter's). */
+function progStats(ids: Set<number>): Map<string, [number, number]> {
   const out = new Map<string, [number, number]>();
-  for (const p of JSON.parse(r.stdout) as { name?: string; run_time_ns?: number; run_cnt?: number }[]) {
-    if (p.name === "count_enter" || p.name === "count_opens") {
-      const [ns, cnt] = out.get(p.name) ?? [0, 0];
-      out.set(p.name, [ns + (p.run_time_ns ?? 0), cnt + (p.run_cnt ?? 0)]);
-    }
+  for (const p of progList()) {
+    if (!ids.has(p.id)) continue;
+    const name = p.name ?? String(p.id);
+    const [ns, cnt] = out.get(name) ?? [0, 0];
+    out.set(name, [ns + (p.run_time_ns ?? 0), cnt + (p.run_cnt ?? 0)]);
   }
   return out;
 }
@@ -160,13 +165,15 @@ async function floodBench(): Promise<void> {
       const measureProgs = i === rounds;
       // Without, then with: each pair close in time, so drifts in the machine's load hit both.
       if (!measureProgs) base.push(flood(bin, n));
+      const others = new Set(progList().map((p) => p.id));
       const { child } = await startExporter(args);
       try {
         await new Promise((r) => setTimeout(r, 500)); // start-up work done
+        const ids = new Set(progList().map((p) => p.id).filter((id) => !others.has(id)));
         if (measureProgs) writeFileSync(statsPath, "1");
-        const before = progStats();
+        const before = progStats(ids);
         const rate = flood(bin, n);
-        const after = progStats();
+        const after = progStats(ids);
         if (!measureProgs) traced.push(rate);
         for (const [name, [ns, cnt]] of after) {
           const [ns0, cnt0] = before.get(name) ?? [0, 0];
@@ -182,9 +189,12 @@ async function floodBench(): Promise<void> {
     writeFileSync(statsPath, statsWas);
   }
   const b = median(base), t = median(traced);
-  const perOpen = [...inProgs].map(([name, [ns, cnt]]) => `${name} ${(ns / n).toFixed(0)} ns (${(cnt / n).toFixed(2)} runs)`).join(", ");
-  console.log(`flood: time in the exporter's programs per openat(): ${perOpen}; a flood open takes ${(1e9 / b).toFixed(0)} ns without the exporter (median)`);
+  const perOpen = [...inProgs].filter(([, [, cnt]]) => cnt > 0).map(([name, [ns, cnt]]) => `${name} ${(ns / n).toFixed(0)} ns (${(cnt / n).toFixed(2)} runs)`).join(", ") || "none ran";
+  console.log(`flood: time in the exporter's programs that ran per openat(): ${perOpen}; a flood open takes ${(1e9 / b).toFixed(0)} ns without the exporter (median)`);
   console.log(`flood: ${n} openat() x ${rounds} rounds: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% cost`);
+  // Each pair's cost, then their median: a drift in the machine's load moves both runs of a pair.
+  const pairs = base.map((x, i) => ((x - traced[i]) / x) * 100);
+  console.log(`  cost per pair, median: ${median(pairs).toFixed(1)}%; ns added per open (medians): ${(1e9 / t - 1e9 / b).toFixed(0)}`);
   console.log(`  runs without: ${base.join(" ")}; with: ${traced.join(" ")}`);
 }
 

@@ -89,6 +89,7 @@ export async function run(args: string[]): Promise<number> {
   const spec = ObjectSpec.fromBytes((await toolObject("execsnoop")).bytes);
   chooseEventTransport(spec, "events", o["perf-buffer"] ? "perf" : undefined, keepUpOptions());
   await using coll = Collection.load(spec, {
+    programs: ["enter_execve", "exit_execve"], // count_execs is the exporter's
     constants: {
       max_args: maxArgs,
       targ_uid: uid ?? 0xffffffff,

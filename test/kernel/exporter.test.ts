@@ -14,11 +14,13 @@ import { ConfigError, parseConfig } from "../../src/exporter/config.ts";
 import { DROP, inetIp, makeDecoder, syscallName } from "../../src/exporter/decoders.ts";
 import { defaultConfig } from "../../src/exporter/defaults.ts";
 import { Exporter } from "../../src/exporter/exporter.ts";
+import { builtinObject } from "../../src/exporter/programs.ts";
 import { startOtlp } from "../../src/exporter/otlp.ts";
 import { histogramLayout } from "../../src/exporter/reader.ts";
 import { listIds } from "../../src/internal/sys/bpf.ts";
 import { BpfCmd } from "../../src/internal/sys/constants.ts";
 import { BpfMap } from "../../src/maps/map.ts";
+import { ObjectSpec } from "../../src/object/spec.ts";
 import { programsNamed } from "../support/kernel.ts";
 import { root, tsbpf } from "../support/tools.ts";
 
@@ -261,6 +263,40 @@ metrics:
     t.diagnostic(`100,000 keys read, 10,000 series out: ${((cpu.user + cpu.system) / rounds / 1000).toFixed(1)} ms CPU per scrape`);
   });
 
+  test("default config: syscalls and opens by one raw_tp sys_enter program, execs at sched_process_exec, no syscalls:* event", async () => {
+    const config = defaultConfig();
+    // What the syscall path pays (the flood's cost): one program on raw sys_enter, none on
+    // a syscalls:* trace event (one puts a probe on every syscall's entry or exit).
+    const sections: string[] = [];
+    for (const p of config.programs) {
+      if (p.source.kind !== "builtin") continue;
+      const spec = ObjectSpec.fromBytes(await builtinObject(p.source.name));
+      for (const name of p.attach ?? spec.programs.keys()) sections.push(spec.program(name).section);
+    }
+    assert.deepEqual(sections.filter((s) => /^(raw_tp|raw_tracepoint|tp_btf)\/sys_(enter|exit)$/.test(s)), ["raw_tp/sys_enter"]);
+    assert.deepEqual(sections.filter((s) => /^(tp|tracepoint)\/(syscalls|raw_syscalls)\//.test(s)), []);
+
+    config.programs = config.programs.filter((p) => p.name === "syscalls" || p.name === "execs");
+    config.metrics = config.metrics.filter((m) => m.program === "syscalls" || m.program === "execs");
+    await using exporter = await Exporter.start(config, { processMetrics: false });
+    assert.equal(programsNamed("count_enter").length, 1);
+    // A command of a known name (the name of the link it is run by) execs once and opens 300 times.
+    const link = join(dir, "exptest-opens");
+    spawnSync("ln", ["-sf", "/bin/bash", link]);
+    const value = async (series: string) => {
+      const line = (await exporter.scrape()).toString().split("\n").find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    };
+    const opens = 'opens_total{comm="exptest-opens"}', execs = 'execs_total{comm="exptest-opens"}', openat = 'syscalls_total{syscall="openat"}';
+    const before = { opens: await value(opens), execs: await value(execs), openat: await value(openat) };
+    const r = spawnSync(link, ["-c", "exec 2>/dev/null; for i in $(seq 300); do : < /nonexistent/exptest; done; exit 0"], { timeout: 30_000 });
+    assert.equal(r.status, 0);
+    const opensGrew = (await value(opens)) - before.opens;
+    assert.ok(opensGrew >= 300 && opensGrew < 400, `opens of exptest-opens grew by ${opensGrew}, expected 300 and a few`);
+    assert.equal((await value(execs)) - before.execs, 1);
+    assert.ok((await value(openat)) - before.openat >= 300);
+  });
+
   test("OTLP: a push reaches a collector on loopback with counters and histograms", async () => {
     const bodies: { type: string; body: string }[] = [];
     const receiver: Server = createServer((req, res) => {
@@ -457,7 +493,7 @@ scrape_configs:
     exporter!.kill("SIGTERM");
     assert.equal(await exited(exporter!), 0, exporterErr);
     assert.match(exporterErr, /SIGTERM: detached/);
-    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "set_state", "retransmit", "exit_execve", "count_opens"]) {
+    for (const name of ["block_rq_issue", "btf_switch", "count_enter", "flush_opens", "set_state", "retransmit", "count_execs"]) {
       assert.deepEqual(programsNamed(name), [], `${name} is still loaded`);
     }
   });

@@ -21,7 +21,7 @@ const volatile u32 targ_uid = NO_UID;
 const volatile bool ignore_failed = true;
 const volatile u32 targ_ppid = 0;
 const volatile char targ_comm[TASK_COMM_LEN] = {};
-/* The exporter's mode (tsbpf exporter, execs_total): exit_execve alone counts successful execs by the new command name, no events. */
+/* The exporter's mode (execs_total): exit_execve alone counts successful execs by the new command name, no events (count_execs is the cheaper hook for the same count). */
 const volatile bool targ_count = false;
 
 struct exec_header {
@@ -154,6 +154,19 @@ int exit_execve(struct trace_event_raw_sys_exit *ctx)
 done:
 	bpf_map_delete_elem(&execs, &pid);
 	return 0;
+}
+
+/*
+ * The exporter's count (execs_total): a successful exec by the new command name
+ * at sched_process_exec, which runs once per exec. exit_execve with targ_count
+ * counts the same, but a syscalls:sys_exit_* event puts a probe on every
+ * syscall's exit: the exporter's default config attaches this one. Also counts
+ * execveat(). The tool never loads it.
+ */
+SEC("raw_tp/sched_process_exec")
+int count_execs(void *ctx)
+{
+	return count_exec();
 }
 
 char LICENSE[] SEC("license") = "GPL";

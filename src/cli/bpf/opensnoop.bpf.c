@@ -137,44 +137,4 @@ int exit_openat2(struct trace_event_raw_sys_exit *ctx)
 	return leave(ctx, ctx->ret);
 }
 
-/*
- * The exporter's count (tsbpf exporter, opens_total; the tool never loads it):
- * open(), openat() and openat2() calls by command name, at raw_tp/sys_enter
- * filtered by number rather than on the syscalls:sys_enter_open* tracepoints (a
- * perf tracepoint copies a record before the program runs, a raw tracepoint
- * does not), into a per-CPU LRU hash (no atomic, no line bouncing between CPUs).
- * x86_64 numbers.
- */
-#define NR_open 2
-#define NR_openat 257
-#define NR_openat2 437
-
-struct comm_key {
-	char comm[TASK_COMM_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, 10240);
-	__type(key, struct comm_key);
-	__type(value, u64);
-} comm_counts SEC(".maps");
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(count_opens, struct pt_regs *regs, long id)
-{
-	struct comm_key key = {};
-	u64 one = 1, *n;
-
-	if (id != NR_openat && id != NR_open && id != NR_openat2)
-		return 0;
-	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	n = bpf_map_lookup_elem(&comm_counts, &key);
-	if (n)
-		*n += 1;
-	else
-		bpf_map_update_elem(&comm_counts, &key, &one, BPF_NOEXIST);
-	return 0;
-}
-
 char LICENSE[] SEC("license") = "GPL";
