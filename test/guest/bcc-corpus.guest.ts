@@ -13,9 +13,11 @@ import { join } from "node:path";
 import { GUEST_SKIP_FILE, loadGuestCorpus } from "../../scripts/bcc-corpus.ts";
 import { GUEST_OBJECTS } from "./programs.ts";
 
-// Measured (the text extracted on the 6.18 host; see src/bcc/README.md): the tools that fail
-// are listed by the test's diagnostics.
-const FLOORS: Record<string, number> = { "6.1": 0, "6.12": 0 };
+// Measured with the text extracted on the 6.18 host (src/bcc/README.md): every tool that compiled
+// loads. 6.12: 68/72 (4 tools exit before BPF() on the host); 6.1: 66/72, the same 4, and
+// biosnoop/biotop whose text, chosen by the host's feature check, uses block:block_io_start,
+// which 6.1 lacks (in the 6.1 guest the tools pick their kprobes: bench/bcc-corpus-guest.ts).
+const FLOORS: Record<string, number> = { "6.1": 66, "6.12": 68 };
 
 const base = join(process.env.TSBPF_GUEST_OBJECTS ?? GUEST_OBJECTS, "bcc-corpus");
 const series = /^\d+\.\d+/.exec(release())?.[0] ?? release();
