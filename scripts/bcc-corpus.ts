@@ -292,6 +292,9 @@ export interface GuestManifest {
 
 const GUEST_CACHE_FORMAT = 2;
 
+/** Written when the preparation failed: the guest check fails with its text. */
+export const GUEST_FAILED_FILE = "failed.txt";
+
 /** Written instead of the manifests when the host cannot prepare the corpus (no mirror, no python3-bpfcc). */
 export const GUEST_SKIP_FILE = "skip.txt";
 
@@ -364,12 +367,7 @@ async function guestFormats(kernel: string, release: string, tracepoints: string
  * stays in that directory, never in the tree). Without the mirror or python3-bpfcc it writes
  * `${outDir}/bcc-corpus/skip.txt` with the reason instead.
  */
-export async function prepareGuestCorpus(
-  outDir: string,
-  kernels: string[],
-  opts: { withText?: boolean; log?: (m: string) => void; /** Text extracted elsewhere (in a guest) instead of here, and where. */ extracted?: Extracted[]; extractedOn?: string } = {},
-): Promise<string[]> {
-  const log = opts.log ?? (() => {});
+export async function prepareGuestCorpus(outDir: string, kernels: string[], opts: PrepareOptions = {}): Promise<string[]> {
   const base = join(outDir, "bcc-corpus");
   mkdirSync(base, { recursive: true });
   const skip = corpusSkipReason();
@@ -377,6 +375,27 @@ export async function prepareGuestCorpus(
     writeFileSync(join(base, GUEST_SKIP_FILE), skip);
     return [];
   }
+  if (!opts.recordFailure) return prepare(base, kernels, opts);
+  try {
+    return await prepare(base, kernels, opts);
+  } catch (err) {
+    writeFileSync(join(base, GUEST_FAILED_FILE), (err as Error).message);
+    return [];
+  }
+}
+
+interface PrepareOptions {
+  withText?: boolean;
+  log?: (m: string) => void;
+  /** Text extracted elsewhere (in a guest) instead of here, and where. */
+  extracted?: Extracted[];
+  extractedOn?: string;
+  /** On an error, write it to GUEST_FAILED_FILE (the guest check fails with it) instead of throwing (failing the whole guest suite's preparation). */
+  recordFailure?: boolean;
+}
+
+async function prepare(base: string, kernels: string[], opts: PrepareOptions): Promise<string[]> {
+  const log = opts.log ?? (() => {});
   const started = Date.now();
   const extracted = opts.extracted ?? extractCorpus(CORPUS, bccMirror()!, bccPython()!);
   const digest = frontEndDigest();

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
-import { GUEST_SKIP_FILE, loadGuestCorpus } from "../../scripts/bcc-corpus.ts";
+import { GUEST_FAILED_FILE, GUEST_SKIP_FILE, loadGuestCorpus } from "../../scripts/bcc-corpus.ts";
 import { GUEST_OBJECTS } from "./programs.ts";
 
 // Measured with the text extracted on the 6.18 host (src/bcc/README.md): every tool that compiled
@@ -30,7 +30,7 @@ function corpusDir(): string | undefined {
 }
 
 const dir = corpusDir();
-const skip = dir
+const skip = (dir || existsSync(join(base, GUEST_FAILED_FILE)))
   ? false
   : existsSync(join(base, GUEST_SKIP_FILE))
     ? `BCC's tools were not compiled on the host: ${readFileSync(join(base, GUEST_SKIP_FILE), "utf8").trim()}`
@@ -38,6 +38,8 @@ const skip = dir
 
 test(`BCC's tools load in ${series} (every program of each, pre-compiled with kprobes): at least ${FLOORS[series] ?? "?"}`, { skip }, (t) => {
   const started = Date.now();
+  const failure = join(base, GUEST_FAILED_FILE);
+  if (existsSync(failure)) assert.fail(`compiling BCC's tools on the host failed: ${readFileSync(failure, "utf8")}`);
   const { manifest, results } = loadGuestCorpus(dir!);
   const ok = results.filter((r) => r.ok);
   const failed = results.filter((r) => !r.ok).map((r) => `${r.tool} [${r.stage}] ${r.loaded}/${r.programs} ${r.reason ?? ""}`);
