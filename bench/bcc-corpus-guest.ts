@@ -63,7 +63,10 @@ function vmRun(args: string[], limitMs: number): Promise<{ status: number | null
 const rowsOf = (stdout: string, prefix: string): Map<string, Row> =>
   new Map(stdout.split("\n").filter((l) => l.startsWith(`${prefix} {`)).map((l) => JSON.parse(l.slice(prefix.length + 1)) as Row).map((x) => [x.tool, x]));
 const cell = (r: Row | undefined): string => (!r ? "–" : r.ok ? `ok ${r.loaded}/${r.programs}` : r.stage === "extract" ? "no text" : `FAIL ${r.loaded}/${r.programs}`);
-const count = (m: Map<string, Row>): number => [...m.values()].filter((x) => x.ok).length;
+const count = (m: Map<string, Row>): number => [...m.values()].filter((x) => x.ok && TOOLS.some((t) => t.tool === x.tool)).length;
+
+// TSBPF_BCC_CORPUS_TOOLS=a,b,c: only those tools (BCC takes about half a minute of TCG per tool).
+const TOOLS = process.env.TSBPF_BCC_CORPUS_TOOLS ? CORPUS.filter((t) => process.env.TSBPF_BCC_CORPUS_TOOLS!.split(",").includes(t.tool)) : CORPUS;
 
 async function bench(series: string): Promise<void> {
   // bench/startup-guest.sh stages BCC's runtime and the kernel's headers (once per release) and says where.
@@ -80,7 +83,7 @@ async function bench(series: string): Promise<void> {
     for (const f of readdirSync(ext)) if (f.endsWith(".py") && f !== "driver.py") copyFileSync(join(ext, f), join(a, "extract", f));
     cpSync(join(ext, "bcc-overlay"), join(a, "extract", "bcc-overlay"), { recursive: true });
     writeFileSync(join(a, "extract", "driver.py"), DRIVER);
-    writeFileSync(join(a, "corpus.json"), JSON.stringify(CORPUS.map(({ tool, args }) => ({ tool, args: args ?? [] }))));
+    writeFileSync(join(a, "corpus.json"), JSON.stringify(TOOLS.map(({ tool, args }) => ({ tool, args: args ?? [] }))));
     const disk = join(work, "texts.img");
     execFileSync("truncate", ["-s", "64M", disk]);
     const bootA = await vmRun(["--kernel", series, "--mem", "4G", "--timeout", "3300", "--file", `${stage}/usr:/usr`, "--file", a, "--disk", disk, "--",
@@ -108,16 +111,16 @@ async function bench(series: string): Promise<void> {
     console.log(`\n## ${release} (TCG; boot A ${(bootA.ms / 1000).toFixed(0)} s, boot B ${(bootB.ms / 1000).toFixed(0)} s)\n`);
     console.log("| tool | area | guest's text = host's | tsbpf | BCC 0.26 | tsbpf, host's text | why not (tsbpf / BCC) |");
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
-    for (const { tool, area } of CORPUS) {
+    for (const { tool, area } of TOOLS) {
       const t = ts.get(tool);
       const b = bcc.get(tool);
       const why = [t && !t.ok ? `tsbpf [${t.stage}] ${t.reason ?? ""}` : "", b && !b.ok ? `BCC [${b.stage}] ${b.reason ?? ""}` : ""].filter(Boolean).join(" / ");
       const same = b?.same === undefined ? "–" : b.same ? "yes" : "no";
       console.log(`| ${tool} | ${area} | ${same} | ${cell(t)} | ${cell(b)} | ${cell(tsHost.get(tool))} | ${why.replace(/\|/g, "\\|").replace(/\s+/g, " ").slice(0, 260)} |`);
     }
-    const both = CORPUS.filter(({ tool }) => ts.get(tool)?.ok && bcc.get(tool)?.ok).length;
+    const both = TOOLS.filter(({ tool }) => ts.get(tool)?.ok && bcc.get(tool)?.ok).length;
     const same = [...bcc.values()].filter((x) => x.same).length;
-    console.log(`\n${release}: of ${CORPUS.length} tools, with the text each tool produces in this guest: tsbpf ${count(ts)} (all loaded in ${(tsMs / 1000).toFixed(1)} s), ` +
+    console.log(`\n${release}: of ${TOOLS.length} tools, with the text each tool produces in this guest: tsbpf ${count(ts)} (all loaded in ${(tsMs / 1000).toFixed(1)} s), ` +
       `BCC ${count(bcc)} (compiled and loaded in ${(bccMs / 1000 / 60).toFixed(0)} min of tool time, 2 at a time); both ${both}. ` +
       `With the host's text (test/guest/bcc-corpus.guest.ts): tsbpf ${count(tsHost)}. Text identical to the host's: ${same}.`);
   } finally {
