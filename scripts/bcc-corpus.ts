@@ -313,7 +313,7 @@ function frontEndDigest(): string {
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else h.update(path.slice(ROOT.length)).update(readFileSync(path));
+      else if (/\.(ts|h)$/.test(name)) h.update(path.slice(ROOT.length)).update(readFileSync(path));
     }
   };
   for (const dir of ["src/bcc", "src/compile", "include"]) walk(join(ROOT, dir));
