@@ -2,6 +2,7 @@
 # bench/startup.ts inside a Debian guest kernel (tsbpf vm, QEMU), next to BCC's opensnoop:
 #   bash bench/startup-guest.sh [6.12|6.1] [extra bench/startup.ts options...]
 #   bash bench/startup-guest.sh 6.12 -- CMD...   (CMD in the same guest instead, to look around)
+#   TSBPF_STAGE_ONLY=1 bash bench/startup-guest.sh 6.12   (stage only; prints the directory)
 # The guest has no clang: tsbpf runs from CO-RE objects built here. BCC needs the guest
 # kernel's headers and its own runtime, none of which the guest image has, so this stages
 #   - linux-headers-RELEASE + linux-headers-...-common (apt-get download, dpkg-deb -x),
@@ -50,6 +51,8 @@ if [ ! -e "$stage/.complete" ]; then
   touch "$stage/.complete"
 fi
 echo "staged $(du -sh "$stage" | cut -f1) in $stage" >&2
+# TSBPF_STAGE_ONLY=1: only stage, and print where (bench/bcc-corpus-guest.ts boots its own guest).
+if [ "${TSBPF_STAGE_ONLY:-}" = 1 ]; then echo "$stage"; exit 0; fi
 
 objects="$stage/objects"
 node --import tsx scripts/build-bpf.ts "$objects" >/dev/null

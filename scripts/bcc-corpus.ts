@@ -11,18 +11,24 @@
 // the cache dir ($TSBPF_CACHE_DIR/bcc-corpus/<commit>/).
 //
 //   node --import tsx scripts/bcc-corpus.ts [TOOL...]   # prints a table and the fraction that loads
+//   node --import tsx scripts/bcc-corpus.ts --guest DIR 6.1 6.12   # compiles it for guest kernels into DIR
+//   node --import tsx scripts/bcc-corpus.ts --load DIR/bcc-corpus/RELEASE   # loads those objects (in the guest)
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { release as hostRelease } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defaultCacheDir } from "../src/compile/cache.ts";
 import { compile } from "../src/compile/compile.ts";
-import { translateBcc } from "../src/bcc/dialect.ts";
+import { translate, translateBcc, type FunctionInfo } from "../src/bcc/dialect.ts";
 import { PRELUDE_HEADERS } from "../src/bcc/prelude.ts";
 import { readFormat } from "../src/bcc/tracepoint.ts";
 import { syscallPrefix } from "../src/link/syscall.ts";
 import { probesAvailable } from "../src/link/probe.ts";
 import { ObjectSpec } from "../src/object/spec.ts";
 import { Collection } from "../src/collection.ts";
+import { Spec } from "../src/btf/spec.ts";
 
 export type Area = "cpu" | "disk" | "file" | "network" | "process" | "memory";
 
@@ -75,8 +81,8 @@ export function bccPython(): string | undefined {
 // Runs a tool until it calls BPF(): records text= and cflags=, then stops it.
 // get_kprobe_functions reads available_filter_functions in BCC, which this
 // kind of host refuses: kallsyms' text symbols stand in.
-const DRIVER = String.raw`
-import sys, json, runpy, re
+export const DRIVER = String.raw`
+import sys, os, json, runpy, re
 out, tool = sys.argv[1], sys.argv[2]
 import bcc
 class Captured(BaseException): pass
@@ -90,6 +96,8 @@ def fake_init(self, src_file=b"", hdr_file=b"", text=None, debug=0, cflags=[], u
     raise Captured()
 bcc.BPF.__init__ = fake_init
 bcc.__path__.append(sys.argv[3])  # modules newer tools import that this python3-bpfcc lacks (bcc.exec)
+# TSBPF_BCC_NATIVE=1 (in a guest that has kprobes, fentry and available_filter_functions): BCC's own answers.
+native = os.environ.get("TSBPF_BCC_NATIVE") == "1"
 _ksyms = None
 def get_kprobe_functions(event_re):
     global _ksyms
@@ -97,10 +105,11 @@ def get_kprobe_functions(event_re):
         _ksyms = [p[2].encode() for p in (l.split() for l in open("/proc/kallsyms")) if len(p) >= 3 and p[1] in ("t", "T")]
     r = re.compile(event_re if isinstance(event_re, bytes) else event_re.encode())
     return [s for s in _ksyms if r.match(s)]
-bcc.BPF.get_kprobe_functions = staticmethod(get_kprobe_functions)
-# fentry/LSM are refused on lockdown hosts, and KFUNC_PROBE is not translated yet: the tools' kprobe variants
-bcc.BPF.support_kfunc = staticmethod(lambda: False)
-bcc.BPF.support_lsm = staticmethod(lambda: False)
+if not native:
+    bcc.BPF.get_kprobe_functions = staticmethod(get_kprobe_functions)
+    # fentry/LSM are refused on lockdown hosts: the tools' kprobe variants
+    bcc.BPF.support_kfunc = staticmethod(lambda: False)
+    bcc.BPF.support_lsm = staticmethod(lambda: False)
 sys.argv = [tool] + sys.argv[4:]
 try:
     runpy.run_path(tool, run_name="__main__")
@@ -120,9 +129,14 @@ export interface Extracted {
 }
 
 /** Extracts the C text of `tools` into the cache (reused while the mirror's commit is the same). */
-export function extractCorpus(tools: CorpusTool[], mirror: string, python: string, cacheDir = defaultCacheDir()): Extracted[] {
+/** Where extractCorpus keeps the tools' Python, its driver and their text for the mirror's commit. */
+export function extractionDir(mirror: string, cacheDir = defaultCacheDir()): string {
   const commit = execFileSync("git", ["-C", mirror, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-  const dir = join(cacheDir, "bcc-corpus", commit);
+  return join(cacheDir, "bcc-corpus", commit);
+}
+
+export function extractCorpus(tools: CorpusTool[], mirror: string, python: string, cacheDir = defaultCacheDir()): Extracted[] {
+  const dir = extractionDir(mirror, cacheDir);
   mkdirSync(dir, { recursive: true });
   const driver = join(dir, "driver.py");
   writeFileSync(driver, DRIVER);
@@ -176,48 +190,298 @@ function firstLine(err: unknown): string {
   return (diag ?? verifier ?? lines[0] ?? msg).slice(0, 240);
 }
 
-/** Translates, compiles, and loads every program of one tool's text, as BPF.load would (without attaching). */
-export async function loadTool(e: Extracted, opts: { kprobes?: boolean } = {}): Promise<LoadResult> {
-  if (e.text === undefined) return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: e.error, stage: "extract" };
-  const kprobes = opts.kprobes ?? probesAvailable("kprobe");
+/** What a tool's text is compiled for: this kernel (the default) or another one (a guest). */
+export interface CompileTarget {
+  kprobes: boolean;
+  /** LINUX_VERSION_CODE of the target (default: this kernel's). */
+  kernelVersion?: number;
+  /** The target's tracepoint formats (default: this kernel's tracefs). */
+  tracepointFormat?: (category: string, event: string) => string | undefined;
+  /** The target's BTF (vmlinux.h is made from it, and the tools' own structs are checked against it). Default: this kernel's. */
+  btfPath?: string;
+}
+
+export interface CompiledTool {
+  tool: string;
+  bytes?: Uint8Array;
+  /** Program functions as BCC names them, and how BCC would load each (BPF.load_func's type). */
+  functions: { name: string; kind: FunctionInfo["kind"] }[];
+  stage?: "extract" | "translate" | "compile";
+  reason?: string;
+}
+
+/** Whether a BTF file has `struct name` (or a union), as the dialect asks of vmlinux.h. */
+function btfHasStruct(path: string): (name: string) => boolean {
+  return (name) => Spec.kernel(path).typesByName(name).some((t) => t.kind === "struct" || t.kind === "union");
+}
+
+function translateOptions(e: Extracted, target: CompileTarget) {
   const prefix = syscallPrefix();
+  return {
+    file: `${e.tool}.c`,
+    kprobes: target.kprobes,
+    syscallWrappers: prefix !== "sys_",
+    syscallPrefix: prefix,
+    tracepointFormat: target.tracepointFormat ?? readFormat,
+    cflags: e.cflags,
+    ...(target.kernelVersion !== undefined ? { kernelVersion: target.kernelVersion } : {}),
+    ...(target.btfPath !== undefined ? { btfPath: target.btfPath, kernelHasStruct: btfHasStruct(target.btfPath) } : {}),
+  };
+}
+
+/** Translates and compiles one tool's text, as BPF.load would. */
+export async function compileTool(e: Extracted, target: CompileTarget = { kprobes: probesAvailable("kprobe") }): Promise<CompiledTool> {
+  if (e.text === undefined) return { tool: e.tool, functions: [], reason: e.error, stage: "extract" };
   let code: string;
+  let functions: CompiledTool["functions"];
   try {
-    const t = await translateBcc(e.text, {
-      file: `${e.tool}.c`,
-      kprobes,
-      syscallWrappers: prefix !== "sys_",
-      syscallPrefix: prefix,
-      tracepointFormat: readFormat,
-      cflags: e.cflags,
-    });
+    const t = await translateBcc(e.text, translateOptions(e, target));
     code = t.code;
+    functions = [...t.functions.values()].map((f) => ({ name: f.name, kind: f.kind }));
   } catch (err) {
-    return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: firstLine(err), stage: "translate" };
+    return { tool: e.tool, functions: [], reason: firstLine(err), stage: "translate" };
   }
-  let bytes: Uint8Array;
   try {
-    bytes = (await compile({ text: code, name: `${e.tool}.bcc.c` }, { cflags: e.cflags, prefixHeaders: PRELUDE_HEADERS })).bytes;
+    const { bytes } = await compile({ text: code, name: `${e.tool}.bcc.c` }, { cflags: e.cflags, prefixHeaders: PRELUDE_HEADERS, btfPath: target.btfPath });
+    return { tool: e.tool, bytes, functions };
   } catch (err) {
-    return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: firstLine(err), stage: "compile" };
+    return { tool: e.tool, functions, reason: firstLine(err), stage: "compile" };
   }
-  const spec = ObjectSpec.fromBytes(bytes, e.tool);
-  const names = [...spec.programs.keys()];
+}
+
+/** Loads every program of a compiled tool, one at a time (without attaching). */
+export function loadObject(tool: string, bytes: Uint8Array): { loaded: number; programs: number; reason?: string } {
+  const names = [...ObjectSpec.fromBytes(bytes, tool).programs.keys()];
   let loaded = 0;
   let reason: string | undefined;
   for (const name of names) {
     try {
-      Collection.load(ObjectSpec.fromBytes(bytes, e.tool), { programs: [name] }).close();
+      Collection.load(ObjectSpec.fromBytes(bytes, tool), { programs: [name] }).close();
       loaded++;
     } catch (err) {
       reason ??= `${name}: ${firstLine(err)}`;
     }
   }
-  const ok = loaded === names.length && names.length > 0;
-  return { tool: e.tool, ok, loaded, programs: names.length, reason: names.length === 0 ? "no programs" : reason, stage: ok ? undefined : "load" };
+  return { loaded, programs: names.length, reason: names.length === 0 ? "no programs" : reason };
+}
+
+/** Translates, compiles, and loads every program of one tool's text, as BPF.load would (without attaching). */
+export async function loadTool(e: Extracted, opts: { kprobes?: boolean } = {}): Promise<LoadResult> {
+  const c = await compileTool(e, { kprobes: opts.kprobes ?? probesAvailable("kprobe") });
+  if (!c.bytes) return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: c.reason, stage: c.stage };
+  const r = loadObject(e.tool, c.bytes);
+  const ok = r.loaded === r.programs && r.programs > 0;
+  return { tool: e.tool, ok, ...r, stage: ok ? undefined : "load" };
+}
+
+// ---- the corpus in the guests (test/guest/bcc-corpus.guest.ts, bench/bcc-corpus-guest.ts) ----
+//
+// The guests have no clang: each tool's text (extracted here) is compiled here for each
+// guest kernel, with kprobes (which the guests have), the guest's LINUX_VERSION_CODE and the
+// guest's own tracepoint formats (read once from a booted guest and cached), and the objects
+// go in with the guest suite's other objects. Compiled objects are cached per guest release,
+// keyed by the text and the front end's sources, so a warm preparation takes seconds.
+
+/** The guest's view of the corpus: `${dir}/bcc-corpus/${release}/manifest.json` beside `${tool}.o`. */
+export interface GuestManifest {
+  release: string;
+  /** The host the text was extracted on (its kernel answered the tools' feature checks). */
+  extractedOn: string;
+  tools: { tool: string; area: Area; object?: string; functions: CompiledTool["functions"]; stage?: CompiledTool["stage"]; reason?: string }[];
+}
+
+const GUEST_CACHE_FORMAT = 2;
+
+/** Written when the preparation failed: the guest check fails with its text. */
+export const GUEST_FAILED_FILE = "failed.txt";
+
+/** Written instead of the manifests when the host cannot prepare the corpus (no mirror, no python3-bpfcc). */
+export const GUEST_SKIP_FILE = "skip.txt";
+
+export function corpusSkipReason(): string | undefined {
+  if (!bccMirror()) return `BCC's repository is not at ${process.env.TSBPF_BCC_MIRROR ?? DEFAULT_MIRROR} on the host (set TSBPF_BCC_MIRROR)`;
+  if (!bccPython()) return "Debian's python3-bpfcc is not installed on the host (apt-get install python3-bpfcc): it runs the tools' Python to get their C";
+  return undefined;
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A digest of what the translation and compilation depend on in this tree (the front end, the compiler driver, the headers). */
+function frontEndDigest(): string {
+  const h = createHash("sha256");
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.(ts|h)$/.test(name)) h.update(path.slice(ROOT.length)).update(readFileSync(path));
+    }
+  };
+  for (const dir of ["src/bcc", "src/compile", "include"]) walk(join(ROOT, dir));
+  return h.digest("hex");
+}
+
+/** The tracepoints a tool's translation asks about (a dry translation; no clang). */
+function tracepointsAsked(e: Extracted, kernelVersion: number): string[] {
+  if (e.text === undefined) return [];
+  const asked = new Set<string>();
+  try {
+    // This kernel's formats stand in, so that the translation goes on to the next tracepoint.
+    translate(e.text, { ...translateOptions(e, { kprobes: true, kernelVersion }), tracepointFormat: (c, ev) => (asked.add(`${c}/${ev}`), readFormat(c, ev)) });
+  } catch {
+    // a translation error: compileTool reports it
+  }
+  return [...asked].sort();
+}
+
+/**
+ * The format files of `tracepoints` in a guest kernel (null: no such tracepoint there), from a
+ * cache, or from one boot of the guest that prints them (about 10 s under TCG).
+ */
+async function guestFormats(kernel: string, release: string, tracepoints: string[], log: (m: string) => void): Promise<Map<string, string | null>> {
+  const file = join(defaultCacheDir(), "bcc-corpus-guest", release, "formats.json");
+  const known = new Map<string, string | null>(existsSync(file) ? Object.entries(JSON.parse(readFileSync(file, "utf8")) as Record<string, string | null>) : []);
+  const missing = tracepoints.filter((tp) => !known.has(tp));
+  if (missing.length === 0) return known;
+  const { runVm } = await import("../src/vm/run.ts");
+  const { Writable } = await import("node:stream");
+  let out = "";
+  const stdout = new Writable({ write: (chunk: Buffer, _enc, done) => ((out += chunk.toString()), done()) });
+  const script = `cd /sys/kernel/tracing/events && for tp in ${missing.join(" ")}; do echo "@@@ $tp"; cat "$tp/format" 2>/dev/null; done; echo "@@@ end"`;
+  const started = Date.now();
+  const r = await runVm({ kernel, timeout: 120, command: ["sh", "-c", script], stdout });
+  if (r.exitCode !== 0 || !out.includes("@@@ end")) throw new Error(`reading ${missing.length} tracepoint formats in the ${kernel} guest failed (exit ${r.exitCode})`);
+  for (const part of out.split(/^@@@ /m).slice(1)) {
+    const nl = part.indexOf("\n");
+    const tp = part.slice(0, nl).trim();
+    if (tp !== "end") known.set(tp, part.slice(nl + 1).trim() === "" ? null : part.slice(nl + 1));
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(Object.fromEntries(known)));
+  log(`bcc-corpus: ${missing.length} tracepoint formats read in ${release} (${Date.now() - started} ms)`);
+  return known;
+}
+
+/**
+ * Compiles the corpus for each guest kernel into `${outDir}/bcc-corpus/${release}/`; with
+ * `withText`, each tool's text beside its object (`${tool}.json`, for BCC in the bench; it
+ * stays in that directory, never in the tree). Without the mirror or python3-bpfcc it writes
+ * `${outDir}/bcc-corpus/skip.txt` with the reason instead.
+ */
+export async function prepareGuestCorpus(outDir: string, kernels: string[], opts: PrepareOptions = {}): Promise<string[]> {
+  const base = join(outDir, "bcc-corpus");
+  mkdirSync(base, { recursive: true });
+  const skip = corpusSkipReason();
+  if (skip) {
+    writeFileSync(join(base, GUEST_SKIP_FILE), skip);
+    return [];
+  }
+  if (!opts.recordFailure) return prepare(base, kernels, opts);
+  try {
+    return await prepare(base, kernels, opts);
+  } catch (err) {
+    writeFileSync(join(base, GUEST_FAILED_FILE), (err as Error).message);
+    return [];
+  }
+}
+
+interface PrepareOptions {
+  withText?: boolean;
+  log?: (m: string) => void;
+  /** Text extracted elsewhere (in a guest) instead of here, and where. */
+  extracted?: Extracted[];
+  extractedOn?: string;
+  /** On an error, write it to GUEST_FAILED_FILE (the guest check fails with it) instead of throwing (failing the whole guest suite's preparation). */
+  recordFailure?: boolean;
+}
+
+async function prepare(base: string, kernels: string[], opts: PrepareOptions): Promise<string[]> {
+  const log = opts.log ?? (() => {});
+  const started = Date.now();
+  const extracted = opts.extracted ?? extractCorpus(CORPUS, bccMirror()!, bccPython()!);
+  const digest = frontEndDigest();
+  const { resolveKernel } = await import("../src/vm/kernels.ts");
+  const { kernelVersionCode } = await import("../src/bcc/dialect.ts");
+  const { kernelBtfFile } = await import("../src/vm/btf.ts");
+  const releases: string[] = [];
+  let compiled = 0;
+  for (const kernel of kernels) {
+    const resolved = resolveKernel(kernel, () => {});
+    const { release, name } = resolved;
+    if (!release) throw new Error(`kernel ${kernel} (${name}): its release is not known`);
+    releases.push(release);
+    const kernelVersion = kernelVersionCode(release);
+    const btfPath = kernelBtfFile(resolved);
+    const asked = new Map(extracted.map((e) => [e.tool, tracepointsAsked(e, kernelVersion)]));
+    const formats = await guestFormats(kernel, release, [...new Set([...asked.values()].flat())].sort(), log);
+    const cache = join(defaultCacheDir(), "bcc-corpus-guest", release);
+    const dir = join(base, release);
+    mkdirSync(dir, { recursive: true });
+    const manifest: GuestManifest = { release, extractedOn: opts.extractedOn ?? hostRelease(), tools: [] };
+    for (const e of extracted) {
+      const area = CORPUS.find((t) => t.tool === e.tool)!.area;
+      const used = asked.get(e.tool)!.map((tp) => [tp, formats.get(tp) ?? null]);
+      const key = createHash("sha256").update(JSON.stringify([GUEST_CACHE_FORMAT, e.text, e.cflags, e.error, release, used, digest])).digest("hex").slice(0, 24);
+      const meta = join(cache, `${e.tool}-${key}.json`);
+      const obj = join(cache, `${e.tool}-${key}.o`);
+      let c: Omit<CompiledTool, "bytes">;
+      if (existsSync(meta)) {
+        c = JSON.parse(readFileSync(meta, "utf8")) as Omit<CompiledTool, "bytes">;
+      } else {
+        const full = await compileTool(e, {
+          kprobes: true,
+          kernelVersion,
+          btfPath,
+          tracepointFormat: (category, event) => formats.get(`${category}/${event}`) ?? undefined,
+        });
+        compiled++;
+        mkdirSync(cache, { recursive: true });
+        if (full.bytes) {
+          writeFileSync(obj, full.bytes);
+          // DWARF is nine tenths of an object and the loader reads BTF only: the guest's initramfs carries less.
+          spawnSync("llvm-strip", ["--strip-debug", obj], { stdio: "ignore" });
+        }
+        const { bytes, ...rest } = full;
+        c = rest;
+        writeFileSync(meta, JSON.stringify({ ...rest, object: bytes !== undefined }));
+      }
+      const hasObject = existsSync(obj) && (c as { object?: boolean }).object !== false;
+      if (hasObject) copyFileSync(obj, join(dir, `${e.tool}.o`));
+      if (opts.withText && e.text !== undefined) writeFileSync(join(dir, `${e.tool}.json`), JSON.stringify({ text: e.text, cflags: e.cflags }));
+      manifest.tools.push({ tool: e.tool, area, ...(hasObject ? { object: `${e.tool}.o` } : {}), functions: c.functions, stage: c.stage, reason: c.reason });
+    }
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 1));
+  }
+  log(`bcc-corpus: ${extracted.length} tools for ${releases.join(", ")} (${compiled} compiled, the rest cached) in ${Date.now() - started} ms`);
+  return releases;
+}
+
+/** Loads the objects of a guest manifest in the running kernel; one result per tool, in order. */
+export function loadGuestCorpus(dir: string): { manifest: GuestManifest; results: LoadResult[] } {
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as GuestManifest;
+  const results = manifest.tools.map((t): LoadResult => {
+    if (!t.object) return { tool: t.tool, ok: false, loaded: 0, programs: 0, reason: t.reason, stage: t.stage };
+    const r = loadObject(t.tool, new Uint8Array(readFileSync(join(dir, t.object))));
+    const ok = r.loaded === r.programs && r.programs > 0;
+    return { tool: t.tool, ok, ...r, stage: ok ? undefined : "load" };
+  });
+  return { manifest, results };
 }
 
 async function main(): Promise<void> {
+  // --guest DIR KERNEL...: compile the corpus for guest kernels into DIR (what test/vm/vm.test.ts does).
+  if (process.argv[2] === "--guest") {
+    const [dir, ...kernels] = process.argv.slice(3);
+    if (!dir || kernels.length === 0) throw new Error("usage: scripts/bcc-corpus.ts --guest DIR KERNEL...");
+    await prepareGuestCorpus(dir, kernels, { withText: process.env.TSBPF_BCC_CORPUS_TEXT === "1", log: console.error });
+    return;
+  }
+  // --load DIR: load a guest manifest's objects in this kernel (inside a guest).
+  if (process.argv[2] === "--load") {
+    const { results } = loadGuestCorpus(process.argv[3]!);
+    for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.tool.padEnd(16)} ${r.loaded}/${r.programs}${r.ok ? "" : ` [${r.stage}] ${r.reason}`}`);
+    console.log(`${results.filter((r) => r.ok).length}/${results.length} tools load`);
+    return;
+  }
   const mirror = bccMirror();
   const python = bccPython();
   if (!mirror || !python) {

@@ -1285,6 +1285,8 @@ export interface BccTranslateOptions extends TranslateOptions {
   cflags?: string[];
   /** Include directories of the compile (for the user's own #include "..."). */
   includeDirs?: string[];
+  /** Kernel BTF that vmlinux.h comes from (another kernel's, when compiling for it). Default: this kernel's. */
+  btfPath?: string;
 }
 
 /** translate(), then the passes that need clang's view of the program: BCC's packet-header reads, its implicit kernel reads. */
@@ -1297,6 +1299,7 @@ export async function translateBcc(text: string, options: BccTranslateOptions): 
     cflags: options.cflags,
     includeDirs: options.includeDirs,
     arch: options.arch ?? (process.arch === "arm64" ? "arm64" : "x86"),
+    btfPath: options.btfPath,
   });
   const r = await rewriteKernelReads(p.code, {
     userStart: t.userStart,
@@ -1305,6 +1308,7 @@ export async function translateBcc(text: string, options: BccTranslateOptions): 
     cflags: options.cflags,
     includeDirs: options.includeDirs,
     arch: options.arch ?? (process.arch === "arm64" ? "arm64" : "x86"),
+    btfPath: options.btfPath,
   });
   return { ...t, code: r.code, kernelReads: r.kernelReads, userReads: r.userReads };
 }

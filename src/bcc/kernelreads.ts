@@ -40,6 +40,8 @@ export interface KernelReadsOptions {
   includeDirs?: string[];
   cacheDir?: string;
   arch: string;
+  /** Kernel BTF that vmlinux.h comes from. Default: this kernel's. */
+  btfPath?: string;
 }
 
 export interface KernelReadsResult {
@@ -72,7 +74,7 @@ export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernel
 export async function rewriteKernelReads(code: string, opts: KernelReadsOptions): Promise<KernelReadsResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const clang = findClang();
-  const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir })]);
+  const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir, btfPath: opts.btfPath })]);
   const key = sha256(JSON.stringify([PREFIX_CACHE_FORMAT, code, opts.userStart, opts.functions, opts.programs, opts.cflags ?? [], version, vmlinux.btfHash]));
   const cacheFile = join(cacheDir, "bcc-reads", `${key}.json`);
   try {

@@ -42,6 +42,8 @@ export interface PacketReadsOptions {
   includeDirs?: string[];
   cacheDir?: string;
   arch: string;
+  /** Kernel BTF that vmlinux.h comes from. Default: this kernel's. */
+  btfPath?: string;
 }
 
 export interface PacketReadsResult {
@@ -104,7 +106,7 @@ export async function rewritePacketReads(code: string, opts: PacketReadsOptions)
   if (structs.length === 0) return { code, packetReads: 0, packetWrites: 0, cached: true };
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const clang = findClang();
-  const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir })]);
+  const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir, btfPath: opts.btfPath })]);
   const key = sha256(JSON.stringify([CACHE_FORMAT, code, opts.userStart, opts.functions, structs, opts.cflags ?? [], version, vmlinux.btfHash]));
   const cacheFile = join(cacheDir, "bcc-packets", `${key}.json`);
   try {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { compile } from "../../src/compile/index.ts";
 import { GUEST_OBJECTS, GUEST_PROGRAMS } from "../guest/programs.ts";
 import { ensureToolObjects } from "../../src/cli/vm.ts";
+import { prepareGuestCorpus } from "../../scripts/bcc-corpus.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const HOST_ONLY = process.env.TSBPF_TEST_HOST_ONLY === "1";
@@ -174,6 +175,8 @@ describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST
     }
     // Guest files run tsbpf's tools, which load dist/bpf (the guest has no clang).
     await ensureToolObjects(undefined);
+    // test/guest/bcc-corpus.guest.ts: BCC's tools compiled for each guest kernel (cached; without BCC's mirror, a skip note).
+    await prepareGuestCorpus(objects, KERNELS, { recordFailure: true, log: (m) => console.error(m) });
   });
   after(() => {
     rmSync(objects, { recursive: true, force: true });
