@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { assertDetached, linksOfProgram } from "../support/kernel.ts";
-import { runTool, runToolIntoHead, tempDir } from "../support/tools.ts";
+import { root, runTool, runToolIntoHead, tempDir, tsbpf } from "../support/tools.ts";
 import { blockDevices, diskByName, major, minor, mkdev, requestFlags } from "../../src/internal/disks.ts";
 
 const dir = tempDir("tsbpf-disk-");
@@ -88,7 +88,31 @@ test("biosnoop prints a W line on the disk for each direct write of dd, with its
     assert.match(lat!, /^\d+\.\d\d$/);
   }
   assert.equal(bytesOf(lines), BLOCKS * BS, lines.slice(0, 10).join("\n"));
-  assert.ok(lines.length >= BLOCKS, `${lines.length} lines for ${BLOCKS} writes`);
+  assert.equal(lines.length, BLOCKS, `${lines.length} lines for ${BLOCKS} writes`);
+  await assertDetached(...BLOCK_PROGS);
+});
+
+test("biosnoop stopped the moment dd exits still prints one line per write: the tail is drained at Ctrl-C", async () => {
+  // SIGINT as soon as dd has exited, before the 50 ms drain timer has read its last
+  // records: a reader closed by the stop signal used to drop them (0 lost said).
+  const tool = spawn(process.execPath, [tsbpf, "biosnoop", "-d", disk], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const kill = setTimeout(() => tool.kill("SIGKILL"), 60_000);
+  let out = "";
+  let err = "";
+  tool.stdout.on("data", (d) => (out += d));
+  tool.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => tool.on("exit", resolve));
+  for (let i = 0; i < 600 && !out.includes("\n") && tool.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /^TIME\(s\)/, err);
+  const w = writeDirect("tail");
+  assert.equal(await w.done, 0);
+  tool.kill("SIGINT");
+  const code = await exited;
+  clearTimeout(kill);
+  assert.equal(code, 0, err);
+  assert.doesNotMatch(err, /lost/);
+  const lines = out.split("\n").filter((l) => l.includes(` ${DD} `) && l.trim().split(/\s+/)[2] === String(w.pid));
+  assert.equal(lines.length, BLOCKS, `${lines.length} lines for ${BLOCKS} writes of dd:\n${lines.slice(-3).join("\n")}`);
   await assertDetached(...BLOCK_PROGS);
 });
 
