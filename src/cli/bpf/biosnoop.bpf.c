@@ -134,8 +134,12 @@ int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_b
 
 	if (!s)
 		return 0;
-	if (!s->issue)
+	if (!s->issue) {
+		/* Inserted, never seen issued: the kernel ran no program at its issue (bench/biosnoop-gap.md). */
+		if (s->insert)
+			tsbpf_count_lost();
 		goto done;
+	}
 	e.ts = now;
 	e.delta = now - s->issue;
 	e.qdelta = targ_queued && s->insert ? s->issue - s->insert : 0;
