@@ -20,8 +20,11 @@ DISK, T (R or W), SECTOR, BYTES, [QUE(ms)], LAT(ms) from issue to completion.
 
 hooks: tp_btf/block_io_start (the submitting process, kernels 6.5+; before that the
 process current at insert or issue, which for writeback is a kernel thread),
-tp_btf/block_rq_insert, tp_btf/block_rq_issue, tp_btf/block_rq_complete.
-Events the kernel could not deliver are counted: "N events lost" on stderr at the end.
+tp_btf/block_rq_insert, tp_btf/block_rq_issue, tp_btf/block_rq_complete, and
+tp_btf/block_rq_merge and block_rq_requeue to keep its request map exact.
+Events the kernel could not deliver are counted: "N events lost" on stderr at the end,
+as are requests whose completion was never seen (their line cannot be made) and
+requests not traced because the tool's request map was full.
 
 examples:
   tsbpf biosnoop           # trace all block I/O
@@ -59,6 +62,8 @@ export async function run(args: string[]): Promise<number> {
   requireBlockTracepoints("biosnoop", ["block_rq_insert", "block_rq_issue", "block_rq_complete"]);
   const programs = ["block_rq_insert", "block_rq_issue", "block_rq_complete"];
   if (tracepointExists("block", "block_io_start")) programs.push("block_io_start");
+  // Merged-away and requeued requests: without these a later reuse of the request reads as a missed completion.
+  for (const tp of ["block_rq_merge", "block_rq_requeue"]) if (tracepointExists("block", tp)) programs.push(tp);
   const disks = new DiskNames();
   let first: bigint | undefined;
   const seconds = (ts: bigint) => Number(ts - (first ??= ts)) / 1e9;

@@ -98,7 +98,10 @@ export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number
   });
   if (!tool) return 1;
   const { coll, run } = tool;
-  using reader: EventReader<E> = openEvents<E>(coll, channel, { ...keepUp, decode: coll.type(opts.eventType ?? "event"), signal: run.signal });
+  // No `signal: run.signal` here: an aborted signal closes the reader at once, and
+  // finishEvents' last drain would find it closed, dropping what the last batch
+  // (up to the 50 ms drain timer's worth) still held. finishEvents closes it.
+  using reader: EventReader<E> = openEvents<E>(coll, channel, { ...keepUp, decode: coll.type(opts.eventType ?? "event") });
   if (opts.attach) opts.attach(coll);
   else coll.attachAll();
   if (!opts.json && opts.header !== undefined) run.out.line(opts.header);

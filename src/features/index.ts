@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as sys from "../internal/sys/bpf.ts";
-import { MapType, ProgType } from "../internal/sys/constants.ts";
+import { MapFlag, MapType, ProgType } from "../internal/sys/constants.ts";
 import { SyscallError } from "../internal/sys/errors.ts";
 import { pageSize } from "../internal/sys/system.ts";
 import { NotSupportedError } from "../errors.ts";
@@ -42,15 +42,62 @@ function unsupported(err: unknown): boolean {
 export function haveMapType(type: number): boolean {
   return cached(`map:${type}`, () => {
     try {
-      // Maps of maps need a map of what they hold (inner_map_fd); without one the kernel says EBADF.
-      using inner = traitsOf(type).holds === "map" ? sys.mapCreate({ mapType: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, name: "tsbpf_probe" }) : undefined;
-      sys.mapCreate({ mapType: type, ...probeAttrs(type), name: "tsbpf_probe", innerMapFd: inner?.value }).close();
+      if (traitsOf(type).localStorage) {
+        createStorageProbe(type);
+      } else {
+        // Maps of maps need a map of what they hold (inner_map_fd); without one the kernel says EBADF.
+        using inner = traitsOf(type).holds === "map" ? sys.mapCreate({ mapType: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, name: "tsbpf_probe" }) : undefined;
+        sys.mapCreate({ mapType: type, ...probeAttrs(type), name: "tsbpf_probe", innerMapFd: inner?.value }).close();
+      }
       return true;
     } catch (err) {
       if (!unsupported(err)) throw err;
       return false;
     }
   });
+}
+
+/**
+ * BTF of one type, `int` (id 1): the key and value type a local storage map's
+ * probe needs. The kernel refuses such a map without key/value BTF (EINVAL, which
+ * read as "no such map type"), as libbpf's and cilium/ebpf's probes know.
+ */
+export function intOnlyBtf(): Uint8Array {
+  const strings = new TextEncoder().encode("\0int\0");
+  const typeLen = 16; // btf_type (12) + the int's encoding (4)
+  const bytes = new Uint8Array(24 + typeLen + strings.length);
+  const v = new DataView(bytes.buffer);
+  v.setUint16(0, 0xeb9f, true); // magic
+  v.setUint8(2, 1); // version
+  v.setUint32(4, 24, true); // hdr_len
+  v.setUint32(8, 0, true); // type_off
+  v.setUint32(12, typeLen, true); // type_len
+  v.setUint32(16, typeLen, true); // str_off
+  v.setUint32(20, strings.length, true); // str_len
+  v.setUint32(24, 1, true); // name_off: "int"
+  v.setUint32(28, 1 << 24, true); // info: BTF_KIND_INT
+  v.setUint32(32, 4, true); // size
+  v.setUint32(36, (1 << 24) | 32, true); // BTF_INT_SIGNED, 32 bits
+  bytes.set(strings, 24 + typeLen);
+  return bytes;
+}
+
+/** Creates (and frees) a local storage map: BPF_F_NO_PREALLOC, max_entries 0, int key and value BTF. */
+function createStorageProbe(type: number): void {
+  using btf = sys.btfLoad(intOnlyBtf());
+  sys
+    .mapCreate({
+      mapType: type,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 0,
+      mapFlags: MapFlag.NO_PREALLOC,
+      name: "tsbpf_probe",
+      btfFd: btf.value,
+      btfKeyTypeId: 1,
+      btfValueTypeId: 1,
+    })
+    .close();
 }
 
 /** The smallest valid key, value and size for a map type, from its traits. */

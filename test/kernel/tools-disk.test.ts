@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { assertDetached, linksOfProgram } from "../support/kernel.ts";
-import { runTool, runToolIntoHead, tempDir } from "../support/tools.ts";
+import { root, runTool, runToolIntoHead, tempDir, tsbpf } from "../support/tools.ts";
 import { blockDevices, diskByName, major, minor, mkdev, requestFlags } from "../../src/internal/disks.ts";
 
 const dir = tempDir("tsbpf-disk-");
@@ -52,6 +52,22 @@ function attached(names: string[]): () => boolean {
 
 const BLOCK_PROGS = ["block_rq_issue", "block_rq_complete", "block_io_start", "block_rq_insert"];
 
+/** What a tool said it lost ("tsbpf biosnoop: N events lost"). */
+const lostOf = (err: string): number => Number(/(\d+) events lost/.exec(err)?.[1] ?? 0);
+
+/**
+ * Every write of dd is a line or counted as lost. On this host the kernel now and then
+ * runs no BPF program at a request's completion (about 1 in 4,000: see
+ * bench/biosnoop-gap.md); biosnoop counts such a request as lost when its request
+ * is reused, so a missing line never goes unsaid. Before, 3,976-4,000 of 4,000
+ * lines came with "0 lost".
+ */
+function assertEveryWrite(lines: string[], err: string): void {
+  const lost = lostOf(err);
+  assert.ok(lines.length <= BLOCKS, `${lines.length} lines for ${BLOCKS} writes`);
+  assert.ok(lines.length + lost >= BLOCKS, `${lines.length} lines for ${BLOCKS} writes of dd and ${lost} lost:\n${lines.slice(-3).join("\n")}\n${err}`);
+}
+
 test("the disk under the tests is known by name", () => {
   assert.ok(disk, "no block device found for the temp dir");
   const dev = diskByName(disk);
@@ -70,7 +86,7 @@ test("request flags read as BCC's biolatency -F prints them", () => {
 test("biosnoop prints a W line on the disk for each direct write of dd, with its pid, and BS bytes in all", async () => {
   const mine = (out: string) => out.split("\n").filter((l) => l.includes(` ${DD} `) && / W /.test(l));
   const bytesOf = (lines: string[]) => lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[6]), 0);
-  const w = whenReady((o) => o.startsWith("TIME(s)"), (o) => bytesOf(mine(o)) >= BLOCKS * BS);
+  const w = whenReady((o) => o.startsWith("TIME(s)"), (o) => bytesOf(mine(o)) >= BLOCKS * BS || w.state.exited);
   const r = await runTool(["biosnoop", "-Q", "-d", disk], { until: w.until });
   assert.equal(r.code, 0, r.err);
   assert.equal(await w.state.done, 0);
@@ -87,8 +103,31 @@ test("biosnoop prints a W line on the disk for each direct write of dd, with its
     assert.match(que!, /^\d+\.\d\d$/);
     assert.match(lat!, /^\d+\.\d\d$/);
   }
-  assert.equal(bytesOf(lines), BLOCKS * BS, lines.slice(0, 10).join("\n"));
-  assert.ok(lines.length >= BLOCKS, `${lines.length} lines for ${BLOCKS} writes`);
+  assert.equal(bytesOf(lines), lines.length * BS, lines.slice(0, 10).join("\n"));
+  assertEveryWrite(lines, r.err);
+  await assertDetached(...BLOCK_PROGS);
+});
+
+test("biosnoop stopped the moment dd exits still prints one line per write: the tail is drained at Ctrl-C", async () => {
+  // SIGINT as soon as dd has exited, before the 50 ms drain timer has read its last
+  // records: a reader closed by the stop signal used to drop them (0 lost said).
+  const tool = spawn(process.execPath, [tsbpf, "biosnoop", "-d", disk], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const kill = setTimeout(() => tool.kill("SIGKILL"), 60_000);
+  let out = "";
+  let err = "";
+  tool.stdout.on("data", (d) => (out += d));
+  tool.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => tool.on("exit", resolve));
+  for (let i = 0; i < 600 && !out.includes("\n") && tool.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /^TIME\(s\)/, err);
+  const w = writeDirect("tail");
+  assert.equal(await w.done, 0);
+  tool.kill("SIGINT");
+  const code = await exited;
+  clearTimeout(kill);
+  assert.equal(code, 0, err);
+  const lines = out.split("\n").filter((l) => l.includes(` ${DD} `) && l.trim().split(/\s+/)[2] === String(w.pid));
+  assertEveryWrite(lines, err);
   await assertDetached(...BLOCK_PROGS);
 });
 

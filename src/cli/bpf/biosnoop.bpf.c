@@ -38,9 +38,14 @@ const struct event *unused_event __attribute__((unused));
 
 TSBPF_EVENTS(events, 4 * 1024 * 1024);
 
-/* LRU: a request that never completes (merged away) must not fill the map. */
+/*
+ * A plain hash, not an LRU: an LRU evicts an in-flight request's entry without a
+ * word, and its line is gone. Here a full map fails the update, which is counted
+ * as lost. Entries do not pile up: a request merged into another is deleted at
+ * block_rq_merge, and a request pointer reused starts its entry afresh.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct request *);
 	__type(value, struct stage);
@@ -48,21 +53,49 @@ struct {
 
 /*
  * The request's entry; `fresh` starts a new one even if one is there: requests are
- * reused, and one that never completed (merged into another) leaves its entry behind.
+ * reused. An entry found issued there is a request whose completion this program
+ * never saw: its line is missing, so it is counted as lost.
  */
 static __always_inline struct stage *stage_of(struct request *rq, bool fresh_start)
 {
-	struct stage *s = fresh_start ? NULL : bpf_map_lookup_elem(&start, &rq);
+	struct stage *s = bpf_map_lookup_elem(&start, &rq);
 	struct stage fresh = {};
 
-	if (s)
+	if (s && !fresh_start)
 		return s;
-	if (targ_dev && rq_dev(rq) != targ_dev)
+	if (s && s->issue)
+		tsbpf_count_lost();
+	if (targ_dev && rq_dev(rq) != targ_dev) {
+		if (s)
+			bpf_map_delete_elem(&start, &rq);
 		return NULL;
+	}
 	fresh.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-	bpf_map_update_elem(&start, &rq, &fresh, BPF_ANY);
+	if (bpf_map_update_elem(&start, &rq, &fresh, BPF_ANY)) {
+		tsbpf_count_lost(); /* the map is full: this request's line cannot be made */
+		return NULL;
+	}
 	return bpf_map_lookup_elem(&start, &rq);
+}
+
+/* Merged into another request and freed without completing: its bytes complete with the other. */
+SEC("tp_btf/block_rq_merge")
+int BPF_PROG(block_rq_merge, struct request *rq)
+{
+	bpf_map_delete_elem(&start, &rq);
+	return 0;
+}
+
+/* Requeued: it will be inserted and issued again, and is not a request whose completion was missed. */
+SEC("tp_btf/block_rq_requeue")
+int BPF_PROG(block_rq_requeue, struct request *rq)
+{
+	struct stage *s = bpf_map_lookup_elem(&start, &rq);
+
+	if (s)
+		s->issue = 0;
+	return 0;
 }
 
 SEC("tp_btf/block_io_start")
@@ -101,8 +134,12 @@ int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_b
 
 	if (!s)
 		return 0;
-	if (!s->issue)
+	if (!s->issue) {
+		/* Inserted, never seen issued: the kernel ran no program at its issue (bench/biosnoop-gap.md). */
+		if (s->insert)
+			tsbpf_count_lost();
 		goto done;
+	}
 	e.ts = now;
 	e.delta = now - s->issue;
 	e.qdelta = targ_queued && s->insert ? s->issue - s->insert : 0;
