@@ -214,9 +214,11 @@ export async function run(argv: string[]): Promise<number> {
       return `${o.address ? `${addr.toString(16).padStart(16)} ` : ""}${name}${module}`;
     });
   };
-  using reader = openEvents(coll, "events", { signal: run.signal, pageCount: pages });
+  // Not the run's signal: a stop (Ctrl-C, -d) must leave the reader open for
+  // finishEvents' last drain, or the last batch would be dropped unsaid.
+  using reader = openEvents(coll, "events", { pageCount: pages });
   reader.onRaw((view, offset, size) => {
-    if (run.signal.aborted) return;
+    if (maxEvents !== undefined && printed >= maxEvents) return;
     const index = view.getUint32(offset + HEADER.probe, le);
     const probe = probes[index];
     const layout: EventLayout | undefined = layouts[index];
