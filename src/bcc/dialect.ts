@@ -21,7 +21,10 @@ import { BccError } from "./errors.ts";
 import { LexError, matching, splitArgs, tokenize, type Token } from "./lexer.ts";
 import { rewriteKernelReads } from "./kernelreads.ts";
 import { rewritePacketReads } from "./packetreads.ts";
+import { configMacros, deadTokens, macrosOfCflags, type MacroValue } from "./conditionals.ts";
 import { prelude } from "./prelude.ts";
+import { parseKconfig } from "../kconfig/parse.ts";
+import { readConfigFile, readKernelConfigText } from "../kconfig/file.ts";
 import { usdtPrelude } from "./usdt.ts";
 import { parseFormat, tracepointStruct } from "./tracepoint.ts";
 
@@ -108,6 +111,15 @@ export interface TranslateOptions {
   tracepointFormat: (category: string, event: string) => string | undefined;
   /** vmlinux.h defines `struct name` (the kernel's BTF has it). Default: asks the running kernel's BTF. */
   kernelHasStruct?: (name: string) => boolean;
+  /** The cflags of the compile: their -D/-U decide #if groups, as they will for clang. */
+  cflags?: string[];
+  /**
+   * The target kernel's config (CONFIG_* name -> value as in .config), or the path of its
+   * config file, or null when it is not known (no CONFIG_* is then defined, and #ifs on
+   * them stay undecided). Default: the running kernel's (/boot/config-*, /proc/config.gz)
+   * when `kernelVersion` is unset or the running kernel's, else null.
+   */
+  kconfig?: ReadonlyMap<string, string> | string | null;
 }
 
 export interface Translation {
@@ -309,7 +321,8 @@ export function translate(text: string, options: TranslateOptions): Translation 
 
 class Translator {
   readonly text: string;
-  readonly opts: Required<Omit<TranslateOptions, "displayName" | "kernelHasStruct">> & Pick<TranslateOptions, "kernelHasStruct"> & { displayName: string };
+  readonly opts: Required<Omit<TranslateOptions, "displayName" | "kernelHasStruct" | "cflags" | "kconfig">> &
+    Pick<TranslateOptions, "kernelHasStruct" | "cflags" | "kconfig"> & { displayName: string };
   tokens: Token[] = [];
   readonly tables = new Map<string, TableInfo>();
   readonly functions = new Map<string, FunctionInfo>();
@@ -344,6 +357,8 @@ class Translator {
       if (err instanceof LexError) this.fail(err.line, "C text", err.message);
       throw err;
     }
+    const config = this.kernelConfig();
+    this.dropDeadBranches(config);
     this.conditionals();
     this.scan();
     const fns = this.items.filter((i): i is Extract<Item, { type: "function" }> => i.type === "function").map((i) => i.fn);
@@ -354,7 +369,7 @@ class Translator {
     const body = this.emit();
     const license = /SEC\(\s*"license"\s*\)|section\(\s*"license"\s*\)/.test(this.text) ? "" : '\nchar LICENSE[] SEC("license") = "GPL";\n';
     // USDT readers (bcc/usdt.ts) when the text reads probe arguments.
-    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion) + usdtPrelude(this.text);
+    const preludeText = prelude(this.opts.arch, this.opts.kernelVersion, this.configDefines(config)) + usdtPrelude(this.text);
     const head =
       preludeText +
       // Ring buffer outputs go through tsbpf.h's helpers, which count what a full ring drops.
@@ -377,6 +392,49 @@ class Translator {
       }
     }
     return { code, tables: this.tables, functions: this.functions, userStart: preludeText.length, definitions };
+  }
+
+  /** The target kernel's CONFIG_* macros (autoconf.h's), or undefined when its config is not known. */
+  kernelConfig(): Map<string, string> | undefined {
+    let source = this.opts.kconfig;
+    if (source === undefined) source = this.opts.kernelVersion === runningKernelVersion() ? runningConfigText() : null;
+    if (source === null || source === undefined) return undefined;
+    if (typeof source === "string") {
+      try {
+        return configMacros(parseKconfig(readConfigFile(source)));
+      } catch (err) {
+        this.fail(1, "kernel config", `cannot read ${source}: ${(err as Error).message}`);
+      }
+    }
+    return configMacros(source);
+  }
+
+  /** Drops from the scan the tokens of #if branches that the known macros rule out (the emitted text keeps them, for clang). */
+  dropDeadBranches(config: Map<string, string> | undefined): void {
+    const known = new Map<string, MacroValue>();
+    // The prelude's, and clang's for -target bpf (it defines no host architecture macro).
+    known.set("LINUX_VERSION_CODE", String(this.opts.kernelVersion));
+    known.set("KERNEL_VERSION", "\0function");
+    known.set("__BPF__", "1");
+    known.set("__bpf__", "1");
+    known.set(`__TARGET_ARCH_${this.opts.arch}`, "1");
+    for (const arch of ["__x86_64__", "__i386__", "__s390x__", "__aarch64__", "__arm__", "__powerpc64__", "__riscv", "__mips__"]) known.set(arch, undefined);
+    for (const [name, value] of config ?? []) known.set(name, value);
+    for (const [name, value] of macrosOfCflags(this.opts.cflags)) known.set(name, value);
+    const dead = deadTokens(this.tokens, { known, undefinedPrefixes: config ? ["CONFIG_"] : [] });
+    if (dead.size) this.tokens = this.tokens.filter((_, k) => !dead.has(k));
+  }
+
+  /** #defines of the CONFIG_* macros the user's text names (the whole config would be thousands of lines in every compile). */
+  configDefines(config: Map<string, string> | undefined): string {
+    if (!config) return "";
+    const names = new Set(this.text.match(/\bCONFIG_\w+/g) ?? []);
+    const lines: string[] = [];
+    for (const name of [...names].sort()) {
+      const value = config.get(name);
+      if (value !== undefined) lines.push(`#define ${name} ${value}`);
+    }
+    return lines.join("\n");
   }
 
   /** Structs the user's text defines at top level that vmlinux.h defines too. */
@@ -1273,6 +1331,22 @@ function kernelHasStruct(name: string): boolean {
 function runningKernelVersion(): number {
   return kernelVersionCode(release());
 }
+
+let runningConfig: ReadonlyMap<string, string> | null | undefined;
+
+/** The running kernel's config, read once; null when it has none readable. */
+function runningConfigText(): ReadonlyMap<string, string> | null {
+  if (runningConfig === undefined) {
+    try {
+      runningConfig = parseKconfig(readKernelConfigText().text);
+    } catch {
+      runningConfig = null;
+    }
+  }
+  return runningConfig;
+}
+
+
 
 function countNewlines(s: string): number {
   let n = 0;

@@ -15,7 +15,12 @@ const PARM6: Record<string, string> = { x86: "r9", arm64: "regs[5]" };
 /** The headers the prelude includes first (with <bcc/compat.h>'s bpf_endian.h): compiled as a PCH (compile's prefixHeaders). */
 export const PRELUDE_HEADERS = ['"vmlinux.h"', "<bpf/bpf_helpers.h>", "<bpf/bpf_tracing.h>", "<bpf/bpf_core_read.h>", "<bpf/bpf_endian.h>"];
 
-export function prelude(arch: string, kernelVersion: number): string {
+/**
+ * The prelude for `arch` and LINUX_VERSION_CODE `kernelVersion`; `configDefines`: the
+ * target kernel's CONFIG_* #defines (autoconf.h's) that the program names, "" when its
+ * config is not known.
+ */
+export function prelude(arch: string, kernelVersion: number, configDefines = ""): string {
   const regs = SYSCALL_ARG_REGS[arch] ?? SYSCALL_ARG_REGS.x86!;
   const syscallArgs = regs
     .map((reg, i) => `#define __TSBPF_SYSCALL_REG${i + 1}(regs) (&(regs)->${reg})`)
@@ -29,7 +34,7 @@ export function prelude(arch: string, kernelVersion: number): string {
 /* BCC defines these from the running kernel: #if LINUX_VERSION_CODE picks the branch for this kernel */
 #define LINUX_VERSION_CODE ${kernelVersion}
 #define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))
-
+${configDefines ? `/* the target kernel's config, as its autoconf.h: the CONFIG_* macros the program names */\n${configDefines}\n` : ""}
 /* BCC's names and constants that kernel headers would have given (more in <bcc/compat.h>) */
 /* __user data is read with bpf_probe_read_user (the tag is how src/bcc/kernelreads.ts sees it) */
 #define __user __attribute__((btf_type_tag("user")))

@@ -3,7 +3,6 @@
 // /proc/config.gz), kallsyms and BTF. Every read happens on first use.
 import { readFileSync } from "node:fs";
 import { release, version } from "node:os";
-import { gunzipSync } from "node:zlib";
 import { haveHelper } from "../features/index.ts";
 import { loadedModuleBtfs } from "../btf/modules.ts";
 import { ProgType } from "../internal/sys/constants.ts";
@@ -11,7 +10,10 @@ import { kallsyms } from "../internal/kallsyms.ts";
 import { targetBtf, type TargetBtf } from "../object/core.ts";
 import { ObjectError } from "../object/errors.ts";
 import type { ExternEnvironment } from "../object/resolve-externs.ts";
+import { readKernelConfigText } from "./file.ts";
 import { linuxKernelVersion, parseKconfig } from "./parse.ts";
+
+export { readKernelConfigText };
 
 const BPF_FUNC_get_attach_cookie = 174;
 
@@ -24,24 +26,6 @@ export function runningKernelVersion(): number {
     // Not Ubuntu.
   }
   return linuxKernelVersion({ release: release(), version: version(), versionSignature });
-}
-
-/** The text of the running kernel's config, and where it came from; throws an ObjectError when there is none. */
-export function readKernelConfigText(): { text: string; path: string } {
-  const tried: string[] = [];
-  for (const path of [`/boot/config-${release()}`, "/proc/config.gz"]) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (err) {
-      tried.push(`${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      continue;
-    }
-    // Like gzopen, take either compressed or plain text.
-    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString("utf8") : bytes.toString("utf8");
-    return { text, path };
-  }
-  throw new ObjectError(`cannot read the kernel's config (${tried.join("; ")}); a kernel built with CONFIG_IKCONFIG_PROC has /proc/config.gz`);
 }
 
 let config: ReadonlyMap<string, string> | undefined;
