@@ -199,6 +199,8 @@ export interface CompileTarget {
   tracepointFormat?: (category: string, event: string) => string | undefined;
   /** The target's BTF (vmlinux.h is made from it, and the tools' own structs are checked against it). Default: this kernel's. */
   btfPath?: string;
+  /** The target's kernel config file (its CONFIG_* decide #ifs), or null when unknown. Default: this kernel's when kernelVersion is. */
+  kconfig?: string | null;
 }
 
 export interface CompiledTool {
@@ -226,6 +228,7 @@ function translateOptions(e: Extracted, target: CompileTarget) {
     cflags: e.cflags,
     ...(target.kernelVersion !== undefined ? { kernelVersion: target.kernelVersion } : {}),
     ...(target.btfPath !== undefined ? { btfPath: target.btfPath, kernelHasStruct: btfHasStruct(target.btfPath) } : {}),
+    ...(target.kconfig !== undefined ? { kconfig: target.kconfig } : {}),
   };
 }
 
@@ -431,6 +434,8 @@ async function prepare(base: string, kernels: string[], opts: PrepareOptions): P
           kprobes: true,
           kernelVersion,
           btfPath,
+          // The Debian package's boot/config-*: CONFIG_* as the guest kernel's headers would define them.
+          kconfig: resolved.config ?? null,
           tracepointFormat: (category, event) => formats.get(`${category}/${event}`) ?? undefined,
         });
         compiled++;
