@@ -16,6 +16,8 @@ export interface MacroEnv {
   known: Map<string, MacroValue>;
   /** Names with this prefix not in `known` are known to be undefined (CONFIG_ when the kernel's config was read). */
   undefinedPrefixes: string[];
+  /** Names that may or may not be defined (a #define in an undecidable branch): never decided. */
+  unknown?: Set<string>;
 }
 
 /** A branch is live (compiled), dead (not compiled) or maybe (undecidable: scanned, as before). */
@@ -167,9 +169,10 @@ export function deadTokens(tokens: readonly Token[], env: MacroEnv): Set<number>
       if (state === "maybe") {
         // Perhaps defined, perhaps not: unknown from here on.
         known.delete(macro);
-        env.undefinedPrefixes = env.undefinedPrefixes.filter((p) => !macro.startsWith(p));
+        (env.unknown ??= new Set()).add(macro);
         continue;
       }
+      env.unknown?.delete(macro);
       if (name === "undef") known.set(macro, undefined);
       // A function-like macro is defined, but its value is not evaluated here.
       else known.set(macro, m[2] ? "\0function" : m[3]!.trim());
@@ -179,6 +182,7 @@ export function deadTokens(tokens: readonly Token[], env: MacroEnv): Set<number>
 }
 
 function isDefined(name: string, env: MacroEnv): boolean {
+  if (env.unknown?.has(name)) throw new Undecidable(name);
   if (env.known.has(name)) return env.known.get(name) !== undefined;
   if (env.undefinedPrefixes.some((p) => name.startsWith(p))) return false;
   throw new Undecidable(name);

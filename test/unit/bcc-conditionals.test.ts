@@ -154,6 +154,21 @@ int two(struct pt_regs *ctx) { return 2; }
 #endif
 `;
     assert.deepEqual([...translate(text, opts()).functions.keys()], ["one", "two"]);
+    // The same for a CONFIG_* name: that one is unknown, the rest of the config still decides.
+    const config = `#ifdef FROM_HEADER
+#define CONFIG_HZ 1000
+#endif
+#if CONFIG_HZ == 250
+int hz250(struct pt_regs *ctx) { return 1; }
+#endif
+#if defined(CONFIG_EXT4_FS_MODULE) || defined(CONFIG_NOT_SET)
+int ext4(struct pt_regs *ctx) { return 2; }
+#endif
+#ifdef CONFIG_NOT_SET
+int never(struct pt_regs *ctx) { return 3; }
+#endif
+`;
+    assert.deepEqual([...translate(config, opts()).functions.keys()], ["hz250", "ext4"]);
   });
 
   test("only the CONFIG_* macros the text names are defined; a config file is read by path, gzipped or not", () => {
