@@ -16,6 +16,8 @@ export interface MacroEnv {
   known: Map<string, MacroValue>;
   /** Names with this prefix not in `known` are known to be undefined (CONFIG_ when the kernel's config was read). */
   undefinedPrefixes: string[];
+  /** Looked up after `known` (which the text's #define/#undef change): the kernel config's macros, shared between translations. */
+  base?: ReadonlyMap<string, string>;
   /** Names that may or may not be defined (a #define in an undecidable branch): never decided. */
   unknown?: Set<string>;
 }
@@ -181,9 +183,14 @@ export function deadTokens(tokens: readonly Token[], env: MacroEnv): Set<number>
   return dead;
 }
 
+function valueOf(name: string, env: MacroEnv): MacroValue {
+  return env.known.has(name) ? env.known.get(name) : env.base?.get(name);
+}
+
 function isDefined(name: string, env: MacroEnv): boolean {
   if (env.unknown?.has(name)) throw new Undecidable(name);
   if (env.known.has(name)) return env.known.get(name) !== undefined;
+  if (env.base?.has(name)) return true;
   if (env.undefinedPrefixes.some((p) => name.startsWith(p))) return false;
   throw new Undecidable(name);
 }
@@ -282,7 +289,7 @@ export function evaluate(text: string, env: MacroEnv, depth = 0): bigint {
         throw err;
       }
     }
-    if (t.text === "KERNEL_VERSION" && isOp("(") && env.known.get("KERNEL_VERSION") !== undefined) {
+    if (t.text === "KERNEL_VERSION" && isOp("(") && valueOf("KERNEL_VERSION", env) !== undefined) {
       p++;
       const args: V[] = [ternary()];
       while (isOp(",")) {
@@ -303,7 +310,7 @@ export function evaluate(text: string, env: MacroEnv, depth = 0): bigint {
       throw err;
     }
     if (!known) return 0n; // the preprocessor's rule for undefined names
-    const body = env.known.get(t.text)!;
+    const body = valueOf(t.text, env)!;
     if (body === "\0function" || isOp("(")) return new Undecidable(t.text);
     try {
       return evaluate(body, env, depth + 1);

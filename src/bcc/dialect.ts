@@ -400,13 +400,18 @@ class Translator {
     if (source === undefined) source = this.opts.kernelVersion === runningKernelVersion() ? runningConfigText() : null;
     if (source === null || source === undefined) return undefined;
     if (typeof source === "string") {
+      const path = source;
       try {
-        return configMacros(parseKconfig(readConfigFile(source)));
+        source = configByPath.get(path) ?? parseKconfig(readConfigFile(path));
+        configByPath.set(path, source);
       } catch (err) {
-        this.fail(1, "kernel config", `cannot read ${source}: ${(err as Error).message}`);
+        this.fail(1, "kernel config", `cannot read ${path}: ${(err as Error).message}`);
       }
     }
-    return configMacros(source);
+    // Thousands of options: converted once per config, not per translation.
+    let macros = macrosOfConfig.get(source);
+    if (!macros) macrosOfConfig.set(source, (macros = configMacros(source)));
+    return macros;
   }
 
   /** Drops from the scan the tokens of #if branches that the known macros rule out (the emitted text keeps them, for clang). */
@@ -419,9 +424,8 @@ class Translator {
     known.set("__bpf__", "1");
     known.set(`__TARGET_ARCH_${this.opts.arch}`, "1");
     for (const arch of ["__x86_64__", "__i386__", "__s390x__", "__aarch64__", "__arm__", "__powerpc64__", "__riscv", "__mips__"]) known.set(arch, undefined);
-    for (const [name, value] of config ?? []) known.set(name, value);
     for (const [name, value] of macrosOfCflags(this.opts.cflags)) known.set(name, value);
-    const dead = deadTokens(this.tokens, { known, undefinedPrefixes: config ? ["CONFIG_"] : [] });
+    const dead = deadTokens(this.tokens, { known, ...(config ? { base: config } : {}), undefinedPrefixes: config ? ["CONFIG_"] : [] });
     if (dead.size) this.tokens = this.tokens.filter((_, k) => !dead.has(k));
   }
 
@@ -1333,6 +1337,8 @@ function runningKernelVersion(): number {
 }
 
 let runningConfig: ReadonlyMap<string, string> | null | undefined;
+const configByPath = new Map<string, ReadonlyMap<string, string>>();
+const macrosOfConfig = new WeakMap<ReadonlyMap<string, string>, Map<string, string>>();
 
 /** The running kernel's config, read once; null when it has none readable. */
 function runningConfigText(): ReadonlyMap<string, string> | null {
