@@ -102,6 +102,7 @@ export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number
   // finishEvents' last drain would find it closed, dropping what the last batch
   // (up to the 50 ms drain timer's worth) still held. finishEvents closes it.
   using reader: EventReader<E> = openEvents<E>(coll, channel, { ...keepUp, decode: coll.type(opts.eventType ?? "event") });
+  const missed = programMisses(coll);
   if (opts.attach) opts.attach(coll);
   else coll.attachAll();
   if (!opts.json && opts.header !== undefined) run.out.line(opts.header);
@@ -115,8 +116,15 @@ export async function runEventTool<E>(opts: EventToolOptions<E>): Promise<number
     if (text !== undefined) run.out.line(text);
   });
   await run.stopped;
-  finishEvents(opts.tool, run, reader, { json: opts.json });
+  finishEvents(opts.tool, run, reader, { json: opts.json, missed });
   return 0;
+}
+
+/** A function that says how many runs of the collection's programs the kernel skipped since this call. */
+export function programMisses(coll: Collection): () => number {
+  const misses = () => [...coll.programs.values()].reduce((n, p) => n + p.info().recursionMisses, 0n);
+  const start = misses();
+  return () => Number(misses() - start);
 }
 
 export interface HistogramSpec {

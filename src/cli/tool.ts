@@ -348,10 +348,15 @@ export class ToolRun implements Disposable {
  * --json, a last record {"lost": N} on stdout. Nothing is said when none were
  * lost. Returns the count.
  */
-export function finishEvents(tool: string, run: ToolRun, reader: import("../events/reader.ts").EventReader<any>, opts: { json?: boolean; hint?: string } = {}): number {
+export function finishEvents(
+  tool: string, run: ToolRun, reader: import("../events/reader.ts").EventReader<any>,
+  opts: { json?: boolean; hint?: string; missed?: () => number } = {},
+): number {
   if (!run.out.closed && !reader.closed) reader.consume();
   reader.close();
-  const lost = reader.lost;
+  // What a full buffer dropped, and the program runs the kernel skipped (a tracing
+  // program does not run while another runs on its CPU, e.g. in an interrupt): each may be an event.
+  const lost = reader.lost + (opts.missed?.() ?? 0);
   if (lost > 0) {
     if (opts.json) run.out.json({ lost });
     run.out.flush();

@@ -1,10 +1,12 @@
 // tsbpf opensnoop against workloads that open paths only they use.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { assertDetached } from "../support/kernel.ts";
-import { runTool, runToolIntoHead, tempDir, Workload } from "../support/tools.ts";
+import { assertDetached, linksOfProgram } from "../support/kernel.ts";
+import { root, runTool, runToolIntoHead, tempDir, tsbpf, Workload } from "../support/tools.ts";
 import { flagFilterOf, openFlags } from "../../src/cli/opensnoop.ts";
 
 const dir = tempDir("tsbpf-opensnoop-");
@@ -148,4 +150,30 @@ test("openFlags names the access mode and each flag", () => {
   assert.deepEqual(openFlags(0), ["O_RDONLY"]);
   assert.deepEqual(openFlags(0o1 | 0o100 | 0o1000), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
   assert.deepEqual(openFlags(0o2 | 0o2000000), ["O_RDWR", "O_CLOEXEC"]);
+});
+
+test("opensnoop stopped the moment its workload exits prints every open: the last batch is drained at Ctrl-C", async () => {
+  // 300 opens of a path only this test uses, then SIGINT at once: a reader closed by the
+  // stop signal used to drop the last batch (up to 50 ms of events) and say 0 lost.
+  const path = join(dir.path, `tail-${process.pid}`);
+  const tool = spawn(process.execPath, [tsbpf, "opensnoop", "--json"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const kill = setTimeout(() => tool.kill("SIGKILL"), 60_000);
+  let out = "";
+  let err = "";
+  tool.stdout.on("data", (d) => (out += d));
+  tool.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => tool.on("exit", resolve));
+  for (let i = 0; i < 600 && linksOfProgram("exit_openat").length === 0 && tool.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(linksOfProgram("exit_openat").length > 0, err);
+  const w = spawn("sh", ["-c", `i=0; while [ $i -lt 300 ]; do true < ${path} 2>/dev/null; i=$((i+1)); done`], { stdio: "ignore" });
+  await once(w, "exit");
+  tool.kill("SIGINT");
+  const code = await exited;
+  clearTimeout(kill);
+  assert.equal(code, 0, err);
+  const mine = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((e) => e.path === path);
+  const lost = Number(/(\d+) events lost/.exec(err)?.[1] ?? 0);
+  assert.equal(mine.length + lost, 300, `${mine.length} lines and ${lost} lost for 300 opens: ${err}`);
+  assert.equal(mine.length, 300, err);
+  await assertDetached("enter_openat", "exit_openat");
 });

@@ -343,6 +343,8 @@ export interface ProgInfo {
   name: string;
   xlatedProgLen: number;
   jitedProgLen: number;
+  /** Runs the kernel skipped because a BPF program was already running on that CPU (5.12+; 0 before). */
+  recursionMisses: bigint;
 }
 
 export function progInfo(fd: number): ProgInfo {
@@ -355,6 +357,7 @@ export function progInfo(fd: number): ProgInfo {
     jitedProgLen: v.getUint32(16, true),
     xlatedProgLen: v.getUint32(20, true),
     name: cstringAt(info, 64, 16),
+    recursionMisses: v.getBigUint64(208, true),
   };
 }
 
