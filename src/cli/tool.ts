@@ -356,11 +356,13 @@ export function finishEvents(
   reader.close();
   // What a full buffer dropped, and the program runs the kernel skipped (a tracing
   // program does not run while another runs on its CPU, e.g. in an interrupt): each may be an event.
-  const lost = reader.lost + (opts.missed?.() ?? 0);
+  const skipped = opts.missed?.() ?? 0;
+  const lost = reader.lost + skipped;
   if (lost > 0) {
     if (opts.json) run.out.json({ lost });
     run.out.flush();
-    process.stderr.write(`tsbpf ${tool}: ${lost} events lost${opts.hint ? ` (${opts.hint})` : ""}\n`);
+    const why = [skipped ? `${skipped} program runs the kernel skipped` : "", reader.lost && opts.hint ? opts.hint : ""].filter(Boolean).join("; ");
+    process.stderr.write(`tsbpf ${tool}: ${lost} events lost${why ? ` (${why})` : ""}\n`);
   }
   return lost;
 }
