@@ -117,8 +117,8 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const wantTime = Boolean(o.timestamp || o.json);
-  reader.onRaw((view, offset) => {
-    const e = decode(view, offset, wantTime);
+  reader.onRaw((view, offset, size) => {
+    const e = decode(view, offset, size, wantTime);
     let seconds = 0;
     if (wantTime) {
       firstTs ??= e.ts;
@@ -151,7 +151,7 @@ export async function run(args: string[]): Promise<number> {
  * the generic codec (a flood is a million of them), strings cut at their NUL by
  * Buffer's native search. `ts` only when asked (a bigint allocation).
  */
-function eventReader(type: Type): (view: DataView, offset: number, withTs: boolean) => OpenEvent {
+function eventReader(type: Type): (view: DataView, offset: number, size: number, withTs: boolean) => OpenEvent {
   const struct = resolve(type);
   if (struct.kind !== "struct") throw new TypeError("opensnoop's event is not a struct");
   const at = (name: string) => {
@@ -167,7 +167,8 @@ function eventReader(type: Type): (view: DataView, offset: number, withTs: boole
     const nul = bytes.indexOf(0, start);
     return bytes.toString("utf8", start, nul < 0 || nul > end ? end : nul);
   };
-  return (view, offset, withTs) => {
+  // A record ends after the path's NUL (the program sends no more of fname than that).
+  return (view, offset, size, withTs) => {
     // One Buffer per mapping: the readers hand out views of the same memory each time.
     if (view.buffer !== buffer) {
       buffer = view.buffer;
@@ -183,7 +184,7 @@ function eventReader(type: Type): (view: DataView, offset: number, withTs: boole
       flags: view.getInt32(offset + flags!, true),
       mode: view.getUint32(offset + mode!, true),
       comm: text(base + comm!, base + commEnd),
-      fname: text(base + fname!, base + fnameEnd),
+      fname: text(base + fname!, base + Math.min(size, fnameEnd)),
     };
   };
 }

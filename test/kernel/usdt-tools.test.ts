@@ -84,10 +84,12 @@ function pythonWorkload() {
   child.stdin.on("error", () => {}); // EPIPE when python is gone: its exit says more
   return {
     child,
-    /** Resolves when python has printed `text`; rejects when it exits first or WAIT_MS pass. */
+    /** Resolves when python has printed a whole line holding `text` (a pipe may deliver a line in
+     *  pieces); rejects when it exits first or WAIT_MS pass. */
     async waitFor(text: string): Promise<string> {
       const deadline = Date.now() + WAIT_MS;
-      while (!out.includes(text)) {
+      const printed = () => out.split("\n").slice(0, -1).some((line) => line.includes(text));
+      while (!printed()) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`python exited (${child.exitCode ?? child.signalCode}) before printing "${text}"; it printed ${JSON.stringify(out)}`);
         if (Date.now() >= deadline) throw new Error(`python did not print "${text}" within ${WAIT_MS / 1000} s; it printed ${JSON.stringify(out)}`);
         await new Promise<void>((r) => {
@@ -326,7 +328,7 @@ test("BCC's ugc -l python PID: the workload's gc.collect() arrives as a generati
       py.step();
       const out = await py.waitFor("done");
       const collected = BigInt(/done (\d+)/.exec(out)?.[1] ?? "-1");
-      assert.ok(collected >= BigInt(CYCLES), `gc.collect() freed the ${CYCLES} cycles: ${collected}`);
+      assert.ok(collected >= BigInt(CYCLES), `gc.collect() freed the ${CYCLES} cycles: ${collected}; python printed ${JSON.stringify(out)}`);
       const deadline = Date.now() + WAIT_MS;
       const full = () => gcs.filter((g) => g.field1 === 2n);
       while (!full().length && Date.now() < deadline) await b.perfBufferPoll(1000);

@@ -77,6 +77,7 @@ static __always_inline int leave(void *ctx, long ret)
 	u32 tid = (u32)id;
 	struct args *args = bpf_map_lookup_elem(&start, &tid);
 	struct event event = {};
+	long len;
 
 	if (!args)
 		return 0;
@@ -90,8 +91,14 @@ static __always_inline int leave(void *ctx, long ret)
 	event.flags = args->flags;
 	event.mode = args->mode;
 	bpf_get_current_comm(event.comm, sizeof(event.comm));
-	bpf_probe_read_user_str(event.fname, sizeof(event.fname), args->fname);
-	tsbpf_events_output(ctx, events, &event, sizeof(event));
+	len = bpf_probe_read_user_str(event.fname, sizeof(event.fname), args->fname);
+	/* Only the path's bytes (with its NUL) go out: a typical record is a third of the
+	 * struct, so the ring holds three times as many before a slow reader loses any. */
+	if (len < 1)
+		len = 1;
+	if (len > sizeof(event.fname))
+		len = sizeof(event.fname);
+	tsbpf_events_output(ctx, events, &event, offsetof(struct event, fname) + len);
 done:
 	bpf_map_delete_elem(&start, &tid);
 	return 0;
