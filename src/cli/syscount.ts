@@ -140,6 +140,11 @@ export async function run(args: string[]): Promise<number> {
       targ_by_process: o.process ?? false,
       targ_latency: latency,
     },
+    // The exporter's maps (its count_enter program, which the tool never loads) at one entry each:
+    // open_counts preallocated would hold 10,240 entries per CPU for nothing.
+    prepare(spec) {
+      for (const name of ["open_counts", "counts_by_nr"]) spec.maps.get(name)!.maxEntries = 1;
+    },
     intervals,
     json: o.json,
     bare: true,
