@@ -294,9 +294,19 @@ function createMap(spec: MapSpec, btf: FD | undefined, pinPath = "/sys/fs/bpf", 
   if (pinned && existsSync(pinned)) {
     reused?.add(spec.name);
     const map = BpfMap.fromPin(pinned);
-    if (map.type !== spec.type || map.keySize !== spec.keySize || map.valueSize !== spec.valueSize || map.maxEntries !== spec.maxEntries) {
+    // libbpf's reuse check: these five must match. The kernel does not say which inner maps
+    // a pinned map of maps was made for; a wrong one shows when a slot is filled.
+    const fields = [
+      ["type", map.type, spec.type],
+      ["key size", map.keySize, spec.keySize],
+      ["value size", map.valueSize, spec.valueSize],
+      ["max_entries", map.maxEntries, spec.maxEntries],
+      ["flags", map.flags, spec.flags],
+    ] as const;
+    const differ = fields.filter(([, pinnedValue, wanted]) => pinnedValue !== wanted).map(([what, pinnedValue, wanted]) => `${what} ${pinnedValue}, not ${wanted}`);
+    if (differ.length) {
       map.close();
-      throw new ObjectError(`map ${spec.name}: the map pinned at ${pinned} has a different definition; remove it or change pinPath`);
+      throw new ObjectError(`map ${spec.name}: the map pinned at ${pinned} has a different definition (${differ.join(", ")}); remove it or change pinPath`);
     }
     return map;
   }

@@ -1,7 +1,7 @@
 // Maps in the real kernel: every element operation of BpfMap, read back from
 // the kernel, for each map type tsbpf supports. No mocks.
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { compile } from "../../src/compile/index.ts";
 import { Collection } from "../../src/collection.ts";
@@ -9,7 +9,7 @@ import { BpfMap } from "../../src/maps/map.ts";
 import { possibleCpus } from "../../src/internal/sys/system.ts";
 import { MapFlag, MapType } from "../../src/internal/sys/constants.ts";
 import { SyscallError } from "../../src/internal/sys/errors.ts";
-import { openFds } from "../support/kernel.ts";
+import { HEADERS, openFds, specOf } from "../support/kernel.ts";
 
 const OBJECT = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -570,4 +570,41 @@ describe("the map itself", () => {
       assert.throws(use, /closed_map.*closed|after close/);
     }
   });
+});
+
+// LIBBPF_PIN_BY_NAME: the first load pins, a second load reuses the same kernel map (its
+// contents included), and a pinned map of another definition is refused by name and field.
+test("a pinned-by-name map is reused by the next load, and a different definition is refused naming the field", async () => {
+  const pinned = (flags: string, entries: number) => `${HEADERS}
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ${entries});
+	__type(key, u32);
+	__type(value, u64);
+	${flags}
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shared_counts SEC(".maps");
+`;
+  const pinPath = mkdtempSync("/sys/fs/bpf/tsbpf-pin-");
+  try {
+    const spec = await specOf(pinned("", 64));
+    let firstId: number;
+    {
+      await using first = Collection.load(spec, { pinPath });
+      first.map<number, bigint>("shared_counts").update(7, 42n);
+      firstId = first.map("shared_counts").info().id;
+    }
+    assert.ok(existsSync(`${pinPath}/shared_counts`), "the pin outlives the collection");
+    {
+      await using second = Collection.load(spec, { pinPath });
+      assert.equal(second.map("shared_counts").info().id, firstId, "the same kernel map");
+      assert.equal(second.map<number, bigint>("shared_counts").lookup(7), 42n);
+    }
+    const bigger = await specOf(pinned("", 128));
+    assert.throws(() => Collection.load(bigger, { pinPath }), /map shared_counts: the map pinned at .* \(max_entries 64, not 128\); remove it or change pinPath/);
+    const noPrealloc = await specOf(pinned("__uint(map_flags, BPF_F_NO_PREALLOC);", 64));
+    assert.throws(() => Collection.load(noPrealloc, { pinPath }), /\(flags 0, not 1\)/);
+  } finally {
+    rmSync(pinPath, { recursive: true, force: true });
+  }
 });
