@@ -9,8 +9,11 @@
 //         BENCH_ROUNDS rounds (default 7); medians, the cost and the median of
 //         each pair's cost; then one round with BPF statistics on for the time
 //         inside each of the exporter's programs that ran. BENCH_EXPORTER_ARGS
-//         passes to the exporter (--config FILE: a variant). Take the lock: a
-//         kernel test beside it skews both sides.
+//         passes to the exporter (--config FILE: a variant). BENCH_PEER="CMD ARGS"
+//         runs a peer tracer in the exporter's place (e.g. bpftrace counting
+//         syscalls at the same raw tracepoint: what the hook itself costs), ready
+//         when a new BPF program appears. Take the lock: a kernel test beside it
+//         skews both sides.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -59,6 +62,19 @@ async function startExporter(args: string[]): Promise<{ child: ChildProcess; por
   }
   child.kill("SIGKILL");
   throw new Error("the exporter did not start");
+}
+
+/** BENCH_PEER: the peer's command, started, once a BPF program of its own is in the kernel. */
+async function startPeer(command: string[]): Promise<{ child: ChildProcess }> {
+  const others = new Set(progList().map((p) => p.id));
+  const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 600; i++) {
+    if (progList().some((p) => !others.has(p.id))) return { child };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`the peer (${command.join(" ")}) loaded no program`);
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -153,6 +169,7 @@ async function floodBench(): Promise<void> {
   const base: number[] = [];
   const traced: number[] = [];
   const args = process.env.BENCH_EXPORTER_ARGS ? process.env.BENCH_EXPORTER_ARGS.split(" ") : [];
+  const peer = process.env.BENCH_PEER ? process.env.BENCH_PEER.split(" ") : undefined;
   // Throughput rounds run with the kernel's BPF statistics off (they add two clock reads per
   // program run); one more round with them on measures the time inside the exporter's
   // programs, a figure the machine's load does not blur, unlike the throughputs.
@@ -166,7 +183,7 @@ async function floodBench(): Promise<void> {
       // Without, then with: each pair close in time, so drifts in the machine's load hit both.
       if (!measureProgs) base.push(flood(bin, n));
       const others = new Set(progList().map((p) => p.id));
-      const { child } = await startExporter(args);
+      const { child } = peer ? await startPeer(peer) : await startExporter(args);
       try {
         await new Promise((r) => setTimeout(r, 500)); // start-up work done
         const ids = new Set(progList().map((p) => p.id).filter((id) => !others.has(id)));
@@ -191,7 +208,7 @@ async function floodBench(): Promise<void> {
   const b = median(base), t = median(traced);
   const perOpen = [...inProgs].filter(([, [, cnt]]) => cnt > 0).map(([name, [ns, cnt]]) => `${name} ${(ns / n).toFixed(0)} ns (${(cnt / n).toFixed(2)} runs)`).join(", ") || "none ran";
   console.log(`flood: time in the exporter's programs that ran per openat(): ${perOpen}; a flood open takes ${(1e9 / b).toFixed(0)} ns without the exporter (median)`);
-  console.log(`flood: ${n} openat() x ${rounds} rounds: without the exporter ${b} opens/s (median), with the default config ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% cost`);
+  console.log(`flood: ${n} openat() x ${rounds} rounds: without the exporter ${b} opens/s (median), with ${peer ? peer[0] : args.length ? args.join(" ") : "the default config"} ${t} opens/s: ${(((b - t) / b) * 100).toFixed(1)}% cost`);
   // Each pair's cost, then their median: a drift in the machine's load moves both runs of a pair.
   const pairs = base.map((x, i) => ((x - traced[i]) / x) * 100);
   console.log(`  cost per pair, median: ${median(pairs).toFixed(1)}%; ns added per open (medians): ${(1e9 / t - 1e9 / b).toFixed(0)}`);
