@@ -43,6 +43,7 @@ PROBE:
     arg1 ... arg6      a function's arguments (arg2@user: a kernel function's pointer to user memory)
     retval             the return value (r: probes)
     $pid $tgid $uid $gid $cpu $task   thread id, process id, user id, group id, CPU, current task_struct
+    STRCMP("text", EXPR)   true when the string at EXPR starts with text (as BCC compares it)
   FORMAT: printf conversions %d %i %u %x %X %o %c %s %p, with flags -0+ #, widths and h hh l ll;
     %s reads a string (user memory for uprobes and syscalls tracepoints); %K and %U print a kernel or
     user symbol. arg1...arg6 and retval are unsigned 64-bit: cast them in filters, e.g. ((int)retval < 0).
@@ -63,6 +64,7 @@ options:
   -K, --kernel-stack     output kernel stack trace (bpf_get_stackid)
   -U, --user-stack       output user stack trace (frame pointers; JIT names from /tmp/perf-PID.map)
   -a, --address          print virtual address in stacks
+  -B, --bin_cmp          STRCMP's quotes hold a C initializer of bytes: STRCMP("{0x7f, 'E'}", arg1)
   -f, --msg-filter TEXT  only events whose message contains TEXT
   -b, --buffer-pages N   pages per CPU of the perf buffer (default 64; the ring buffer gets as many bytes in all)
   -d, --duration SECS    stop after this many seconds
@@ -74,6 +76,8 @@ examples:
         every file opened, with the process that opened it
   tsbpf trace 't:syscalls:sys_enter_openat (args->flags & 0100) "created %s", args->filename'
         only opens with O_CREAT
+  tsbpf trace 't:syscalls:sys_enter_openat (STRCMP("/etc/", args->filename)) "%s", args->filename'
+        opens of files under /etc
   tsbpf trace 't:syscalls:sys_exit_read (args->ret > 20000) "read %d bytes", args->ret'
         large reads
   tsbpf trace 'r:bash:readline "%s", retval'
@@ -122,7 +126,6 @@ const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
   ["cgroup-path", "-c/--cgroup-path (cgroup filter)"],
   ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
   ["aggregate", "-A/--aggregate"],
-  ["bin_cmp", "-B/--bin_cmp (STRCMP)"],
 ];
 
 const STRING_MAX = 4096;
@@ -157,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
   // Every probe is read and checked (names, fields, binaries) before anything is compiled.
   const probes = positionals.map((text, i) => resolveProbe(text, i));
   if (o.address && !o["kernel-stack"] && !o["user-stack"]) throw new UsageError("-a/--address goes with -K/--kernel-stack or -U/--user-stack");
-  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"] });
+  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"], binaryStrcmp: o.bin_cmp });
   if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
   if (o.verbose) process.stderr.write(`${text}\n`);
 

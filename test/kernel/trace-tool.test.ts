@@ -89,6 +89,28 @@ test("a tracepoint probe prints PID, TID, COMM and the %s string; a filter keeps
   await assertDetached(...([[0, "sys_enter_openat"], [1, "sys_enter_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
+test("STRCMP in a filter keeps the strings that start with its literal, as BCC's trace compares them (tracepoint and uprobe)", async () => {
+  const r = await runTool(
+    [
+      "trace",
+      `t:syscalls:sys_enter_openat (STRCMP("${plainA}", args->filename)) "%s", args->filename`,
+      `p:${binary}:tsbpf_greet (STRCMP("hello", arg1) && !STRCMP("hellx", arg1)) "greet %s", arg1`,
+    ],
+    { until: (o) => o.includes(` ${plainA}\n`) && o.includes("greet hello from tsbpf") },
+  );
+  assert.equal(r.code, 0, r.err);
+  const opens = r.lines.filter((l) => l.includes("sys_enter_openat"));
+  assert.ok(opens.length > 0 && opens.every((l) => l.endsWith(` ${plainA}`)), `only ${plainA} passes:\n${opens.slice(0, 5).join("\n")}`);
+  assert.ok(r.lines.some((l) => /\stsbpf_greet\s+greet hello from tsbpf$/.test(l)), r.out);
+  // -B: the quotes hold bytes, as BCC's --bin_cmp takes them ("he" and a last byte BCC leaves out).
+  const bytes = await runTool(["trace", "-B", `p:${binary}:tsbpf_greet (STRCMP("{'h', 'e', 0}", arg1)) "greet %s", arg1`], { until: (o) => o.includes("greet hello") });
+  assert.equal(bytes.code, 0, bytes.err);
+  assert.ok(bytes.lines.some((l) => l.endsWith("greet hello from tsbpf")), bytes.out);
+  const bad = await runTool(["trace", `t:syscalls:sys_enter_openat (STRCMP(args->filename)) "%s", args->filename`], { timeoutMs: 30_000 });
+  assertClearError(bad, 2, /STRCMP in the filter takes a string literal and an expression: STRCMP\("text", arg1\)/);
+  await assertDetached(programName(0, "sys_enter_openat"), programName(1, "tsbpf_greet"));
+});
+
 test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {
   const r = await runTool(["trace", "--json", "-t", "-M", "6", "-p", String(a.pid), OPENAT], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.err);

@@ -4,7 +4,7 @@
 // TSBPF_EVENTS channel; and, for TypeScript, where each value sits.
 import { tracepointStruct } from "../../bcc/tracepoint.ts";
 import type { Conversion } from "./format.ts";
-import type { Probe } from "./probe.ts";
+import type { Probe, StrCmp } from "./probe.ts";
 
 /**
  * The header every event starts with:
@@ -43,6 +43,8 @@ export interface GenerateOptions {
   userStack?: boolean;
   /** Entries of the stack map (default 16384). */
   stackEntries?: number;
+  /** -B: STRCMP's quoted text is a C initializer of bytes, not a string. */
+  binaryStrcmp?: boolean;
 }
 
 /** A C comment line that cannot end the comment or the line early. */
@@ -130,6 +132,7 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     const n = p.index + 1;
     const layout = layouts[i];
     emit(comment(`probe ${n}: ${p.raw}`));
+    for (const cmp of p.strcmps) emit(...strcmpFunction(cmp, opts.binaryStrcmp ?? false));
     if (p.kind === "tracepoint") emit(tracepointStruct(`tsbpf_trace_args_${n}`, p.allFields!));
     emit(`struct tsbpf_trace_event_${n} {`, "\tu32 probe;", "\tu32 tgid;", "\tu32 pid;", "\tu32 uid;", "\tu64 ts;", "\tu32 cpu;", "\tu32 __pad;", "\tchar comm[16];", "\ts32 kernel_stack_id;", "\ts32 user_stack_id;");
     for (const [j, v] of p.values.entries()) {
@@ -201,4 +204,31 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
   }
   emit('char LICENSE[] SEC("license") = "GPL";', "");
   return { text: lines.join("\n"), layouts };
+}
+
+/**
+ * BCC trace's STRCMP("text", p): true when the string at p starts with the bytes of
+ * "text" (BCC compares the literal's length only, so "foo" matches "foobar": kept, as
+ * scripts rely on it). With -B (BCC's --bin_cmp) the quotes hold a C initializer,
+ * STRCMP("{0x7f, 'E', 'L', 'F', 0}", p), compared as BCC does: all but its last byte.
+ * Unrolled: the verifier sees a fixed number of compares.
+ */
+function strcmpFunction(cmp: StrCmp, binary: boolean): string[] {
+  return [
+    `static __always_inline bool ${cmp.name}_at(const void *p)`,
+    "{",
+    `\tchar needle[] = ${binary ? cmp.literal.slice(1, -1) : cmp.literal};`,
+    "\tchar haystack[sizeof(needle)] = {};",
+    "",
+    `\tif (!p || bpf_probe_read_${cmp.read}(haystack, sizeof(haystack) - 1, p) < 0)`,
+    "\t\treturn false;",
+    "#pragma unroll",
+    "\tfor (int i = 0; i < sizeof(needle) - 1; i++)",
+    "\t\tif (haystack[i] != needle[i])",
+    "\t\t\treturn false;",
+    "\treturn true;",
+    "}",
+    `#define ${cmp.name}(p) ${cmp.name}_at((const void *)(long)(p))`,
+    "",
+  ];
 }

@@ -80,6 +80,18 @@ export interface Probe {
   programName: string;
   /** Where it attaches, as the hook registry takes it. */
   target: HookTarget;
+  /** STRCMP("literal", expr) of the filter and arguments: a compare function each, named in the C. */
+  strcmps: StrCmp[];
+}
+
+/** BCC trace's STRCMP: whether the string at an address starts with the literal's bytes. */
+export interface StrCmp {
+  /** The C function (a macro over it) that the expression calls. */
+  name: string;
+  /** The literal as written, quotes included. */
+  literal: string;
+  /** The memory the string is read from. */
+  read: "user" | "kernel";
 }
 
 const TYPES: Record<string, { type: ProbeSyntax["type"]; where?: "kernel" | "user" }> = {
@@ -271,6 +283,7 @@ export function resolveProbe(raw: string, index: number): Probe {
     offset: s.offset,
     signature: [],
     filter: "",
+    strcmps: [],
     format: undefined,
     values: [],
     display,
@@ -421,6 +434,22 @@ class Rewriter {
       if (suffix !== undefined) {
         if (suffix !== "user" || !/^arg[1-6]$/.test(name)) this.#fail(`"${t}" in ${what}: only arg1@user ... arg6@user are allowed (to read that argument's string from user memory)`);
         user = true;
+      }
+      if (name === "STRCMP") {
+        // STRCMP("literal", expr): the literal and its comma go into a compare function of its
+        // own; expr stays in place as that function's argument, rewritten as the rest is.
+        const open = next(i + 1);
+        const literal = next(open + 1);
+        const comma = next(literal + 1);
+        if (tokens[open] !== "(" || !/^".*"$/s.test(tokens[literal] ?? "") || tokens[comma] !== ",") {
+          this.#fail(`STRCMP in ${what} takes a string literal and an expression: STRCMP("text", arg1)`);
+        }
+        const name = `tsbpf_strcmp_${p.index + 1}_${p.strcmps.length + 1}`;
+        p.strcmps.push({ name, literal: tokens[literal]!, read: this.#strings });
+        out.push(`${name}(`);
+        i = comma;
+        prev = ",";
+        continue;
       }
       if (name.startsWith("$")) {
         const builtin = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
