@@ -167,4 +167,69 @@ static __always_inline bool tsbpf_comm_contains(const volatile char *needle)
 	return false;
 }
 
+/*
+ * BCC's --cgroupmap PATH and --mntnsmap PATH: trace only the tasks whose cgroup
+ * id, or mount namespace inode number (as in /proc/PID/ns/mnt), is a key of a
+ * hash map the user pinned. At file scope,
+ *
+ *     TSBPF_TASK_FILTER();
+ *     ...
+ *     if (!tsbpf_task_wanted())
+ *             return 0;
+ *
+ * declares the constants `targ_cgroups` and `targ_mntns` (set before load: the
+ * filter is on), the hash maps `cgroups` and `mntns` (u64 id -> u8, 1024 ids
+ * each, which user space fills with the pinned maps' keys before it attaches)
+ * and tsbpf_task_wanted(), which says whether the current task passes both.
+ * The tools' user-space side is src/cli/task-filter.ts. Needs
+ * <bpf/bpf_core_read.h> (the mount namespace is read with CO-RE).
+ */
+#define TSBPF_TASK_FILTER() \
+	const volatile bool targ_cgroups = false; \
+	const volatile bool targ_mntns = false; \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_HASH); \
+		__uint(max_entries, 1024); \
+		__type(key, __u64); \
+		__type(value, __u8); \
+	} cgroups SEC(".maps"); \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_HASH); \
+		__uint(max_entries, 1024); \
+		__type(key, __u64); \
+		__type(value, __u8); \
+	} mntns SEC(".maps"); \
+	static __always_inline bool tsbpf_task_wanted(void) \
+	{ \
+		if (targ_cgroups) { \
+			__u64 cg = bpf_get_current_cgroup_id(); \
+			if (!bpf_map_lookup_elem(&cgroups, &cg)) \
+				return false; \
+		} \
+		if (targ_mntns) { \
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task(); \
+			__u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum); \
+			if (!bpf_map_lookup_elem(&mntns, &ns)) \
+				return false; \
+		} \
+		return true; \
+	}
+
+/*
+ * A port list filter: at most TSBPF_MAX_PORTS ports in a `const volatile
+ * __u16 list[TSBPF_MAX_PORTS]` set before load, `n` of them used; an empty list
+ * (n 0) lets every port through. For tools' -P/-L/-D PORTS options.
+ */
+#define TSBPF_MAX_PORTS 8
+
+static __always_inline bool tsbpf_port_wanted(const volatile __u16 *list, __u32 n, __u16 port)
+{
+	if (!n)
+		return true;
+	for (int i = 0; i < TSBPF_MAX_PORTS; i++)
+		if (i < n && list[i] == port)
+			return true;
+	return false;
+}
+
 #endif /* __TSBPF_H */

@@ -10,7 +10,7 @@ import { clockNow } from "../internal/net.ts";
 import { readStack } from "../maps/stack.ts";
 import { formatFrame, Symbolizer } from "../symbolize/index.ts";
 import { runEventTool } from "./skeleton.ts";
-import { cgroupIdsOf, pinnedKeysOf } from "./tcpconnect.ts";
+import { TASK_FILTER_OPTIONS, taskFilter } from "./task-filter.ts";
 import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf capable [-h] [-v] [-p PID] [-K] [-U] [-x] [--cgroupmap PATH] [--mntnsmap PATH] [--unique] [-d SECS] [--json]
@@ -53,8 +53,7 @@ const OPTIONS = {
   "kernel-stack": { type: "boolean", short: "K" },
   "user-stack": { type: "boolean", short: "U" },
   extra: { type: "boolean", short: "x" },
-  cgroupmap: { type: "string" },
-  mntnsmap: { type: "string" },
+  ...TASK_FILTER_OPTIONS,
   unique: { type: "boolean" },
   duration: { type: "string", short: "d" },
   json: { type: "boolean" },
@@ -90,8 +89,7 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const duration = durationOption(o.duration);
-  const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
-  const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
+  const tasks = taskFilter(o);
   const constants = {
     targ_pid: pid ?? 0,
     self_pid: process.pid,
@@ -99,8 +97,7 @@ export async function run(args: string[]): Promise<number> {
     kernel_stacks: o["kernel-stack"] ?? false,
     user_stacks: o["user-stack"] ?? false,
     targ_unique: o.unique ?? false,
-    targ_cgroups: cgroups !== undefined,
-    targ_mntns: mntns !== undefined,
+    ...tasks.constants,
   };
   const symbolizer = o["kernel-stack"] || o["user-stack"] ? new Symbolizer() : undefined;
   let coll: Collection | undefined;
@@ -127,8 +124,7 @@ export async function run(args: string[]): Promise<number> {
       transport: o["perf-buffer"] ? "perf" : undefined,
       attach: (c) => {
         coll = c;
-        for (const id of cgroups ?? []) c.map("cgroups").update(id, 1);
-        for (const id of mntns ?? []) c.map("mntns").update(id, 1);
+        tasks.fill(c);
         c.attachAll();
       },
       json: o.json,

@@ -2,9 +2,11 @@
 // columns. Hooks: the sock:inet_sock_set_state tracepoint (to SYN_SENT, in the
 // connecting task) and syscalls:sys_exit_connect (the local port, once bound);
 // BCC uses kprobes on tcp_v4_connect/tcp_v6_connect, which this needs none of.
-import { BpfMap } from "../maps/map.ts";
-import { formatAddress, familyOption, ipVersion, portListOption } from "../internal/net.ts";
+import type { Collection } from "../collection.ts";
+import { formatAddress, familyOption, ipVersion } from "../internal/net.ts";
 import { runEventTool, startTool } from "./skeleton.ts";
+import { TASK_FILTER_OPTIONS, taskFilter } from "./task-filter.ts";
+import { portConstants, sinceFirst, type SourceDest } from "./tcp-shared.ts";
 import { durationOption, parseToolArgs, pidOption, uidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c] [--cgroupmap PATH] [--mntnsmap PATH] [-d SECS] [--json]
@@ -52,57 +54,21 @@ const OPTIONS = {
   "print-uid": { type: "boolean", short: "U" },
   uid: { type: "string", short: "u" },
   count: { type: "boolean", short: "c" },
-  cgroupmap: { type: "string" },
-  mntnsmap: { type: "string" },
+  ...TASK_FILTER_OPTIONS,
   duration: { type: "string", short: "d" },
   json: { type: "boolean" },
   "perf-buffer": { type: "boolean" },
 } as const;
 
-interface ConnectEvent {
+interface ConnectEvent extends SourceDest {
   ts: bigint;
   pid: number;
   tid: number;
   uid: number;
-  family: number;
-  lport: number;
-  dport: number;
-  saddr: number[];
-  daddr: number[];
   comm: string;
 }
 
-interface CountKey {
-  family: number;
-  dport: number;
-  saddr: number[];
-  daddr: number[];
-}
-
-/**
- * The keys of a pinned BPF hash map of 8-byte keys (BCC's --cgroupmap and
- * --mntnsmap: cgroup ids, mount namespace inode numbers), read once when the
- * tool starts, for the tool's own filter map.
- */
-export function pinnedKeysOf(path: string, option: string, what: string): bigint[] {
-  let map: BpfMap;
-  try {
-    map = BpfMap.fromPin(path);
-  } catch (err) {
-    throw new UsageError(`${option}: cannot open the pinned map ${path}: ${(err as Error).message}`);
-  }
-  try {
-    if (map.keySize !== 8) throw new UsageError(`${option}: ${path} has ${map.keySize}-byte keys, not 8-byte ${what}`);
-    return [...map.keys()].map((k) => (typeof k === "bigint" || typeof k === "number" ? BigInt(k) : Buffer.from(k as Uint8Array).readBigUInt64LE(0)));
-  } finally {
-    map.close();
-  }
-}
-
-/** The cgroup ids of a pinned map's keys (BCC's --cgroupmap), for the tool's own filter map. */
-export function cgroupIdsOf(path: string): bigint[] {
-  return pinnedKeysOf(path, "--cgroupmap", "cgroup ids");
-}
+type CountKey = Omit<SourceDest, "lport">;
 
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
@@ -111,25 +77,20 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
   const uid = uidOption(o.uid, "-u/--uid");
-  const ports = portListOption(o.port, "-P/--port");
+  const ports = portConstants(o.port, "-P/--port");
   const family = familyOption(o.ipv4, o.ipv6);
   const duration = durationOption(o.duration);
-  const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
-  const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
-  const portsConst = [...ports, ...Array(8 - ports.length).fill(0)];
+  const tasks = taskFilter(o);
   const constants = {
     targ_pid: pid ?? 0,
     targ_uid: uid ?? 0xffffffff,
     targ_family: family,
-    targ_ports: portsConst,
-    targ_nports: ports.length,
+    ...ports,
     targ_count: o.count ?? false,
-    targ_cgroups: cgroups !== undefined,
-    targ_mntns: mntns !== undefined,
+    ...tasks.constants,
   };
-  const fillCgroups = (coll: import("../collection.ts").Collection) => {
-    for (const id of cgroups ?? []) coll.map("cgroups").update(id, 1);
-    for (const id of mntns ?? []) coll.map("mntns").update(id, 1);
+  const fillCgroups = (coll: Collection) => {
+    tasks.fill(coll);
     coll.attachAll();
   };
 
@@ -153,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
 
-  let firstTs: bigint | undefined;
+  const seconds = sinceFirst();
   const header =
     (o.timestamp ? "TIME(s)".padEnd(9) : "") +
     (o["print-uid"] ? "UID".padEnd(6) : "") +
@@ -168,22 +129,15 @@ export async function run(args: string[]): Promise<number> {
     attach: fillCgroups,
     json: o.json,
     header,
-    line: (e) => {
-      firstTs ??= e.ts;
-      return (
-        (o.timestamp ? (Number(e.ts - firstTs) / 1e9).toFixed(3).padEnd(9) : "") +
-        (o["print-uid"] ? String(e.uid).padEnd(6) : "") +
-        `${String(e.pid).padEnd(7)} ${e.comm.slice(0, 12).padEnd(12)} ${String(ipVersion(e.family)).padEnd(2)} ${formatAddress(e.family, e.saddr).padEnd(16)} ` +
-        (o.lport ? `${String(e.lport).padEnd(6)} ` : "") +
-        `${formatAddress(e.family, e.daddr).padEnd(16)} ${String(e.dport).padEnd(6)}`
-      );
-    },
-    record: (e) => {
-      firstTs ??= e.ts;
-      return {
-        time: Number(e.ts - firstTs) / 1e9, pid: e.pid, tid: e.tid, uid: e.uid, comm: e.comm, ip: ipVersion(e.family),
-        saddr: formatAddress(e.family, e.saddr), lport: e.lport, daddr: formatAddress(e.family, e.daddr), dport: e.dport,
-      };
-    },
+    line: (e) =>
+      (o.timestamp ? seconds(e.ts).toFixed(3).padEnd(9) : "") +
+      (o["print-uid"] ? String(e.uid).padEnd(6) : "") +
+      `${String(e.pid).padEnd(7)} ${e.comm.slice(0, 12).padEnd(12)} ${String(ipVersion(e.family)).padEnd(2)} ${formatAddress(e.family, e.saddr).padEnd(16)} ` +
+      (o.lport ? `${String(e.lport).padEnd(6)} ` : "") +
+      `${formatAddress(e.family, e.daddr).padEnd(16)} ${String(e.dport).padEnd(6)}`,
+    record: (e) => ({
+      time: seconds(e.ts), pid: e.pid, tid: e.tid, uid: e.uid, comm: e.comm, ip: ipVersion(e.family),
+      saddr: formatAddress(e.family, e.saddr), lport: e.lport, daddr: formatAddress(e.family, e.daddr), dport: e.dport,
+    }),
   });
 }

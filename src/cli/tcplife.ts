@@ -1,8 +1,9 @@
 // tsbpf tcplife: TCP sessions as they close, with their lifespan and bytes,
 // BCC's options and columns. Hook: the sock:inet_sock_set_state tracepoint
 // alone (as BCC's tracepoint variant); bytes read from the tcp_sock with CO-RE.
-import { clockNow, familyOption, formatAddress, ipVersion, portListOption } from "../internal/net.ts";
+import { familyOption, ipVersion } from "../internal/net.ts";
 import { runEventTool } from "./skeleton.ts";
+import { endsColumns, endsFields, endsHeader, localRemotePortConstants, timeColumns, type LocalRemote } from "./tcp-shared.ts";
 import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf tcplife [-h] [-T] [-t] [-w] [-s] [-p PID] [-L LPORTS] [-D RPORTS] [-4 | -6] [-d SECS] [--json]
@@ -51,36 +52,13 @@ const OPTIONS = {
   "perf-buffer": { type: "boolean" },
 } as const;
 
-interface LifeEvent {
+interface LifeEvent extends LocalRemote {
   ts: bigint;
   span_ns: bigint;
   tx_b: bigint;
   rx_b: bigint;
   pid: number;
-  family: number;
-  lport: number;
-  rport: number;
-  laddr: number[];
-  raddr: number[];
   comm: string;
-}
-
-/** Up to 8 ports as a fixed array constant and its length. */
-export function portsConstant(ports: number[]): number[] {
-  return [...ports, ...Array(8 - ports.length).fill(0)];
-}
-
-/** The TIME / TIME(s) prefix columns of tcplife and tcpstates, as BCC prints them. */
-export function timeColumns(o: { time?: boolean; timestamp?: boolean; csv?: boolean }) {
-  let first: bigint | undefined;
-  const seconds = (ts: bigint) => Number(ts - (first ??= ts)) / 1e9;
-  return {
-    seconds,
-    header: () => (o.time ? (o.csv ? "TIME," : "TIME".padEnd(8) + " ") : "") + (o.timestamp ? (o.csv ? "TIME(s)," : "TIME(s)".padEnd(9) + " ") : ""),
-    line: (ts: bigint) =>
-      (o.time ? (o.csv ? `${clockNow()},` : clockNow().padEnd(8) + " ") : "") +
-      (o.timestamp ? (o.csv ? `${seconds(ts).toFixed(6)},` : seconds(ts).toFixed(6).padEnd(9) + " ") : ""),
-  };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -89,8 +67,7 @@ export async function run(args: string[]): Promise<number> {
   const { values: o, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const pid = pidOption(o.pid, "-p/--pid");
-  const lports = portListOption(o.localport, "-L/--localport");
-  const rports = portListOption(o.remoteport, "-D/--remoteport");
+  const ports = localRemotePortConstants(o);
   const family = familyOption(o.ipv4, o.ipv6);
   const duration = durationOption(o.duration);
   const time = timeColumns(o);
@@ -100,36 +77,28 @@ export async function run(args: string[]): Promise<number> {
   let line: (e: LifeEvent) => string;
   if (o.csv) {
     header = "PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS";
-    line = (e) => [e.pid, e.comm, ipVersion(e.family), formatAddress(e.family, e.laddr), e.lport, formatAddress(e.family, e.raddr), e.rport, kb(e.tx_b), kb(e.rx_b), ms(e)].join(",");
+    line = (e) => [e.pid, e.comm, ...Object.values(endsFields(e)), kb(e.tx_b), kb(e.rx_b), ms(e)].join(",");
   } else if (o.wide) {
-    header = `${"PID".padEnd(5)} ${"COMM".padEnd(16)} ${"IP".padEnd(2)} ${"LADDR".padEnd(39)} ${"LPORT".padEnd(5)} ${"RADDR".padEnd(39)} ${"RPORT".padEnd(5)} ${"TX_KB".padStart(6)} ${"RX_KB".padStart(6)} MS`;
+    header = `${"PID".padEnd(5)} ${"COMM".padEnd(16)} ${"IP".padEnd(2)} ${endsHeader(39)} ${"TX_KB".padStart(6)} ${"RX_KB".padStart(6)} MS`;
     line = (e) =>
-      `${String(e.pid).padEnd(5)} ${e.comm.slice(0, 16).padEnd(16)} ${String(ipVersion(e.family)).padEnd(2)} ${formatAddress(e.family, e.laddr).padEnd(39)} ${String(e.lport).padEnd(5)} ` +
-      `${formatAddress(e.family, e.raddr).padEnd(39)} ${String(e.rport).padEnd(5)} ${kb(e.tx_b).padStart(6)} ${kb(e.rx_b).padStart(6)} ${ms(e)}`;
+      `${String(e.pid).padEnd(5)} ${e.comm.slice(0, 16).padEnd(16)} ${String(ipVersion(e.family)).padEnd(2)} ${endsColumns(e, 39)} ` +
+      `${kb(e.tx_b).padStart(6)} ${kb(e.rx_b).padStart(6)} ${ms(e)}`;
   } else {
-    header = `${"PID".padEnd(5)} ${"COMM".padEnd(10)} ${"LADDR".padEnd(15)} ${"LPORT".padEnd(5)} ${"RADDR".padEnd(15)} ${"RPORT".padEnd(5)} ${"TX_KB".padStart(5)} ${"RX_KB".padStart(5)} MS`;
+    header = `${"PID".padEnd(5)} ${"COMM".padEnd(10)} ${endsHeader(15)} ${"TX_KB".padStart(5)} ${"RX_KB".padStart(5)} MS`;
     line = (e) =>
-      `${String(e.pid).padEnd(5)} ${e.comm.slice(0, 10).padEnd(10)} ${formatAddress(e.family, e.laddr).padEnd(15)} ${String(e.lport).padEnd(5)} ` +
-      `${formatAddress(e.family, e.raddr).padEnd(15)} ${String(e.rport).padEnd(5)} ${kb(e.tx_b).padStart(5)} ${kb(e.rx_b).padStart(5)} ${ms(e)}`;
+      `${String(e.pid).padEnd(5)} ${e.comm.slice(0, 10).padEnd(10)} ${endsColumns(e, 15)} ${kb(e.tx_b).padStart(5)} ${kb(e.rx_b).padStart(5)} ${ms(e)}`;
   }
   return runEventTool<LifeEvent>({
     tool: "tcplife",
-    constants: {
-      targ_pid: pid ?? 0,
-      targ_family: family,
-      targ_lports: portsConstant(lports),
-      targ_nlports: lports.length,
-      targ_rports: portsConstant(rports),
-      targ_nrports: rports.length,
-    },
+    constants: { targ_pid: pid ?? 0, targ_family: family, ...ports },
     durationSec: duration,
     transport: o["perf-buffer"] ? "perf" : undefined,
     json: o.json,
     header: time.header() + header,
     line: (e) => time.line(e.ts) + line(e),
     record: (e) => ({
-      time: time.seconds(e.ts), pid: e.pid, comm: e.comm, ip: ipVersion(e.family), laddr: formatAddress(e.family, e.laddr), lport: e.lport,
-      raddr: formatAddress(e.family, e.raddr), rport: e.rport, tx_bytes: Number(e.tx_b), rx_bytes: Number(e.rx_b), ms: Number(e.span_ns) / 1e6,
+      time: time.seconds(e.ts), pid: e.pid, comm: e.comm, ...endsFields(e),
+      tx_bytes: Number(e.tx_b), rx_bytes: Number(e.rx_b), ms: Number(e.span_ns) / 1e6,
     }),
   });
 }

@@ -3,6 +3,7 @@
 import { NotSupportedError } from "../errors.ts";
 import { clockNow, familyOption, formatAddress, ipVersion, tcpStateName } from "../internal/net.ts";
 import { runEventTool, startTool } from "./skeleton.ts";
+import { endsFields, type LocalRemote } from "./tcp-shared.ts";
 import { durationOption, parseToolArgs, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf tcpretrans [-h] [-s] [-l] [-c] [-4 | -6] [-d SECS] [--json]
@@ -41,20 +42,12 @@ const OPTIONS = {
   "perf-buffer": { type: "boolean" },
 } as const;
 
-interface Flow {
-  family: number;
-  lport: number;
-  rport: number;
-  laddr: number[];
-  raddr: number[];
-}
-
 interface RetransEvent {
   ts: bigint;
   pid: number;
   state: number;
   seq: number;
-  flow: Flow;
+  flow: LocalRemote;
 }
 
 const endpoint = (family: number, addr: number[], port: number) => `${formatAddress(family, addr)}:${port}`;
@@ -78,12 +71,12 @@ export async function run(args: string[]): Promise<number> {
     if (!o.json) run.out.line("Tracing retransmits ... Hit Ctrl-C to end");
     run.out.flush();
     await run.stopped;
-    const rows = [...coll.map("counts").entries()] as [Flow, bigint][];
+    const rows = [...coll.map("counts").entries()] as [LocalRemote, bigint][];
     rows.sort((a, b) => Number(a[1] - b[1])); // BCC: ascending
     if (!o.json) run.out.line(`\n${"LADDR:LPORT".padEnd(25)} ${"RADDR:RPORT".padEnd(25)} ${"RETRANSMITS".padEnd(10)}`);
     for (const [f, n] of rows) {
       if (o.json) {
-        run.out.json({ ip: ipVersion(f.family), laddr: formatAddress(f.family, f.laddr), lport: f.lport, raddr: formatAddress(f.family, f.raddr), rport: f.rport, retransmits: Number(n) });
+        run.out.json({ ...endsFields(f), retransmits: Number(n) });
       } else {
         const l = `[${formatAddress(f.family, f.laddr)}]#${f.lport}`;
         const r = `[${formatAddress(f.family, f.raddr)}]#${f.rport}`;

@@ -1,8 +1,8 @@
 // tsbpf tcpstates: every TCP state change with the time spent in the old
 // state, BCC's options and columns. Hook: the sock:inet_sock_set_state tracepoint.
-import { familyOption, formatAddress, ipVersion, portListOption, tcpStateName } from "../internal/net.ts";
+import { familyOption, ipVersion, tcpStateName } from "../internal/net.ts";
 import { runEventTool } from "./skeleton.ts";
-import { portsConstant, timeColumns } from "./tcplife.ts";
+import { endsColumns, endsFields, endsHeader, localRemotePortConstants, timeColumns, type LocalRemote } from "./tcp-shared.ts";
 import { durationOption, parseToolArgs, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf tcpstates [-h] [-T] [-t] [-w] [-s] [-L LPORTS] [-D RPORTS] [-4 | -6] [-d SECS] [--json]
@@ -46,18 +46,13 @@ const OPTIONS = {
   "perf-buffer": { type: "boolean" },
 } as const;
 
-interface StateEvent {
+interface StateEvent extends LocalRemote {
   ts: bigint;
   skaddr: bigint;
   span_ns: bigint;
   pid: number;
   oldstate: number;
   newstate: number;
-  family: number;
-  lport: number;
-  rport: number;
-  laddr: number[];
-  raddr: number[];
   comm: string;
 }
 
@@ -66,8 +61,7 @@ export async function run(args: string[]): Promise<number> {
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const lports = portListOption(o.localport, "-L/--localport");
-  const rports = portListOption(o.remoteport, "-D/--remoteport");
+  const ports = localRemotePortConstants(o);
   const family = familyOption(o.ipv4, o.ipv6);
   const duration = durationOption(o.duration);
   const time = timeColumns(o);
@@ -78,34 +72,28 @@ export async function run(args: string[]): Promise<number> {
   let line: (e: StateEvent) => string;
   if (o.csv) {
     header = "SKADDR,C-PID,C-COMM,IP,LADDR,LPORT,RADDR,RPORT,OLDSTATE,NEWSTATE,MS";
-    line = (e) => [hex(e), e.pid, e.comm, ipVersion(e.family), formatAddress(e.family, e.laddr), e.lport, formatAddress(e.family, e.raddr), e.rport, st(e.oldstate), st(e.newstate), ms(e)].join(",");
+    line = (e) => [hex(e), e.pid, e.comm, ...Object.values(endsFields(e)), st(e.oldstate), st(e.newstate), ms(e)].join(",");
   } else {
     const w = o.wide ? { comm: 16, addr: 39 } : { comm: 10, addr: 15 };
     header =
-      `${"SKADDR".padEnd(16)} ${"C-PID".padEnd(5)} ${"C-COMM".padEnd(w.comm)} ${o.wide ? "IP".padEnd(2) + " " : ""}${"LADDR".padEnd(w.addr)} ${"LPORT".padEnd(5)} ` +
-      `${"RADDR".padEnd(w.addr)} ${"RPORT".padEnd(5)} ${"OLDSTATE".padEnd(11)} -> ${"NEWSTATE".padEnd(11)} MS`;
+      `${"SKADDR".padEnd(16)} ${"C-PID".padEnd(5)} ${"C-COMM".padEnd(w.comm)} ${o.wide ? "IP".padEnd(2) + " " : ""}${endsHeader(w.addr)} ` +
+      `${"OLDSTATE".padEnd(11)} -> ${"NEWSTATE".padEnd(11)} MS`;
     line = (e) =>
       `${hex(e).padEnd(16)} ${String(e.pid).padEnd(5)} ${e.comm.slice(0, w.comm).padEnd(w.comm)} ${o.wide ? String(ipVersion(e.family)).padEnd(2) + " " : ""}` +
-      `${formatAddress(e.family, e.laddr).padEnd(w.addr)} ${String(e.lport).padEnd(5)} ${formatAddress(e.family, e.raddr).padEnd(w.addr)} ${String(e.rport).padEnd(5)} ` +
+      `${endsColumns(e, w.addr)} ` +
       `${st(e.oldstate).padEnd(11)} -> ${st(e.newstate).padEnd(11)} ${ms(e)}`;
   }
   return runEventTool<StateEvent>({
     tool: "tcpstates",
-    constants: {
-      targ_family: family,
-      targ_lports: portsConstant(lports),
-      targ_nlports: lports.length,
-      targ_rports: portsConstant(rports),
-      targ_nrports: rports.length,
-    },
+    constants: { targ_family: family, ...ports },
     durationSec: duration,
     transport: o["perf-buffer"] ? "perf" : undefined,
     json: o.json,
     header: time.header() + header,
     line: (e) => time.line(e.ts) + line(e),
     record: (e) => ({
-      time: time.seconds(e.ts), skaddr: hex(e), pid: e.pid, comm: e.comm, ip: ipVersion(e.family), laddr: formatAddress(e.family, e.laddr), lport: e.lport,
-      raddr: formatAddress(e.family, e.raddr), rport: e.rport, oldstate: st(e.oldstate), newstate: st(e.newstate), ms: Number(e.span_ns) / 1e6,
+      time: time.seconds(e.ts), skaddr: hex(e), pid: e.pid, comm: e.comm, ...endsFields(e),
+      oldstate: st(e.oldstate), newstate: st(e.newstate), ms: Number(e.span_ns) / 1e6,
     }),
   });
 }

@@ -8,7 +8,8 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { AF_INET, familyOption, formatAddress } from "../internal/net.ts";
 import { runTopTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption } from "./tool.ts";
-import { cgroupIdsOf, pinnedKeysOf } from "./tcpconnect.ts";
+import { TASK_FILTER_OPTIONS, taskFilter } from "./task-filter.ts";
+import type { SourceDest } from "./tcp-shared.ts";
 
 const HELP = `usage: tsbpf tcptop [-h] [-C] [-S] [-p PID] [--cgroupmap PATH] [--mntnsmap PATH] [-4 | -6] [-r MAXROWS] [--json] [interval [count]]
 
@@ -46,8 +47,7 @@ examples:
 const OPTIONS = {
   noclear: { type: "boolean", short: "C" },
   nosummary: { type: "boolean", short: "S" },
-  cgroupmap: { type: "string" },
-  mntnsmap: { type: "string" },
+  ...TASK_FILTER_OPTIONS,
   pid: { type: "string", short: "p" },
   ipv4: { type: "boolean", short: "4" },
   ipv6: { type: "boolean", short: "6" },
@@ -55,13 +55,8 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-interface Flow {
+interface Flow extends SourceDest {
   pid: number;
-  family: number;
-  lport: number;
-  dport: number;
-  saddr: number[];
-  daddr: number[];
   comm: string;
 }
 
@@ -93,8 +88,7 @@ export async function run(args: string[]): Promise<number> {
   if (!programs) {
     throw new NotSupportedError("sock:sock_send_length", "tcptop needs the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3+) or kprobes on tcp_sendmsg and tcp_cleanup_rbuf, and this kernel has neither");
   }
-  const cgroups = o.cgroupmap === undefined ? undefined : cgroupIdsOf(o.cgroupmap);
-  const mntns = o.mntnsmap === undefined ? undefined : pinnedKeysOf(o.mntnsmap, "--mntnsmap", "mount namespace ids");
+  const tasks = taskFilter(o);
   const key = (f: Flow) => `${f.pid}/${f.family}/${f.saddr}/${f.lport}/${f.daddr}/${f.dport}`;
   return runTopTool<Row>({
     tool: "tcptop",
@@ -103,11 +97,10 @@ export async function run(args: string[]): Promise<number> {
     summary: !o.nosummary,
     maxRows,
     json: o.json,
-    constants: { targ_pid: pid ?? 0, targ_family: family, targ_cgroups: cgroups !== undefined, targ_mntns: mntns !== undefined },
+    constants: { targ_pid: pid ?? 0, targ_family: family, ...tasks.constants },
     programs,
     attach: (coll) => {
-      for (const id of cgroups ?? []) coll.map("cgroups").update(id, 1);
-      for (const id of mntns ?? []) coll.map("mntns").update(id, 1);
+      tasks.fill(coll);
       coll.attachAll();
     },
     banner: "Tracing... Output every " + intervals.interval + " secs. Hit Ctrl-C to end",

@@ -341,3 +341,29 @@ test("tcpconnect --mntnsmap traces only the connects made in the mount namespace
   assert.ok(r.json.every((e) => e.pid === held.pid && e.dport === port), r.out);
   await assertDetached("set_state", "exit_connect");
 });
+
+test("tcpaccept --mntnsmap traces only the accepts of processes in the mount namespaces the pinned map names", async (t) => {
+  if (spawnSync("unshare", ["-m", "true"]).status !== 0) return t.skip("no unshare -m");
+  // A second server in a mount namespace of its own (unshare execs node: the server has its pid).
+  const held = spawn("unshare", ["-m", process.execPath, "-e", SERVER, "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: string[] = [];
+  createInterface({ input: held.stdout! }).on("line", (l) => lines.push(l));
+  try {
+    for (let i = 0; i < 500 && !lines.length; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.match(lines[0] ?? "", /^port \d+$/, "the server in its own mount namespace never listened");
+    const heldPort = Number(lines[0]!.split(" ")[1]);
+    const ns = BigInt(statSync(`/proc/${held.pid}/ns/mnt`).ino);
+    assert.notEqual(ns, BigInt(statSync("/proc/self/ns/mnt").ino));
+    using map = pinnedIdMap([ns]);
+    const { r } = await around(["tcpaccept", "--json", "--mntnsmap", map.path], attached("exit_accept4"), async () => {
+      const inside = node(CLIENT, [heldPort, 3, 20, 0]);
+      await Promise.all([once(inside.child, "exit"), client(2).done]); // 3 accepts inside, 2 outside
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.length, 3, r.out);
+    assert.ok(r.json.every((e) => e.pid === held.pid && e.lport === heldPort && e.comm === "node"), r.out);
+    await assertDetached("exit_accept4", "exit_accept");
+  } finally {
+    held.kill("SIGKILL");
+  }
+});

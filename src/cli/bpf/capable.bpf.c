@@ -19,8 +19,6 @@ const volatile bool targ_verbose = false;
 const volatile bool kernel_stacks = false;
 const volatile bool user_stacks = false;
 const volatile bool targ_unique = false;
-const volatile bool targ_cgroups = false;
-const volatile bool targ_mntns = false;
 
 struct event {
 	u32 pid;
@@ -61,19 +59,7 @@ struct {
 } seen SEC(".maps");
 
 /* --cgroupmap / --mntnsmap: ids to trace, filled from the user's pinned maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} mntns SEC(".maps");
+TSBPF_TASK_FILTER();
 
 static __always_inline int check(void *ctx, int cap, unsigned int opts)
 {
@@ -87,17 +73,8 @@ static __always_inline int check(void *ctx, int cap, unsigned int opts)
 	e.audit = (opts & CAP_OPT_NOAUDIT) == 0;
 	if (!targ_verbose && !e.audit)
 		return 0;
-	if (targ_cgroups) {
-		u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroups, &cg))
-			return 0;
-	}
-	if (targ_mntns) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-		if (!bpf_map_lookup_elem(&mntns, &ns))
-			return 0;
-	}
+	if (!tsbpf_task_wanted())
+		return 0;
 	e.pid = pid;
 	e.tid = (u32)id;
 	e.uid = (u32)bpf_get_current_uid_gid();

@@ -8,18 +8,14 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <tsbpf.h>
+#include "tcp.h"
 
 #define TASK_COMM_LEN 16
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define MAX_PORTS 8
 
 const volatile u32 targ_pid = 0;
 const volatile u16 targ_family = 0;
-const volatile u16 targ_ports[MAX_PORTS] = {};
+const volatile u16 targ_ports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nports = 0;
-const volatile bool targ_cgroups = false;
 
 struct event {
 	u64 ts;
@@ -37,22 +33,8 @@ const struct event *unused_event __attribute__((unused));
 
 TSBPF_EVENTS(events, 1024 * 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} cgroups SEC(".maps");
-
-static __always_inline bool port_wanted(u16 port)
-{
-	if (!targ_nports)
-		return true;
-	for (int i = 0; i < MAX_PORTS; i++)
-		if (i < targ_nports && targ_ports[i] == port)
-			return true;
-	return false;
-}
+/* --cgroupmap / --mntnsmap: ids to trace, filled from the user's pinned maps before attach. */
+TSBPF_TASK_FILTER();
 
 static __always_inline int accepted(void *ctx, long fd)
 {
@@ -69,11 +51,8 @@ static __always_inline int accepted(void *ctx, long fd)
 		return 0;
 	if (targ_pid && targ_pid != pid)
 		return 0;
-	if (targ_cgroups) {
-		u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroups, &cg))
-			return 0;
-	}
+	if (!tsbpf_task_wanted())
+		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
 	if (fd >= max_fds)
@@ -93,16 +72,10 @@ static __always_inline int accepted(void *ctx, long fd)
 	if (targ_family && e.family != targ_family)
 		return 0;
 	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!port_wanted(e.lport))
+	if (!tsbpf_port_wanted(targ_ports, targ_nports, e.lport))
 		return 0;
 	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (e.family == AF_INET) {
-		bpf_core_read(e.laddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(e.raddr, 4, &sk->__sk_common.skc_daddr);
-	} else {
-		bpf_core_read(e.laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e.raddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	tcp_sock_read_addrs(sk, e.family, e.laddr, e.raddr);
 	e.ts = bpf_ktime_get_ns();
 	e.pid = pid;
 	e.tid = (u32)id;

@@ -6,25 +6,19 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include <bpf/bpf_endian.h>
 #include <tsbpf.h>
+#include "tcp.h"
 
 #define TASK_COMM_LEN 16
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
 #define NO_UID ((u32)-1)
-#define MAX_PORTS 8
 
 const volatile u32 targ_pid = 0;
 const volatile u32 targ_uid = NO_UID;
 const volatile u16 targ_family = 0;
-const volatile u16 targ_ports[MAX_PORTS] = {};
+const volatile u16 targ_ports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nports = 0;
 const volatile bool targ_count = false;
-const volatile bool targ_cgroups = false;
-const volatile bool targ_mntns = false;
 
 struct event {
 	u64 ts;
@@ -70,31 +64,8 @@ struct {
 	__type(value, u64);
 } counts SEC(".maps");
 
-/* --cgroupmap: the cgroup ids to trace (filled from the user's pinned map before attach). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} cgroups SEC(".maps");
-
-/* --mntnsmap: the mount namespace inode numbers to trace (filled the same way). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} mntns SEC(".maps");
-
-static __always_inline bool port_wanted(u16 port)
-{
-	if (!targ_nports)
-		return true;
-	for (int i = 0; i < MAX_PORTS; i++)
-		if (i < targ_nports && targ_ports[i] == port)
-			return true;
-	return false;
-}
+/* --cgroupmap / --mntnsmap: ids to trace, filled from the user's pinned maps before attach. */
+TSBPF_TASK_FILTER();
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
@@ -112,19 +83,10 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (targ_uid != NO_UID && targ_uid != uid)
 		return 0;
-	if (!port_wanted(ctx->dport))
+	if (!tsbpf_port_wanted(targ_ports, targ_nports, ctx->dport))
 		return 0;
-	if (targ_cgroups) {
-		u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroups, &cg))
-			return 0;
-	}
-	if (targ_mntns) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-		if (!bpf_map_lookup_elem(&mntns, &ns))
-			return 0;
-	}
+	if (!tsbpf_task_wanted())
+		return 0;
 	p.sk = ctx->skaddr;
 	p.e.ts = bpf_ktime_get_ns();
 	p.e.pid = pid;
@@ -132,13 +94,7 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	p.e.uid = uid;
 	p.e.family = ctx->family;
 	p.e.dport = ctx->dport;
-	if (ctx->family == AF_INET) {
-		bpf_probe_read_kernel(p.e.saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(p.e.daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(p.e.saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(p.e.daddr, 16, ctx->daddr_v6);
-	}
+	tcp_tp_read_addrs(ctx, ctx->family, p.e.saddr, p.e.daddr);
 	bpf_get_current_comm(p.e.comm, sizeof(p.e.comm));
 	bpf_map_update_elem(&connecting, &tid, &p, BPF_ANY);
 	return 0;

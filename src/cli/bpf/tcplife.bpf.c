@@ -8,22 +8,20 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include "tcp.h"
 
 #define TASK_COMM_LEN 16
-#define AF_INET 2
-#define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
-#define MAX_PORTS 8
 
 const volatile u32 targ_pid = 0;
 const volatile u16 targ_family = 0;
-const volatile u16 targ_lports[MAX_PORTS] = {};
+const volatile u16 targ_lports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nlports = 0;
-const volatile u16 targ_rports[MAX_PORTS] = {};
+const volatile u16 targ_rports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nrports = 0;
 
 struct event {
@@ -61,16 +59,6 @@ struct {
 	__type(key, const void *);
 	__type(value, struct owner);
 } owners SEC(".maps");
-
-static __always_inline bool in_list(const volatile u16 *list, u32 n, u16 port)
-{
-	if (!n)
-		return true;
-	for (int i = 0; i < MAX_PORTS; i++)
-		if (i < n && list[i] == port)
-			return true;
-	return false;
-}
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
@@ -120,16 +108,10 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	e.lport = ctx->sport;
 	e.rport = ctx->dport;
-	if (!in_list(targ_lports, targ_nlports, e.lport) || !in_list(targ_rports, targ_nrports, e.rport))
+	if (!tsbpf_port_wanted(targ_lports, targ_nlports, e.lport) || !tsbpf_port_wanted(targ_rports, targ_nrports, e.rport))
 		return 0;
 	e.family = ctx->family;
-	if (e.family == AF_INET) {
-		bpf_probe_read_kernel(e.laddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(e.raddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(e.laddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(e.raddr, 16, ctx->daddr_v6);
-	}
+	tcp_tp_read_addrs(ctx, e.family, e.laddr, e.raddr);
 	{
 		const struct tcp_sock *tp = sk;
 

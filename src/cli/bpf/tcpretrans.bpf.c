@@ -7,8 +7,7 @@
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
 #include <tsbpf_hist.h>
-
-#define AF_INET 2
+#include "tcp.h"
 
 const volatile u16 targ_family = 0;
 const volatile bool targ_count = false;
@@ -62,13 +61,7 @@ int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 	e.flow.family = ctx->family;
 	e.flow.lport = ctx->sport;
 	e.flow.rport = ctx->dport;
-	if (ctx->family == AF_INET) {
-		bpf_probe_read_kernel(e.flow.laddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(e.flow.raddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(e.flow.laddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(e.flow.raddr, 16, ctx->daddr_v6);
-	}
+	tcp_tp_read_addrs(ctx, ctx->family, e.flow.laddr, e.flow.raddr);
 	if (targ_count) {
 		u64 one = 1, *n = bpf_map_lookup_elem(&counts, &e.flow);
 

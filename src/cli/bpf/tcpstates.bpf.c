@@ -5,17 +5,15 @@
 #include <bpf/bpf_helpers.h>
 #include <tsbpf.h>
 #include <tsbpf_hist.h>
+#include "tcp.h"
 
 #define TASK_COMM_LEN 16
-#define AF_INET 2
-#define IPPROTO_TCP 6
 #define TCP_CLOSE 7
-#define MAX_PORTS 8
 
 const volatile u16 targ_family = 0;
-const volatile u16 targ_lports[MAX_PORTS] = {};
+const volatile u16 targ_lports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nlports = 0;
-const volatile u16 targ_rports[MAX_PORTS] = {};
+const volatile u16 targ_rports[TSBPF_MAX_PORTS] = {};
 const volatile u32 targ_nrports = 0;
 /* The exporter's mode (tsbpf exporter, tcp_state_transitions_total): counts by {old, new} state, no events. */
 const volatile bool targ_count = false;
@@ -53,16 +51,6 @@ struct {
 	__type(value, u64);
 } since SEC(".maps");
 
-static __always_inline bool in_list(const volatile u16 *list, u32 n, u16 port)
-{
-	if (!n)
-		return true;
-	for (int i = 0; i < MAX_PORTS; i++)
-		if (i < n && list[i] == port)
-			return true;
-	return false;
-}
-
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
@@ -74,7 +62,7 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (targ_family && ctx->family != targ_family)
 		return 0;
-	if (!in_list(targ_lports, targ_nlports, ctx->sport) || !in_list(targ_rports, targ_nrports, ctx->dport))
+	if (!tsbpf_port_wanted(targ_lports, targ_nlports, ctx->sport) || !tsbpf_port_wanted(targ_rports, targ_nrports, ctx->dport))
 		return 0;
 	if (targ_count) {
 		struct transition key = { .oldstate = ctx->oldstate, .newstate = ctx->newstate };
@@ -93,13 +81,7 @@ int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e.family = ctx->family;
 	e.lport = ctx->sport;
 	e.rport = ctx->dport;
-	if (e.family == AF_INET) {
-		bpf_probe_read_kernel(e.laddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(e.raddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(e.laddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(e.raddr, 16, ctx->daddr_v6);
-	}
+	tcp_tp_read_addrs(ctx, e.family, e.laddr, e.raddr);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	tsbpf_events_output(ctx, events, &e, sizeof(e));
 	if (ctx->newstate == TCP_CLOSE)

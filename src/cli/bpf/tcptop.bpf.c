@@ -9,33 +9,17 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
+#include <tsbpf.h>
+#include "tcp.h"
 
 #define TASK_COMM_LEN 16
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define MSG_PEEK 2
 
 const volatile u32 targ_pid = 0;
 const volatile u16 targ_family = 0;
-const volatile bool targ_cgroups = false;
-const volatile bool targ_mntns = false;
 
-/* --cgroupmap: the cgroup ids to trace (filled from the user's pinned map before attach). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} cgroups SEC(".maps");
-
-/* --mntnsmap: the mount namespace inode numbers to trace. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u8);
-} mntns SEC(".maps");
+/* --cgroupmap / --mntnsmap: ids to trace, filled from the user's pinned maps before attach. */
+TSBPF_TASK_FILTER();
 
 struct flow {
 	u32 pid;
@@ -74,29 +58,13 @@ static __always_inline int count(void *map, const struct sock *sk, u16 family, u
 	f.pid = bpf_get_current_pid_tgid() >> 32;
 	if (targ_pid && f.pid != targ_pid)
 		return 0;
-	if (targ_cgroups) {
-		u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroups, &cg))
-			return 0;
-	}
-	if (targ_mntns) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-
-		if (!bpf_map_lookup_elem(&mntns, &ns))
-			return 0;
-	}
+	if (!tsbpf_task_wanted())
+		return 0;
 	f.family = family;
 	/* inet_sport, not skc_num: a socket read after it closed has given its port back. */
 	f.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (f.family == AF_INET) {
-		bpf_core_read(f.saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(f.daddr, 4, &sk->__sk_common.skc_daddr);
-	} else {
-		bpf_core_read(f.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(f.daddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	tcp_sock_read_addrs(sk, f.family, f.saddr, f.daddr);
 	bpf_get_current_comm(f.comm, sizeof(f.comm));
 	n = bpf_map_lookup_elem(map, &f);
 	if (n)
