@@ -200,6 +200,23 @@ export async function buildToolObjects(outDir = toolObjectsDir()): Promise<strin
   return written;
 }
 
+/** The headers a tool's C may include: the tools' own (src/cli/bpf/*.h) and tsbpf's (include/). */
+function toolHeaders(): string[] {
+  const headers = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".h")).map((f) => join(dir, f)) : []);
+  return [...headers(toolSourceDir), ...headers(join(packageRoot, "include"))];
+}
+
+/**
+ * In a working tree, an object older than its C or than any header the tools share is a
+ * stale build (an installed package has no src/cli/bpf: its objects are what it ships).
+ */
+export function isStaleToolObject(name: string, object: string): boolean {
+  const source = join(toolSourceDir, `${name}.bpf.c`);
+  if (!existsSync(source)) return false;
+  const built = statSync(object).mtimeMs;
+  return [source, ...toolHeaders()].some((path) => statSync(path).mtimeMs > built);
+}
+
 /**
  * A tool's BPF object: a pre-compiled CO-RE object (see toolObjectsDir), or else
  * compiled now by clang against this kernel's BTF (cached after the first run).
@@ -207,8 +224,7 @@ export async function buildToolObjects(outDir = toolObjectsDir()): Promise<strin
 export async function toolObject(name: string): Promise<{ bytes: Uint8Array; origin: "pre-compiled" | "cached" | "compiled" }> {
   const source = join(toolSourceDir, `${name}.bpf.c`);
   const prebuilt = join(toolObjectsDir(), `${name}.bpf.o`);
-  // In a working tree, an object older than its source is a stale build.
-  if (existsSync(prebuilt) && (!existsSync(source) || statSync(prebuilt).mtimeMs >= statSync(source).mtimeMs)) {
+  if (existsSync(prebuilt) && !isStaleToolObject(name, prebuilt)) {
     return { bytes: readFileSync(prebuilt), origin: "pre-compiled" };
   }
   try {

@@ -1,5 +1,5 @@
 // tsbpf vm: run a command in a Debian kernel under QEMU (for what the host kernel lacks).
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { VmError } from "../vm/host.ts";
@@ -89,16 +89,16 @@ function runsTsbpf(command: string[]): boolean {
 /**
  * The guest has no clang: its tools load the project's dist/bpf, which travels in with the
  * project (unless --env TSBPF_TOOL_OBJECTS points elsewhere). Builds it here first when an
- * object is missing or older than its C and the host has clang; without clang, the guest's
+ * object is missing or older than its C (or a shared header) and the host has clang; without clang, the guest's
  * tool says what to do.
  */
 export async function ensureToolObjects(log: ((m: string) => void) | undefined): Promise<void> {
-  const { buildToolObjects, toolNames, toolSourceDir } = await import("./tool.ts");
+  const { buildToolObjects, isStaleToolObject, toolNames } = await import("./tool.ts");
   const { packageRoot } = await import("../internal/package.ts");
   const dir = join(packageRoot, "dist", "bpf");
   const stale = toolNames().filter((name) => {
     const object = join(dir, `${name}.bpf.o`);
-    return !existsSync(object) || statSync(object).mtimeMs < statSync(join(toolSourceDir, `${name}.bpf.c`)).mtimeMs;
+    return !existsSync(object) || isStaleToolObject(name, object);
   });
   if (stale.length === 0) return;
   const { ToolNotFoundError } = await import("../compile/index.ts");
