@@ -53,7 +53,7 @@ int func_entry(struct pt_regs *ctx)
 SEC("uretprobe")
 int func_return(struct pt_regs *ctx)
 {
-	u64 id = bpf_get_current_pid_tgid(), delta, *tsp, *v, one = 1;
+	u64 id = bpf_get_current_pid_tgid(), delta, *tsp, *v;
 	u32 func = (u32)bpf_get_attach_cookie(ctx), zero = 0, idx = 1;
 	u64 skey = (id << 32) | func;
 	struct hist_key key = {};
@@ -71,11 +71,7 @@ int func_return(struct pt_regs *ctx)
 		__sync_fetch_and_add(v, 1);
 	key.func = per_function ? func : 0;
 	key.slot = tsbpf_log2l(delta / unit_div);
-	v = bpf_map_lookup_elem(&dist, &key);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(&dist, &key, &one, BPF_NOEXIST);
+	tsbpf_hist_increment(&dist, &key);
 	return 0;
 }
 

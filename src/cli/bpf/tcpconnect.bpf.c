@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 #include "tcp.h"
 
 #define TASK_COMM_LEN 16
@@ -110,15 +111,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (targ_count) {
 		struct count_key key = { .family = p->e.family, .dport = p->e.dport };
-		u64 one = 1, *n;
 
 		__builtin_memcpy(key.saddr, p->e.saddr, 16);
 		__builtin_memcpy(key.daddr, p->e.daddr, 16);
-		n = bpf_map_lookup_elem(&counts, &key);
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+		tsbpf_hist_increment(&counts, &key);
 	} else {
 		/* Bound to a local port by now (0 if the connect failed and closed it). */
 		const struct sock *sk = p->sk;

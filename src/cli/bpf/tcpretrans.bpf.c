@@ -63,12 +63,7 @@ int retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 	e.flow.rport = ctx->dport;
 	tcp_tp_read_addrs(ctx, ctx->family, e.flow.laddr, e.flow.raddr);
 	if (targ_count) {
-		u64 one = 1, *n = bpf_map_lookup_elem(&counts, &e.flow);
-
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			bpf_map_update_elem(&counts, &e.flow, &one, BPF_NOEXIST);
+		tsbpf_hist_increment(&counts, &e.flow);
 		return 0;
 	}
 	e.ts = bpf_ktime_get_ns();

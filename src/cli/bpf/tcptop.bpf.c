@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include <tsbpf.h>
+#include <tsbpf_hist.h>
 #include "tcp.h"
 
 #define TASK_COMM_LEN 16
@@ -49,7 +50,6 @@ struct {
 static __always_inline int count(void *map, const struct sock *sk, u16 family, u64 bytes)
 {
 	struct flow f = {};
-	u64 *n;
 
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
@@ -66,11 +66,7 @@ static __always_inline int count(void *map, const struct sock *sk, u16 family, u
 	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	tcp_sock_read_addrs(sk, f.family, f.saddr, f.daddr);
 	bpf_get_current_comm(f.comm, sizeof(f.comm));
-	n = bpf_map_lookup_elem(map, &f);
-	if (n)
-		__sync_fetch_and_add(n, bytes);
-	else
-		bpf_map_update_elem(map, &f, &bytes, BPF_NOEXIST);
+	tsbpf_hist_add(map, &f, bytes);
 	return 0;
 }
 
