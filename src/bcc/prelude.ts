@@ -76,25 +76,10 @@ ${configDefines ? `/* the target kernel's config, as its autoconf.h: the CONFIG_
 struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; };
 struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[BPF_MAX_STACK_DEPTH]; };
 
-static __always_inline unsigned int bpf_log2(unsigned int v)
-{
-  unsigned int r, shift;
-  r = (v > 0xFFFF) << 4; v >>= r;
-  shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-  shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-  shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-  r |= (v >> 1);
-  return r;
-}
-
-/* log2 bucket of v, as BCC: 0 and 1 -> 1, 2..3 -> 2, 4..7 -> 3, ... */
-static __always_inline unsigned int bpf_log2l(unsigned long v)
-{
-  unsigned int hi = v >> 32;
-  if (hi)
-    return bpf_log2(hi) + 32 + 1;
-  return bpf_log2(v) + 1;
-}
+/* BCC's log2 slots: tsbpf_hist.h's, the tools' own (0 and 1 -> 1, 2..3 -> 2, 4..7 -> 3, ...). */
+#include <tsbpf_hist.h>
+#define bpf_log2(v) tsbpf_log2(v)
+#define bpf_log2l(v) tsbpf_log2l(v)
 
 /* BCC's bpf_trace_printk(fmt, args...): the format string's size is implied */
 #define __tsbpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
