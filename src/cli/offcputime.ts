@@ -3,7 +3,7 @@
 // in microseconds. sched_switch through tp_btf, or raw_tp on kernels without BTF.
 import { existsSync } from "node:fs";
 import type { Link } from "../link/link.ts";
-import { commOf, symbolizeStacks, tracepointFrame, writeStackReport, type RawStack } from "./stacktool.ts";
+import { stackCounts, symbolizeStacks, tracepointFrame, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
@@ -70,14 +70,6 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-interface Key {
-  pid: number;
-  tgid: number;
-  user_stack_id: number;
-  kernel_stack_id: number;
-  name: unknown;
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
@@ -140,10 +132,7 @@ export async function run(args: string[]): Promise<number> {
   for (const l of links) await l.closeAsync();
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
-  const raw: RawStack[] = [];
-  for (const [k, v] of coll.map("counts").entries() as Iterable<[Key, bigint]>) {
-    raw.push({ pid: k.pid, symPid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
-  }
+  const raw = stackCounts(coll.map("counts"));
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, offset: o.offset, skipKernel: tracepointFrame });
   writeStackReport(run.out, stacks, {
     tool: "offcputime", folded: o.folded, delimited: o.delimited && kernel && user, json: o.json, svg: o.svg, html: o.html,

@@ -5,7 +5,7 @@
 import type { Collection } from "../collection.ts";
 import { Symbolizer } from "../symbolize/index.ts";
 import { attachPerfEvent, onlineCpus, type PerfEventLink } from "../link/perf_event.ts";
-import { commOf, symbolizeStacks, writeStackReport, type RawStack } from "./stacktool.ts";
+import { stackCounts, symbolizeStacks, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
@@ -74,14 +74,6 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-/** struct key_t in bpf/profile.bpf.c. */
-interface Key {
-  pid: number;
-  kernel_stack_id: number;
-  user_stack_id: number;
-  name: unknown;
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
@@ -144,13 +136,9 @@ export async function run(args: string[]): Promise<number> {
   }
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
-  const counts = coll.map("counts");
   const symbolizer = new Symbolizer();
   const cpuBefore = process.cpuUsage();
-  const raw: RawStack[] = [];
-  for (const [k, v] of counts.entries() as Iterable<[Key, bigint]>) {
-    raw.push({ pid: k.pid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
-  }
+  const raw = stackCounts(coll.map("counts"));
   // BCC's multi-line form names frames with offset and module; folded output and flame graphs use bare names.
   const decorated = !o.folded && !o.json;
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, annotate: o.annotations && o.folded, address: o.address && decorated, offset: decorated, module: decorated }, symbolizer);

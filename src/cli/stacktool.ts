@@ -165,6 +165,27 @@ export function writeStackReport(out: Output, s: SymbolizedStacks, opts: ReportO
   }
 }
 
+/**
+ * The entries of a stack-count map: tsbpf_stack.h's struct tsbpf_stack_key (pid,
+ * kernel_stack_id, user_stack_id, name) -> count, or a key that adds the tgid whose
+ * mappings name the user frames (offcputime counts threads).
+ */
+export function stackCounts(counts: BpfMap): RawStack[] {
+  const raw: RawStack[] = [];
+  for (const [k, v] of counts.entries() as Iterable<[StackKey, bigint]>) {
+    raw.push({ pid: k.pid, symPid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
+  }
+  return raw;
+}
+
+interface StackKey {
+  pid: number;
+  tgid?: number;
+  kernel_stack_id: number;
+  user_stack_id: number;
+  name: unknown;
+}
+
 /** Decodes a comm field (char[16]) that the map codec may give as a string or bytes. */
 export function commOf(v: unknown): string {
   if (typeof v === "string") return v;
