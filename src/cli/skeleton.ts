@@ -16,7 +16,8 @@ import { chooseEventTransport, keepUpOptions, openEvents, type EventTransport } 
 import type { EventReader } from "../events/reader.ts";
 import { clockTime, intervalHeader, intervalTicks, type IntervalArgs, type Tick } from "../histogram/interval.ts";
 import { formatLinearHist, formatLog2Hist, histogramJson, type PrintOptions } from "../histogram/index.ts";
-import { finishEvents, havePrivileges, toolObject, ToolRun } from "./tool.ts";
+import type { ParseArgsConfig } from "node:util";
+import { durationOption, finishEvents, havePrivileges, parseToolArgs, pidOption, toolObject, ToolRun, UsageError } from "./tool.ts";
 
 export interface StartOptions extends Pick<CollectionOptions, "constants" | "programs"> {
   /** The tool's name (for messages) and, unless `object` says otherwise, its BPF object's. */
@@ -78,6 +79,21 @@ export interface EventToolOptions<E> extends StartOptions {
   line(e: E): string | undefined;
   /** The JSON record for an event (default: the event itself; undefined: filtered out). */
   record?(e: E): unknown;
+}
+
+/**
+ * An event tool's command line: its options and no positional argument, then
+ * -p/--pid (where the tool has it) and -d/--duration, checked in that order.
+ * Undefined after --help.
+ */
+export function parseEventToolArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, help: string) {
+  const parsed = parseToolArgs(args, options, help);
+  if (!parsed) return undefined;
+  const { values: o, positionals } = parsed;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const v = o as { pid?: string; duration?: string };
+  const pid = "pid" in options ? pidOption(v.pid, "-p/--pid") : undefined;
+  return { o, pid, duration: durationOption(v.duration) };
 }
 
 /**
