@@ -3,9 +3,9 @@
 // in microseconds. sched_switch through tp_btf, or raw_tp on kernels without BTF.
 import { existsSync } from "node:fs";
 import type { Link } from "../link/link.ts";
-import { stackCounts, symbolizeStacks, tracepointFrame, writeStackReport } from "./stacktool.ts";
+import { parseDurationToolArgs, stackCounts, symbolizeStacks, tracepointFrame, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { intOption, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf offcputime [-h] [-p PID | -t TID | -u | -k] [-U | -K] [-d] [-f] [-s]
                         [--stack-storage-size N] [-m MIN_BLOCK_TIME] [-M MAX_BLOCK_TIME] [--state STATE]
@@ -71,11 +71,9 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseDurationToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const duration = intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds");
+  const { o, duration } = parsed;
   const pid = pidOption(o.pid, "-p/--pid");
   const tid = pidOption(o.tid, "-t/--tid");
   const threadOpts = [pid !== undefined, tid !== undefined, o["user-threads-only"], o["kernel-threads-only"]].filter(Boolean).length;

@@ -5,9 +5,9 @@
 import type { Collection } from "../collection.ts";
 import { Symbolizer } from "../symbolize/index.ts";
 import { attachPerfEvent, onlineCpus, type PerfEventLink } from "../link/perf_event.ts";
-import { stackCounts, symbolizeStacks, writeStackReport } from "./stacktool.ts";
+import { parseDurationToolArgs, stackCounts, symbolizeStacks, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { intOption, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf profile [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] [-I] [-f]
                      [--stack-storage-size N] [--hash-storage-size N] [-C CPU] [-A]
@@ -75,11 +75,9 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseDurationToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const duration = intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds");
+  const { o, duration } = parsed;
   const pid = pidOption(o.pid, "-p/--pid");
   const tid = pidOption(o.tid, "-L/--tid");
   if (pid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");

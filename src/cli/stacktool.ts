@@ -8,7 +8,20 @@ import { flameGraphHtml, flameGraphSvg } from "../report/flamegraph.ts";
 import { formatFolded, formatStacks, type StackSample } from "../report/stacks.ts";
 import { basename } from "node:path";
 import { Symbolizer, UNKNOWN, type Frame } from "../symbolize/index.ts";
-import type { Output } from "./tool.ts";
+import type { ParseArgsConfig } from "node:util";
+import { intOption, parseToolArgs, UsageError, type Output } from "./tool.ts";
+
+/**
+ * The command line of a stack tool that runs for `[duration]` seconds (profile,
+ * offcputime): its options and at most that one positional. Undefined after --help.
+ */
+export function parseDurationToolArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, help: string) {
+  const parsed = parseToolArgs(args, options, help);
+  if (!parsed) return undefined;
+  const { values: o, positionals } = parsed;
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  return { o, duration: intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds") };
+}
 
 const EFAULT = 14;
 const EEXIST = 17;
