@@ -1,8 +1,7 @@
 // tsbpf bashreadline: commands typed into bash, BCC's columns. Hook: a uretprobe
 // on readline() in /bin/bash (or in -s's libreadline, for a bash linked to it).
 import { clockNow } from "../internal/net.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
 
 const HELP = `usage: tsbpf bashreadline [-h] [-s SHARED] [-d SECS] [--json]
 
@@ -34,11 +33,9 @@ interface ReadlineEvent {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const duration = durationOption(o.duration);
+  const { o, duration } = parsed;
   const path = o.shared ?? "/bin/bash";
   return runEventTool<ReadlineEvent>({
     tool: "bashreadline",

@@ -1,8 +1,7 @@
 // tsbpf bitesize: block I/O size histograms per process name (BCC's bitesize).
-import { parseIntervalArgs } from "../histogram/index.ts";
 import { requireBlockTracepoints } from "./biolatency.ts";
-import { runHistogramTool } from "./skeleton.ts";
-import { havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseIntervalToolArgs, runHistogramTool } from "./skeleton.ts";
+import { havePrivileges, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf bitesize [-h] [-T] [-c COMM] [-p PID] [-j] [interval] [count]
 
@@ -34,11 +33,9 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseIntervalToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals);
-  const pid = pidOption(o.pid, "-p/--pid");
+  const { o, intervals, pid } = parsed;
   if (o.comm !== undefined && Buffer.byteLength(o.comm) > 15) throw new UsageError("-c/--comm: a command name has at most 15 bytes");
   // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
   if (!havePrivileges("bitesize")) return 1;

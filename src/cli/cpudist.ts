@@ -2,10 +2,9 @@
 // histogram, as BCC's cpudist. Hook: sched_switch as tp_btf (raw_tp before 5.5),
 // where BCC uses a kprobe on finish_task_switch (none on this host).
 import { readFileSync } from "node:fs";
-import { parseIntervalArgs } from "../histogram/interval.ts";
 import { schedPrograms } from "./runqlat.ts";
-import { runHistogramTool } from "./skeleton.ts";
-import { parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseIntervalToolArgs, runHistogramTool } from "./skeleton.ts";
+import { UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf cpudist [-h] [-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [--json] [interval] [count]
 
@@ -62,11 +61,9 @@ function pidToComm(pid: number): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseIntervalToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals);
-  const pid = pidOption(o.pid, "-p/--pid");
+  const { o, intervals, pid } = parsed;
   if (o.pids && o.tids) throw new UsageError("-P and -L are exclusive: give one of them");
   const by = o.pids ? 1 : o.tids ? 2 : 0;
   const label = o.milliseconds ? "msecs" : "usecs";

@@ -2,8 +2,7 @@
 // and columns. Hook: the sched:sched_process_exit tracepoint (exit_code,
 // start_time and the parent read from the task with CO-RE).
 import { constants as osConstants } from "node:os";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
 
 const HELP = `usage: tsbpf exitsnoop [-h] [-t] [--utc] [-p PID] [--label LABEL] [-x] [--per-thread] [-d SECS] [--json]
 
@@ -63,12 +62,9 @@ export function exitStatus(status: number): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = pidOption(o.pid, "-p/--pid");
-  const duration = durationOption(o.duration);
+  const { o, pid, duration } = parsed;
   const stamp = o.timestamp || o.utc;
   const now = () => {
     const d = new Date();

@@ -4,8 +4,8 @@ import { haveDynamicProbes } from "../features/index.ts";
 import { kallsyms } from "../internal/kallsyms.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime } from "../histogram/index.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
+import { havePrivileges } from "./tool.ts";
 
 const HELP = `usage: tsbpf filelife [-h] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -47,12 +47,9 @@ interface LifeEvent {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = pidOption(o.pid, "-p/--pid");
-  const duration = durationOption(o.duration);
+  const { o, pid, duration } = parsed;
   // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
   if (!havePrivileges("filelife")) return 1;
   const unlink = haveDynamicProbes("kprobe") && kallsyms().has("vfs_unlink") ? "vfs_unlink" : tracepointExists("ext4", "ext4_unlink_enter") ? "ext4_unlink_enter" : undefined;

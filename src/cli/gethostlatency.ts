@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { clockNow } from "../internal/net.ts";
 import type { Collection } from "../collection.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
+import { UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf gethostlatency [-h] [-p PID] [-d SECS] [--json]
 
@@ -59,12 +59,9 @@ export function libcOf(pid: number): string {
 const FUNCTIONS = ["getaddrinfo", "gethostbyname", "gethostbyname2"];
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = pidOption(o.pid, "-p/--pid");
-  const duration = durationOption(o.duration);
+  const { o, pid, duration } = parsed;
   const libc = pid === undefined ? "libc.so.6" : libcOf(pid);
   const attach = (coll: Collection) => {
     // Return probes first: a lookup whose entry is seen always has its return seen too.

@@ -2,9 +2,8 @@
 // totals or histograms, as BCC's hardirqs. Hooks: the irq:irq_handler_entry and
 // irq:irq_handler_exit tracepoints (device interrupt handlers; the timer and IPI
 // vectors have no handler action and do not show, as in BCC's tracepoint version).
-import { parseIntervalArgs } from "../histogram/interval.ts";
-import { drainMap, runHistogramTool, runIntervalTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, UsageError } from "./tool.ts";
+import { runIrqTool } from "./irqtool.ts";
+import { parseToolArgs } from "./tool.ts";
 
 const HELP = `usage: tsbpf hardirqs [-h] [-T] [-N] [-C] [-d] [-c CPU] [--json] [interval] [outputs]
 
@@ -42,44 +41,20 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-/** The options every irq tool shares: mode, unit and CPU, checked as BCC checks them. */
-export function irqMode(o: { count?: boolean; nanoseconds?: boolean; dist?: boolean; cpu?: string }, countFlag: string) {
-  if (o.count && (o.dist || o.nanoseconds)) throw new UsageError(`the ${countFlag} option can't be used with time-based options (-d, -N)`);
-  const cpu = intOption(o.cpu, "-c/--cpu", 0, 8191, "a CPU number");
-  const factor = o.count || o.nanoseconds ? 1n : 1000n;
-  const label = o.count ? "count" : o.nanoseconds ? "nsecs" : "usecs";
-  const mode = o.count ? 1 : o.dist ? 2 : 0;
-  return { cpu: cpu ?? -1, factor, label, mode, constants: { targ_mode: mode, targ_factor: factor, targ_cpu: cpu ?? -1 } };
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals);
-  const m = irqMode(o, "--count");
-  const common = {
+  return runIrqTool<{ name: string }, string>(parsed.values, parsed.positionals, {
     tool: "hardirqs",
-    constants: m.constants,
-    intervals,
-    timestamp: o.timestamp,
-    json: o.json,
-    banner: o.count ? "Tracing hard irq events... Hit Ctrl-C to end." : "Tracing hard irq event time... Hit Ctrl-C to end.",
-  };
-  if (m.mode === 2) {
-    return runHistogramTool({
-      ...common,
-      histograms: [{ map: "dist", valType: m.label, print: { sectionHeader: "hardirq", sectionPrintFn: String, bucketSortFn: (names: string[]) => names.sort() } }],
-    });
-  }
-  return runIntervalTool({
-    ...common,
-    report(coll) {
-      const rows = drainMap(coll.map<{ name: string }, bigint>("totals"))
-        .map(([k, v]) => ({ name: k.name, value: v / m.factor }))
-        .sort((a, b) => (a.value === b.value ? (a.name < b.name ? -1 : 1) : a.value > b.value ? -1 : 1));
-      const lines = [`${"HARDIRQ".padEnd(26)} ${`TOTAL_${m.label}`.padStart(11)}`, ...rows.map((r) => `${r.name.padEnd(26)} ${String(r.value).padStart(11)}`)];
-      return { text: lines.join("\n") + "\n", json: [{ rows: rows.map((r) => ({ hardirq: r.name, [`total_${m.label}`]: Number(r.value) })) }] };
-    },
+    kind: "hard",
+    countFlag: "--count",
+    column: "HARDIRQ",
+    width: 26,
+    sectionHeader: "hardirq",
+    sectionPrintFn: String,
+    bucketSortFn: (names) => names.sort(),
+    name: (k) => k.name,
+    compare: (a, b) => (a.name < b.name ? -1 : 1),
+    json: (k) => ({ hardirq: k.name }),
   });
 }

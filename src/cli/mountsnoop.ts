@@ -2,8 +2,8 @@
 import { constants as osConstants } from "node:os";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
+import { havePrivileges } from "./tool.ts";
 
 const HELP = `usage: tsbpf mountsnoop [-h] [-P] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -144,12 +144,9 @@ export function callText(e: MountEvent): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = pidOption(o.pid, "-p/--pid");
-  const duration = durationOption(o.duration);
+  const { o, pid, duration } = parsed;
   // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
   if (!havePrivileges("mountsnoop")) return 1;
   const calls = CALLS.filter((c) => tracepointExists("syscalls", `sys_enter_${c}`));

@@ -3,9 +3,9 @@
 // in microseconds. sched_switch through tp_btf, or raw_tp on kernels without BTF.
 import { existsSync } from "node:fs";
 import type { Link } from "../link/link.ts";
-import { commOf, symbolizeStacks, tracepointFrame, writeStackReport, type RawStack } from "./stacktool.ts";
+import { parseDurationToolArgs, stackCounts, symbolizeStacks, tracepointFrame, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { intOption, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf offcputime [-h] [-p PID | -t TID | -u | -k] [-U | -K] [-d] [-f] [-s]
                         [--stack-storage-size N] [-m MIN_BLOCK_TIME] [-M MAX_BLOCK_TIME] [--state STATE]
@@ -70,20 +70,10 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-interface Key {
-  pid: number;
-  tgid: number;
-  user_stack_id: number;
-  kernel_stack_id: number;
-  name: unknown;
-}
-
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseDurationToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const duration = intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds");
+  const { o, duration } = parsed;
   const pid = pidOption(o.pid, "-p/--pid");
   const tid = pidOption(o.tid, "-t/--tid");
   const threadOpts = [pid !== undefined, tid !== undefined, o["user-threads-only"], o["kernel-threads-only"]].filter(Boolean).length;
@@ -140,10 +130,7 @@ export async function run(args: string[]): Promise<number> {
   for (const l of links) await l.closeAsync();
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
-  const raw: RawStack[] = [];
-  for (const [k, v] of coll.map("counts").entries() as Iterable<[Key, bigint]>) {
-    raw.push({ pid: k.pid, symPid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
-  }
+  const raw = stackCounts(coll.map("counts"));
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, offset: o.offset, skipKernel: tracepointFrame });
   writeStackReport(run.out, stacks, {
     tool: "offcputime", folded: o.folded, delimited: o.delimited && kernel && user, json: o.json, svg: o.svg, html: o.html,

@@ -2,8 +2,7 @@
 // BCC's line. Hook: the oom:mark_victim tracepoint (BCC: a kprobe on oom_kill_process).
 import { readFileSync } from "node:fs";
 import { clockNow } from "../internal/net.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
 
 const HELP = `usage: tsbpf oomkill [-h] [-d SECS] [--json]
 
@@ -47,11 +46,9 @@ const loadavg = () => {
 };
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const duration = durationOption(o.duration);
+  const { o, duration } = parsed;
   const pages = (kb: bigint) => kb / 4n;
   return runEventTool<OomEvent>({
     tool: "oomkill",

@@ -5,9 +5,9 @@
 import type { Collection } from "../collection.ts";
 import { Symbolizer } from "../symbolize/index.ts";
 import { attachPerfEvent, onlineCpus, type PerfEventLink } from "../link/perf_event.ts";
-import { commOf, symbolizeStacks, writeStackReport, type RawStack } from "./stacktool.ts";
+import { parseDurationToolArgs, stackCounts, symbolizeStacks, writeStackReport } from "./stacktool.ts";
 import { startTool } from "./skeleton.ts";
-import { intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { intOption, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf profile [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] [-I] [-f]
                      [--stack-storage-size N] [--hash-storage-size N] [-C CPU] [-A]
@@ -74,20 +74,10 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-/** struct key_t in bpf/profile.bpf.c. */
-interface Key {
-  pid: number;
-  kernel_stack_id: number;
-  user_stack_id: number;
-  name: unknown;
-}
-
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseDurationToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const duration = intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds");
+  const { o, duration } = parsed;
   const pid = pidOption(o.pid, "-p/--pid");
   const tid = pidOption(o.tid, "-L/--tid");
   if (pid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");
@@ -144,13 +134,9 @@ export async function run(args: string[]): Promise<number> {
   }
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
-  const counts = coll.map("counts");
   const symbolizer = new Symbolizer();
   const cpuBefore = process.cpuUsage();
-  const raw: RawStack[] = [];
-  for (const [k, v] of counts.entries() as Iterable<[Key, bigint]>) {
-    raw.push({ pid: k.pid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
-  }
+  const raw = stackCounts(coll.map("counts"));
   // BCC's multi-line form names frames with offset and module; folded output and flame graphs use bare names.
   const decorated = !o.folded && !o.json;
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, annotate: o.annotations && o.folded, address: o.address && decorated, offset: decorated, module: decorated }, symbolizer);

@@ -4,9 +4,8 @@
 // kprobes on ttwu_do_wakeup/finish_task_switch, which tsbpf does not need.
 import { existsSync } from "node:fs";
 import { release } from "node:os";
-import { parseIntervalArgs } from "../histogram/interval.ts";
-import { runHistogramTool } from "./skeleton.ts";
-import { parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseIntervalToolArgs, runHistogramTool } from "./skeleton.ts";
+import { UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf runqlat [-h] [-T] [-m] [-P] [--pidnss] [-L] [-p PID] [--json] [interval] [count]
 
@@ -59,11 +58,9 @@ export function schedPrograms(names: string[]): string[] {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseIntervalToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals);
-  const pid = pidOption(o.pid, "-p/--pid");
+  const { o, intervals, pid } = parsed;
   if ([o.pids, o.tids, o.pidnss].filter(Boolean).length > 1) throw new UsageError("-P, -L and --pidnss are exclusive: give one of them");
   const by = o.pids ? 1 : o.tids ? 2 : o.pidnss ? 3 : 0;
   const section = ["", "pid", "tid", "pidns"][by]!;

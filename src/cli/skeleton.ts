@@ -14,9 +14,10 @@ import { ObjectSpec } from "../object/spec.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { chooseEventTransport, keepUpOptions, openEvents, type EventTransport } from "../events/channel.ts";
 import type { EventReader } from "../events/reader.ts";
-import { clockTime, intervalHeader, intervalTicks, type IntervalArgs, type Tick } from "../histogram/interval.ts";
+import { clockTime, intervalHeader, intervalTicks, parseIntervalArgs, type IntervalArgs, type Tick } from "../histogram/interval.ts";
 import { formatLinearHist, formatLog2Hist, histogramJson, type PrintOptions } from "../histogram/index.ts";
-import { finishEvents, havePrivileges, toolObject, ToolRun } from "./tool.ts";
+import type { ParseArgsConfig } from "node:util";
+import { durationOption, finishEvents, havePrivileges, parseToolArgs, pidOption, toolObject, ToolRun, UsageError } from "./tool.ts";
 
 export interface StartOptions extends Pick<CollectionOptions, "constants" | "programs"> {
   /** The tool's name (for messages) and, unless `object` says otherwise, its BPF object's. */
@@ -78,6 +79,21 @@ export interface EventToolOptions<E> extends StartOptions {
   line(e: E): string | undefined;
   /** The JSON record for an event (default: the event itself; undefined: filtered out). */
   record?(e: E): unknown;
+}
+
+/**
+ * An event tool's command line: its options and no positional argument, then
+ * -p/--pid (where the tool has it) and -d/--duration, checked in that order.
+ * Undefined after --help.
+ */
+export function parseEventToolArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, help: string) {
+  const parsed = parseToolArgs(args, options, help);
+  if (!parsed) return undefined;
+  const { values: o, positionals } = parsed;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const v = o as { pid?: string; duration?: string };
+  const pid = "pid" in options ? pidOption(v.pid, "-p/--pid") : undefined;
+  return { o, pid, duration: durationOption(v.duration) };
 }
 
 /**
@@ -152,6 +168,19 @@ export interface HistogramToolOptions extends StartOptions {
 
 function entriesOf(map: BpfMap): [unknown, unknown][] {
   return [...map.entries()] as [unknown, unknown][];
+}
+
+/**
+ * An interval tool's command line: its options, `[interval [count]]` (`defaults`
+ * when none is given), then -p/--pid where the tool has it. Undefined after --help.
+ */
+export function parseIntervalToolArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, help: string, defaults: string[] = []) {
+  const parsed = parseToolArgs(args, options, help);
+  if (!parsed) return undefined;
+  const { values: o, positionals } = parsed;
+  const intervals = parseIntervalArgs(positionals.length ? positionals : defaults);
+  const pid = "pid" in options ? pidOption((o as { pid?: string }).pid, "-p/--pid") : undefined;
+  return { o, intervals, pid };
 }
 
 /** Runs an interval-histogram tool: one output per interval, and one at Ctrl-C. */

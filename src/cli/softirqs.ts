@@ -1,9 +1,7 @@
 // tsbpf softirqs: soft interrupt time (or counts) by vector, as totals or
 // histograms, as BCC's softirqs. Hooks: the irq:softirq_entry and
 // irq:softirq_exit tracepoints.
-import { parseIntervalArgs } from "../histogram/interval.ts";
-import { irqMode } from "./hardirqs.ts";
-import { drainMap, runHistogramTool, runIntervalTool } from "./skeleton.ts";
+import { runIrqTool } from "./irqtool.ts";
 import { parseToolArgs } from "./tool.ts";
 
 const HELP = `usage: tsbpf softirqs [-h] [-T] [-N] [-C] [-d] [-c CPU] [--json] [interval] [count]
@@ -52,31 +50,18 @@ export function vecToName(vec: number): string {
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals);
-  const m = irqMode({ ...o, count: o.events }, "--events");
-  const common = {
+  const { events, ...o } = parsed.values;
+  return runIrqTool<number, number>({ ...o, count: events }, parsed.positionals, {
     tool: "softirqs",
-    constants: m.constants,
-    intervals,
-    timestamp: o.timestamp,
-    json: o.json,
-    banner: o.events ? "Tracing soft irq events... Hit Ctrl-C to end." : "Tracing soft irq event time... Hit Ctrl-C to end.",
-  };
-  if (m.mode === 2) {
-    return runHistogramTool({
-      ...common,
-      histograms: [{ map: "dist", valType: m.label, print: { sectionHeader: "softirq", sectionPrintFn: vecToName, bucketSortFn: (v: number[]) => v.sort((a, b) => a - b) } }],
-    });
-  }
-  return runIntervalTool({
-    ...common,
-    report(coll) {
-      const rows = drainMap(coll.map<number, bigint>("totals"))
-        .map(([vec, v]) => ({ vec, value: v / m.factor }))
-        .sort((a, b) => (a.value === b.value ? a.vec - b.vec : a.value > b.value ? -1 : 1));
-      const lines = [`${"SOFTIRQ".padEnd(16)} ${`TOTAL_${m.label}`.padStart(11)}`, ...rows.map((r) => `${vecToName(r.vec).padEnd(16)} ${String(r.value).padStart(11)}`)];
-      return { text: lines.join("\n") + "\n", json: [{ rows: rows.map((r) => ({ softirq: vecToName(r.vec), vec: r.vec, [`total_${m.label}`]: Number(r.value) })) }] };
-    },
+    kind: "soft",
+    countFlag: "--events",
+    column: "SOFTIRQ",
+    width: 16,
+    sectionHeader: "softirq",
+    sectionPrintFn: vecToName,
+    bucketSortFn: (v) => v.sort((a, b) => a - b),
+    name: vecToName,
+    compare: (a, b) => a - b,
+    json: (vec) => ({ softirq: vecToName(vec), vec }),
   });
 }

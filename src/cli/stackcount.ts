@@ -7,7 +7,7 @@ import { formatFolded } from "../report/stacks.ts";
 import { Symbolizer } from "../symbolize/index.ts";
 import { attachWithCookie, resolvePattern } from "./probes.ts";
 import { startTool } from "./skeleton.ts";
-import { commOf, symbolizeStacks, tracepointFrame, type RawStack } from "./stacktool.ts";
+import { stackCounts, symbolizeStacks, tracepointFrame } from "./stacktool.ts";
 import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf stackcount [-h] [-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P]
@@ -66,13 +66,6 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-interface Key {
-  tgid: number;
-  kernel_stack_id: number;
-  user_stack_id: number;
-  name: unknown;
-}
-
 export async function run(args: string[]): Promise<number> {
   const parsed = parseToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
@@ -119,10 +112,7 @@ export async function run(args: string[]): Promise<number> {
     for await (const tick of intervalTicks({ interval: interval ?? FOREVER, count: FOREVER, signal: run.signal })) {
       if (run.out.closed) break;
       if (tick.last) for (const l of links.splice(0)) await l.closeAsync(); // the last report of a quiet kernel
-      const raw: RawStack[] = [];
-      for (const [k, v] of counts.entries() as Iterable<[Key, bigint]>) {
-        raw.push({ pid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
-      }
+      const raw = stackCounts(counts);
       counts.clear();
       const s = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, offset: o.offset, address: o.verbose, skipKernel: tracepointFrame }, symbolizer);
       // Without -P, the same frames from different processes are one stack (BCC keys them so).

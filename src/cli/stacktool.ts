@@ -8,7 +8,20 @@ import { flameGraphHtml, flameGraphSvg } from "../report/flamegraph.ts";
 import { formatFolded, formatStacks, type StackSample } from "../report/stacks.ts";
 import { basename } from "node:path";
 import { Symbolizer, UNKNOWN, type Frame } from "../symbolize/index.ts";
-import type { Output } from "./tool.ts";
+import type { ParseArgsConfig } from "node:util";
+import { intOption, parseToolArgs, UsageError, type Output } from "./tool.ts";
+
+/**
+ * The command line of a stack tool that runs for `[duration]` seconds (profile,
+ * offcputime): its options and at most that one positional. Undefined after --help.
+ */
+export function parseDurationToolArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, help: string) {
+  const parsed = parseToolArgs(args, options, help);
+  if (!parsed) return undefined;
+  const { values: o, positionals } = parsed;
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  return { o, duration: intOption(positionals[0], "duration", 1, 0xffffffff, "a number of seconds") };
+}
 
 const EFAULT = 14;
 const EEXIST = 17;
@@ -163,6 +176,27 @@ export function writeStackReport(out: Output, s: SymbolizedStacks, opts: ReportO
   if (s.missing) {
     process.stderr.write(`WARNING: ${s.missing} stack traces could not be displayed.${s.collision ? " Consider increasing --stack-storage-size." : ""}\n`);
   }
+}
+
+/**
+ * The entries of a stack-count map: tsbpf_stack.h's struct tsbpf_stack_key (pid,
+ * kernel_stack_id, user_stack_id, name) -> count, or a key that adds the tgid whose
+ * mappings name the user frames (offcputime counts threads).
+ */
+export function stackCounts(counts: BpfMap): RawStack[] {
+  const raw: RawStack[] = [];
+  for (const [k, v] of counts.entries() as Iterable<[StackKey, bigint]>) {
+    raw.push({ pid: k.pid, symPid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
+  }
+  return raw;
+}
+
+interface StackKey {
+  pid: number;
+  tgid?: number;
+  kernel_stack_id: number;
+  user_stack_id: number;
+  name: unknown;
 }
 
 /** Decodes a comm field (char[16]) that the map codec may give as a string or bytes. */

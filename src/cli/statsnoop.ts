@@ -1,8 +1,8 @@
 // tsbpf statsnoop: stat() family syscalls, with BCC's statsnoop columns and options.
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, havePrivileges, parseToolArgs, pidOption, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
+import { havePrivileges } from "./tool.ts";
 
 const HELP = `usage: tsbpf statsnoop [-h] [-t] [-s] [-x] [-p PID] [-d DURATION] [--json] [--perf-buffer]
 
@@ -49,12 +49,9 @@ interface StatEvent {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const pid = pidOption(o.pid, "-p/--pid");
-  const duration = durationOption(o.duration);
+  const { o, pid, duration } = parsed;
   // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
   if (!havePrivileges("statsnoop")) return 1;
   const syscalls = SYS_NAMES.slice(1).filter((s) => tracepointExists("syscalls", `sys_enter_${s}`));

@@ -1,8 +1,7 @@
 // tsbpf threadsnoop: thread creation with pthread_create(), BCC's columns.
 // Hook: a uprobe on libc's pthread_create (the start routine symbolized in its process).
 import { formatFrame, Symbolizer } from "../symbolize/index.ts";
-import { runEventTool } from "./skeleton.ts";
-import { durationOption, parseToolArgs, UsageError } from "./tool.ts";
+import { parseEventToolArgs, runEventTool } from "./skeleton.ts";
 
 const HELP = `usage: tsbpf threadsnoop [-h] [-d SECS] [--json]
 
@@ -33,11 +32,9 @@ interface ThreadEvent {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseEventToolArgs(args, OPTIONS, HELP);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const duration = durationOption(o.duration);
+  const { o, duration } = parsed;
   const symbolizer = new Symbolizer();
   let first: bigint | undefined;
   const ms = (e: ThreadEvent) => Number(e.ts - (first ??= e.ts)) / 1e6;

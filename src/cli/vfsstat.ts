@@ -1,9 +1,9 @@
 // tsbpf vfsstat: VFS calls per second by kind (BCC's vfsstat), from syscall tracepoints.
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
-import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/index.ts";
-import { startTool } from "./skeleton.ts";
-import { havePrivileges, parseToolArgs, pidOption } from "./tool.ts";
+import { clockTime, intervalTicks } from "../histogram/index.ts";
+import { parseIntervalToolArgs, startTool } from "./skeleton.ts";
+import { havePrivileges } from "./tool.ts";
 
 const HELP = `usage: tsbpf vfsstat [-h] [-p PID] [--json] [interval] [count]
 
@@ -44,11 +44,9 @@ const OPEN_EXIT = ["open", "openat", "openat2", "creat"];
 const SETTLED = ["unlink", "unlinkat", "mkdir", "mkdirat", "rmdir"];
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseToolArgs(args, OPTIONS, HELP);
+  const parsed = parseIntervalToolArgs(args, OPTIONS, HELP, ["1"]);
   if (!parsed) return 0;
-  const { values: o, positionals } = parsed;
-  const intervals = parseIntervalArgs(positionals.length ? positionals : ["1"]);
-  const pid = pidOption(o.pid, "-p/--pid");
+  const { o, intervals, pid } = parsed;
   // Before the kernel checks: without root, tracefs cannot be read and every hook looks missing.
   if (!havePrivileges("vfsstat")) return 1;
   const has = (s: string) => tracepointExists("syscalls", `sys_enter_${s}`);

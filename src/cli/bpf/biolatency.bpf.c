@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <tsbpf_hist.h>
+#include <tsbpf_latency.h>
 #include "block.h"
 
 const volatile bool targ_queued = false;
@@ -25,12 +26,7 @@ struct section_key {
 	u32 slot;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, struct request *);
-	__type(value, u64);
-} start SEC(".maps");
+TSBPF_STARTS(start, struct request *, 10240);
 
 /* Without -D and -F: slot -> count; with either: {disk or flags, slot} -> count. */
 TSBPF_HIST(hist, u32, TSBPF_LOG2_SLOTS);
@@ -45,15 +41,12 @@ TSBPF_HIST(hist_disk_op, struct disk_op_key, 4096);
 
 static __always_inline int trace_start(struct request *rq, bool insert)
 {
-	u64 ts;
-
 	if (targ_dev && rq_dev(rq) != targ_dev)
 		return 0;
 	/* With -Q, a request that went through a queue keeps its insert time. */
 	if (!insert && targ_queued && bpf_map_lookup_elem(&start, &rq))
 		return 0;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &rq, &ts, BPF_ANY);
+	tsbpf_start(&start, &rq);
 	return 0;
 }
 
@@ -74,16 +67,13 @@ int BPF_PROG(block_rq_issue, struct request *rq)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
-	u64 *tsp, delta;
+	s64 ns = tsbpf_elapsed(&start, &rq);
+	u64 delta;
 	u32 slot;
 
-	tsp = bpf_map_lookup_elem(&start, &rq);
-	if (!tsp)
+	if (ns < 0)
 		return 0;
-	delta = bpf_ktime_get_ns() - *tsp;
-	bpf_map_delete_elem(&start, &rq);
-	if ((s64)delta < 0)
-		return 0;
+	delta = ns;
 	delta /= targ_ms ? 1000000 : 1000;
 	slot = tsbpf_log2l(delta);
 	if (targ_max_slot) {
@@ -91,12 +81,9 @@ int BPF_PROG(block_rq_complete, struct request *rq, int error, unsigned int nr_b
 		struct disk_op_key key = {
 			.dev = (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12),
 			.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK,
-			.slot = slot > targ_max_slot ? targ_max_slot : slot,
 		};
 
-		tsbpf_hist_increment(&hist_disk_op, &key);
-		key.slot = targ_max_slot + 1;
-		tsbpf_hist_add(&hist_disk_op, &key, delta);
+		tsbpf_exporter_observe(&hist_disk_op, &key, &key.slot, slot, targ_max_slot, delta);
 	} else if (targ_per_disk || targ_per_flag) {
 		struct section_key key = { .slot = slot };
 

@@ -14,7 +14,6 @@
 
 #define TASK_COMM_LEN 16
 #define DNAME_LEN 64
-#define FMODE_CREATED 0x100000
 
 const volatile u32 targ_pid = 0;
 
@@ -43,14 +42,11 @@ static __always_inline bool wanted(void)
 
 static __always_inline int opened(long fd)
 {
-	struct file *file;
+	struct file *file = fd_created_file(fd);
 	struct inode *inode;
 	u64 ts;
 
-	if (fd < 0)
-		return 0;
-	file = fd_file(fd);
-	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_CREATED))
+	if (!file)
 		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
 	ts = bpf_ktime_get_ns();
@@ -58,17 +54,7 @@ static __always_inline int opened(long fd)
 	return 0;
 }
 
-#define OPEN_EXIT(name)							\
-	SEC("tracepoint/syscalls/sys_exit_" #name)			\
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)		\
-	{								\
-		return opened(ctx->ret);				\
-	}
-
-OPEN_EXIT(open)
-OPEN_EXIT(openat)
-OPEN_EXIT(openat2)
-OPEN_EXIT(creat)
+FD_OPEN_EXITS(opened)
 
 static __always_inline int unlinking(void *ctx, struct dentry *dentry)
 {

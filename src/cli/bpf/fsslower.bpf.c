@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <tsbpf.h>
+#include <tsbpf_thread.h>
 #include "fdfile.h"
 
 #define TASK_COMM_LEN 16
@@ -44,12 +45,7 @@ const struct event *unused_event __attribute__((unused));
 
 TSBPF_EVENTS(events, 1024 * 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, u32);
-	__type(value, struct call);
-} calls SEC(".maps");
+TSBPF_THREAD_MAP(calls, struct call, 10240);
 
 static __always_inline bool on_fs(struct file *file)
 {
@@ -64,7 +60,6 @@ static __always_inline bool wanted(void)
 /* A read, write or fsync on fd; pos < 0: the file's own position. */
 static __always_inline int enter_fd(long fd, u32 type, s64 pos)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct call c = { .type = type };
 	struct file *file;
 
@@ -77,14 +72,13 @@ static __always_inline int enter_fd(long fd, u32 type, s64 pos)
 	/* through the local: a CO-RE read must not take its path through struct call */
 	c.offset = pos >= 0 ? pos : BPF_CORE_READ(file, f_pos);
 	c.ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	tsbpf_thread_save(&calls, &c);
 	return 0;
 }
 
 /* The file system's own function was entered with this file (kprobe path). */
 static __always_inline int enter_file(struct file *file, u32 type, s64 pos)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct call c = { .type = type };
 
 	if (!wanted() || !on_fs(file))
@@ -92,27 +86,24 @@ static __always_inline int enter_file(struct file *file, u32 type, s64 pos)
 	c.file = file;
 	c.offset = pos;
 	c.ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	tsbpf_thread_save(&calls, &c);
 	return 0;
 }
 
 static __always_inline int open_started(void)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct call c = { .type = TRACE_OPEN };
 
 	if (!wanted())
 		return 0;
 	c.ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	tsbpf_thread_save(&calls, &c);
 	return 0;
 }
 
 static __always_inline int leave(void *ctx, long ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
-	struct call *c = bpf_map_lookup_elem(&calls, &tid);
+	struct call *c = tsbpf_thread_find(&calls);
 	struct event e = {};
 	struct file *file;
 	u64 delta;
@@ -133,12 +124,12 @@ static __always_inline int leave(void *ctx, long ret)
 	e.type = c->type;
 	e.size = c->type == TRACE_READ || c->type == TRACE_WRITE ? ret : 0;
 	e.offset = c->offset;
-	e.pid = id >> 32;
+	e.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e.task, sizeof(e.task));
 	bpf_probe_read_kernel_str(e.file, sizeof(e.file), BPF_CORE_READ(file, f_path.dentry, d_name.name));
 	tsbpf_events_output(ctx, events, &e, sizeof(e));
 done:
-	bpf_map_delete_elem(&calls, &tid);
+	tsbpf_thread_forget(&calls);
 	return 0;
 }
 

@@ -4,22 +4,10 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf_hist.h>
+#include "irq.h"
 
 #define NAME_LEN 32
 #define IRQ_NONE 0
-
-/* 0: total time; 1: counts (-C); 2: histograms of time (-d). */
-const volatile u32 targ_mode = 0;
-/* -d: the histogram's unit in ns (1000 for usecs, 1 with -N). */
-const volatile u64 targ_factor = 1000;
-/* -c: only this CPU (-1: all). */
-const volatile s32 targ_cpu = -1;
-
-/* Per thread and CPU: an irq that arrives while a CPU is idle runs as pid 0 on each CPU. */
-struct entry_key {
-	u32 tid;
-	u32 cpu;
-};
 
 struct entry {
 	u64 ts;
@@ -37,31 +25,20 @@ struct hist_key {
 };
 const struct hist_key *unused_hist_key __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, struct entry_key);
-	__type(value, struct entry);
-} start SEC(".maps");
+IRQ_STARTS(start, struct entry);
 
 /* action name -> total ns, or count. */
 TSBPF_HIST(totals, struct name_key, 1024);
 TSBPF_HIST(dist, struct hist_key, 10240);
 
-static __always_inline bool cpu_wanted(u32 cpu)
-{
-	return targ_cpu < 0 || cpu == (u32)targ_cpu;
-}
-
 SEC("tracepoint/irq/irq_handler_entry")
 int handler_entry(struct trace_event_raw_irq_handler_entry *ctx)
 {
-	u32 cpu = bpf_get_smp_processor_id();
-	struct entry_key key = { .tid = (u32)bpf_get_current_pid_tgid(), .cpu = cpu };
+	struct entry_key key;
 	struct entry entry = {};
 	u32 loc = ctx->__data_loc_name;
 
-	if (!cpu_wanted(cpu))
+	if (!irq_key(&key))
 		return 0;
 	/* __data_loc: the low 16 bits are the string's offset in the record. */
 	bpf_probe_read_kernel_str(entry.name, sizeof(entry.name), (void *)ctx + (loc & 0xffff));
@@ -73,12 +50,11 @@ int handler_entry(struct trace_event_raw_irq_handler_entry *ctx)
 SEC("tracepoint/irq/irq_handler_exit")
 int handler_exit(struct trace_event_raw_irq_handler_exit *ctx)
 {
-	u32 cpu = bpf_get_smp_processor_id();
-	struct entry_key key = { .tid = (u32)bpf_get_current_pid_tgid(), .cpu = cpu };
+	struct entry_key key;
 	struct entry *entry;
 	u64 delta;
 
-	if (!cpu_wanted(cpu))
+	if (!irq_key(&key))
 		return 0;
 	entry = bpf_map_lookup_elem(&start, &key);
 	if (!entry)

@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf.h>
+#include <tsbpf_thread.h>
 
 #define TASK_COMM_LEN 16
 
@@ -23,18 +24,11 @@ const struct event *unused_event __attribute__((unused));
 
 TSBPF_EVENTS(events, 1024 * 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, u32);
-	__type(value, struct event);
-} start SEC(".maps");
+TSBPF_THREAD_MAP(start, struct event, 10240);
 
 static __always_inline int enter(s32 tpid, s32 sig)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
-	struct event e = { .pid = id >> 32, .tpid = tpid, .sig = sig };
+	struct event e = { .pid = bpf_get_current_pid_tgid() >> 32, .tpid = tpid, .sig = sig };
 
 	if (targ_pid && targ_pid != e.pid)
 		return 0;
@@ -43,21 +37,20 @@ static __always_inline int enter(s32 tpid, s32 sig)
 	if (targ_sig && targ_sig != sig)
 		return 0;
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
-	bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
+	tsbpf_thread_save(&start, &e);
 	return 0;
 }
 
 static __always_inline int leave(void *ctx, long ret)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct event *e = bpf_map_lookup_elem(&start, &tid);
+	struct event *e = tsbpf_thread_find(&start);
 
 	if (!e)
 		return 0;
 	e->ret = ret;
 	if (!targ_failed || ret < 0)
 		tsbpf_events_output(ctx, events, e, sizeof(*e));
-	bpf_map_delete_elem(&start, &tid);
+	tsbpf_thread_forget(&start);
 	return 0;
 }
 

@@ -7,8 +7,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <tsbpf_stack.h>
 
-#define TASK_COMM_LEN 16
 #define PF_KTHREAD 0x00200000
 
 const volatile u32 targ_tgid = 0;        /* -p */
@@ -41,20 +41,10 @@ struct {
 	__uint(max_entries, 10240);
 } start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(u32));
-	__uint(value_size, 127 * sizeof(u64));
-	__uint(max_entries, 16384);
-} stacks SEC(".maps");
+TSBPF_STACKS(stacks, 16384);
 
 /* (thread, stacks) -> microseconds off CPU */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct key_t);
-	__type(value, u64);
-	__uint(max_entries, 10240);
-} counts SEC(".maps");
+TSBPF_HIST(counts, struct key_t, 10240);
 
 /* task_struct.state became __state in 5.14 */
 struct task_struct___pre514 {
@@ -93,15 +83,14 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 {
 	u32 pid = BPF_CORE_READ(prev, pid), tgid = BPF_CORE_READ(prev, tgid);
 	struct start_t s = {}, *sp;
-	u64 delta, zero = 0, *total;
+	u64 delta;
 
 	if (wanted(prev, tgid, pid)) {
 		s.ts = bpf_ktime_get_ns();
 		s.key.pid = pid;
 		s.key.tgid = tgid;
-		s.key.kernel_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stacks, 0);
-		s.key.user_stack_id = kernel_stacks_only || (BPF_CORE_READ(prev, flags) & PF_KTHREAD)
-			? -1 : bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		tsbpf_stack_ids(ctx, &stacks, !user_stacks_only, !kernel_stacks_only && !(BPF_CORE_READ(prev, flags) & PF_KTHREAD),
+				&s.key.kernel_stack_id, &s.key.user_stack_id);
 		BPF_CORE_READ_STR_INTO(&s.key.name, prev, comm);
 		bpf_map_update_elem(&start, &pid, &s, BPF_ANY);
 	}
@@ -111,15 +100,8 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 	if (!sp)
 		return 0;
 	delta = (bpf_ktime_get_ns() - sp->ts) / 1000;
-	if (delta >= min_block_us && delta <= max_block_us) {
-		total = bpf_map_lookup_elem(&counts, &sp->key);
-		if (!total) {
-			bpf_map_update_elem(&counts, &sp->key, &zero, BPF_NOEXIST);
-			total = bpf_map_lookup_elem(&counts, &sp->key);
-		}
-		if (total)
-			__sync_fetch_and_add(total, delta);
-	}
+	if (delta >= min_block_us && delta <= max_block_us)
+		tsbpf_hist_add(&counts, &sp->key, delta);
 	bpf_map_delete_elem(&start, &pid);
 	return 0;
 }

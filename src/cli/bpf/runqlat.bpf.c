@@ -8,6 +8,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include <tsbpf_hist.h>
+#include <tsbpf_latency.h>
 
 #define TASK_RUNNING 0
 
@@ -28,12 +29,7 @@ struct section_key {
 };
 const struct section_key *unused_section_key __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, u32);
-	__type(value, u64);
-} start SEC(".maps");
+TSBPF_STARTS(start, u32, 10240);
 
 TSBPF_HIST(dist, u32, TSBPF_LOG2_SLOTS);
 TSBPF_HIST(dist_by, struct section_key, 10240);
@@ -64,30 +60,23 @@ static __always_inline u32 pid_namespace(struct task_struct *task)
 static __always_inline int enqueue(struct task_struct *p)
 {
 	u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
-	u64 ts;
 
 	if (!pid || (targ_tgid && tgid != targ_tgid))
 		return 0;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &pid, &ts, BPF_ANY);
+	tsbpf_start(&start, &pid);
 	return 0;
 }
 
 static __always_inline int switched(struct task_struct *prev, struct task_struct *next)
 {
 	u32 pid;
-	u64 *tsp;
 	s64 delta;
 
 	/* Preempted while runnable: it waits on the run queue from now. */
 	if (task_state(prev) == TASK_RUNNING)
 		enqueue(prev);
 	pid = BPF_CORE_READ(next, pid);
-	tsp = bpf_map_lookup_elem(&start, &pid);
-	if (!tsp)
-		return 0;
-	delta = bpf_ktime_get_ns() - *tsp;
-	bpf_map_delete_elem(&start, &pid);
+	delta = tsbpf_elapsed(&start, &pid);
 	if (delta < 0)
 		return 0;
 	delta /= targ_ms ? 1000000 : 1000;
@@ -104,51 +93,33 @@ static __always_inline int switched(struct task_struct *prev, struct task_struct
 	} else {
 		u32 slot = tsbpf_log2l(delta);
 
-		if (targ_max_slot && slot > targ_max_slot)
-			slot = targ_max_slot;
-		tsbpf_hist_increment(&dist, &slot);
-		if (targ_max_slot) {
-			slot = targ_max_slot + 1;
-			tsbpf_hist_add(&dist, &slot, delta);
-		}
+		if (targ_max_slot)
+			tsbpf_exporter_observe(&dist, &slot, &slot, slot, targ_max_slot, delta);
+		else
+			tsbpf_hist_increment(&dist, &slot);
 	}
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(btf_wakeup, struct task_struct *p)
-{
-	return enqueue(p);
-}
+/* The same three programs as tp_btf (btf_*) and raw_tp (raw_*): the tool loads one set. */
+#define SCHED_PROGRAMS(prefix, kind)									\
+	SEC(#kind "/sched_wakeup")									\
+	int BPF_PROG(prefix##_wakeup, struct task_struct *p)						\
+	{												\
+		return enqueue(p);									\
+	}												\
+	SEC(#kind "/sched_wakeup_new")									\
+	int BPF_PROG(prefix##_wakeup_new, struct task_struct *p)					\
+	{												\
+		return enqueue(p);									\
+	}												\
+	SEC(#kind "/sched_switch")									\
+	int BPF_PROG(prefix##_switch, bool preempt, struct task_struct *prev, struct task_struct *next)	\
+	{												\
+		return switched(prev, next);								\
+	}
 
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(btf_wakeup_new, struct task_struct *p)
-{
-	return enqueue(p);
-}
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(btf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return switched(prev, next);
-}
-
-SEC("raw_tp/sched_wakeup")
-int BPF_PROG(raw_wakeup, struct task_struct *p)
-{
-	return enqueue(p);
-}
-
-SEC("raw_tp/sched_wakeup_new")
-int BPF_PROG(raw_wakeup_new, struct task_struct *p)
-{
-	return enqueue(p);
-}
-
-SEC("raw_tp/sched_switch")
-int BPF_PROG(raw_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return switched(prev, next);
-}
+SCHED_PROGRAMS(btf, tp_btf)
+SCHED_PROGRAMS(raw, raw_tp)
 
 char LICENSE[] SEC("license") = "GPL";

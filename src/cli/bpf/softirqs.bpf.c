@@ -4,16 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf_hist.h>
-
-/* 0: total time; 1: counts (-C); 2: histograms of time (-d). */
-const volatile u32 targ_mode = 0;
-const volatile u64 targ_factor = 1000;
-const volatile s32 targ_cpu = -1;
-
-struct entry_key {
-	u32 pid;
-	u32 cpu;
-};
+#include "irq.h"
 
 struct entry {
 	u64 ts;
@@ -26,30 +17,19 @@ struct hist_key {
 };
 const struct hist_key *unused_hist_key __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, struct entry_key);
-	__type(value, struct entry);
-} start SEC(".maps");
+IRQ_STARTS(start, struct entry);
 
 /* vector -> total ns, or count. */
 TSBPF_HIST(totals, u32, 64);
 TSBPF_HIST(dist, struct hist_key, 4096);
 
-static __always_inline bool cpu_wanted(u32 cpu)
-{
-	return targ_cpu < 0 || cpu == (u32)targ_cpu;
-}
-
 SEC("tracepoint/irq/softirq_entry")
 int softirq_entry(struct trace_event_raw_softirq *ctx)
 {
-	u32 cpu = bpf_get_smp_processor_id();
-	struct entry_key key = { .pid = (u32)bpf_get_current_pid_tgid(), .cpu = cpu };
+	struct entry_key key;
 	struct entry entry = { .vec = ctx->vec };
 
-	if (!cpu_wanted(cpu))
+	if (!irq_key(&key))
 		return 0;
 	/* -C counts at entry, as BCC does. */
 	if (targ_mode == 1) {
@@ -64,12 +44,11 @@ int softirq_entry(struct trace_event_raw_softirq *ctx)
 SEC("tracepoint/irq/softirq_exit")
 int softirq_exit(struct trace_event_raw_softirq *ctx)
 {
-	u32 cpu = bpf_get_smp_processor_id();
-	struct entry_key key = { .pid = (u32)bpf_get_current_pid_tgid(), .cpu = cpu };
+	struct entry_key key;
 	struct entry *entry;
 	u64 delta;
 
-	if (targ_mode == 1 || !cpu_wanted(cpu))
+	if (targ_mode == 1 || !irq_key(&key))
 		return 0;
 	entry = bpf_map_lookup_elem(&start, &key);
 	if (!entry)

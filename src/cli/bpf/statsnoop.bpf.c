@@ -5,6 +5,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <tsbpf.h>
+#include <tsbpf_thread.h>
 
 #define TASK_COMM_LEN 16
 #define NAME_MAX 255
@@ -32,30 +33,21 @@ const struct event *unused_event __attribute__((unused));
 
 TSBPF_EVENTS(events, 1024 * 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, u32);
-	__type(value, struct args);
-} start SEC(".maps");
+TSBPF_THREAD_MAP(start, struct args, 10240);
 
 static __always_inline int enter(const char *fname, u32 type)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
 	struct args a = { .fname = fname, .type = type };
 
-	if (targ_pid && (id >> 32) != targ_pid)
+	if (targ_pid && (bpf_get_current_pid_tgid() >> 32) != targ_pid)
 		return 0;
-	bpf_map_update_elem(&start, &tid, &a, BPF_ANY);
+	tsbpf_thread_save(&start, &a);
 	return 0;
 }
 
 static __always_inline int leave(void *ctx, long ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
-	struct args *a = bpf_map_lookup_elem(&start, &tid);
+	struct args *a = tsbpf_thread_find(&start);
 	struct event e = {};
 
 	if (!a)
@@ -63,14 +55,14 @@ static __always_inline int leave(void *ctx, long ret)
 	if (targ_failed && ret >= 0)
 		goto done;
 	e.ts_ns = bpf_ktime_get_ns();
-	e.pid = id >> 32;
+	e.pid = bpf_get_current_pid_tgid() >> 32;
 	e.ret = ret;
 	e.type = a->type;
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	bpf_probe_read_user_str(e.fname, sizeof(e.fname), a->fname);
 	tsbpf_events_output(ctx, events, &e, sizeof(e));
 done:
-	bpf_map_delete_elem(&start, &tid);
+	tsbpf_thread_forget(&start);
 	return 0;
 }
 

@@ -5,11 +5,11 @@
 // the files an open created (FMODE_CREATED), unlinks, mkdirs and rmdirs that succeeded.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <tsbpf_thread.h>
 #include "fdfile.h"
 
 enum stat_types { S_READ = 1, S_WRITE, S_FSYNC, S_OPEN, S_CREATE, S_UNLINK, S_MKDIR, S_RMDIR, S_MAXSTAT };
 
-#define FMODE_CREATED 0x100000
 #define AT_REMOVEDIR 0x200
 
 const volatile u32 targ_pid = 0;
@@ -22,12 +22,7 @@ struct {
 } stats SEC(".maps");
 
 /* The kind an unlinkat() will count as, by thread, until its exit. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, u32);
-	__type(value, u32);
-} pending SEC(".maps");
+TSBPF_THREAD_MAP(pending, u32, 10240);
 
 static __always_inline bool wanted(void)
 {
@@ -48,35 +43,27 @@ static __always_inline int count(u32 key)
 
 static __always_inline int expect(u32 key)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-
 	if (wanted())
-		bpf_map_update_elem(&pending, &tid, &key, BPF_ANY);
+		tsbpf_thread_save(&pending, &key);
 	return 0;
 }
 
 static __always_inline int settle(long ret)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u32 *key = bpf_map_lookup_elem(&pending, &tid);
+	u32 *key = tsbpf_thread_find(&pending);
 
 	if (!key)
 		return 0;
 	if (ret == 0)
 		count(*key);
-	bpf_map_delete_elem(&pending, &tid);
+	tsbpf_thread_forget(&pending);
 	return 0;
 }
 
 static __always_inline int opened(long fd)
 {
-	struct file *file;
-
 	count(S_OPEN);
-	if (fd < 0 || !wanted())
-		return 0;
-	file = fd_file(fd);
-	if (file && (BPF_CORE_READ(file, f_mode) & FMODE_CREATED))
+	if (fd >= 0 && wanted() && fd_created_file(fd))
 		count(S_CREATE);
 	return 0;
 }
@@ -101,17 +88,7 @@ ENTER(pwritev2, S_WRITE)
 ENTER(fsync, S_FSYNC)
 ENTER(fdatasync, S_FSYNC)
 
-#define OPEN_EXIT(name)							\
-	SEC("tracepoint/syscalls/sys_exit_" #name)			\
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)		\
-	{								\
-		return opened(ctx->ret);				\
-	}
-
-OPEN_EXIT(open)
-OPEN_EXIT(openat)
-OPEN_EXIT(openat2)
-OPEN_EXIT(creat)
+FD_OPEN_EXITS(opened)
 
 #define SETTLED(name, key)						\
 	SEC("tracepoint/syscalls/sys_enter_" #name)			\
