@@ -166,10 +166,6 @@ export interface HistogramToolOptions extends StartOptions {
   after?(coll: Collection, tick: Tick): string | undefined;
 }
 
-function entriesOf(map: BpfMap): [unknown, unknown][] {
-  return [...map.entries()] as [unknown, unknown][];
-}
-
 /**
  * An interval tool's command line: its options, `[interval [count]]` (`defaults`
  * when none is given), then -p/--pid where the tool has it. Undefined after --help.
@@ -183,37 +179,28 @@ export function parseIntervalToolArgs<const O extends NonNullable<ParseArgsConfi
   return { o, intervals, pid };
 }
 
-/** Runs an interval-histogram tool: one output per interval, and one at Ctrl-C. */
+/**
+ * Runs an interval-histogram tool: one output per interval, and one at Ctrl-C.
+ * Each interval drains its maps (drainMap), so that a count the kernel adds
+ * between the read and the clear lands in the next interval instead of nowhere.
+ */
 export async function runHistogramTool(opts: HistogramToolOptions): Promise<number> {
-  await using tool = await startTool(opts);
-  if (!tool) return 1;
-  const { coll, run } = tool;
-  if (!opts.json && opts.banner) run.out.line(opts.banner);
-  run.out.flush();
-  for await (const tick of intervalTicks({ interval: opts.intervals.interval, count: opts.intervals.count, signal: run.signal })) {
-    if (run.out.closed) break;
-    if (opts.json) {
+  return runIntervalTool({
+    ...opts,
+    report(coll, tick) {
+      let text = "";
+      const json: unknown[] = [];
       for (const h of opts.histograms) {
-        const entries = entriesOf(coll.map(h.map));
-        for (const record of histogramJson(h.kind ?? "log2", entries as never, { valType: h.valType, ...h.print }))
-          run.out.json({ time: clockTime(tick.time), map: h.map, ...record });
+        const map = coll.map(h.map);
+        const entries = (opts.cumulative ? [...map.entries()] : drainMap(map)) as never;
+        const print = { valType: h.valType, ...h.print };
+        if (opts.json) for (const record of histogramJson(h.kind ?? "log2", entries, print)) json.push({ map: h.map, ...record });
+        else text += (h.kind === "linear" ? formatLinearHist : formatLog2Hist)(entries, print);
       }
-    } else {
-      let text = intervalHeader(opts.timestamp ?? false, tick.time).slice(opts.intervals.periodic ? 0 : 1);
-      for (const h of opts.histograms) {
-        const entries = entriesOf(coll.map(h.map));
-        const format = h.kind === "linear" ? formatLinearHist : formatLog2Hist;
-        text += format(entries as never, { valType: h.valType, ...h.print });
-      }
-      const extra = opts.after?.(coll, tick);
-      if (extra) text += extra;
-      run.out.line(text.replace(/\n$/, ""));
-    }
-    run.out.flush();
-    if (!opts.cumulative) for (const h of opts.histograms) coll.map(h.map).clear();
-    if (tick.last) break;
-  }
-  return 0;
+      if (!opts.json) text += opts.after?.(coll, tick) ?? "";
+      return { text, json };
+    },
+  });
 }
 
 export interface TopToolOptions<R> extends StartOptions {
@@ -290,8 +277,9 @@ export interface IntervalToolOptions extends StartOptions {
 }
 
 /**
- * Runs an interval tool whose output is not (only) histograms: hardirqs' and
- * softirqs' totals, syscount's table. The same loop as runHistogramTool.
+ * Runs an interval tool: one output per interval (`report`), and one at Ctrl-C.
+ * runHistogramTool is this with histograms for the report; hardirqs' and
+ * softirqs' totals and syscount's table report their own.
  */
 export async function runIntervalTool(opts: IntervalToolOptions): Promise<number> {
   await using tool = await startTool(opts);
