@@ -3,7 +3,7 @@ import { tracepointExists } from "../link/tracepoint.ts";
 import { DiskNames, mkdev } from "../internal/disks.ts";
 import { parseIntervalArgs } from "../histogram/index.ts";
 import { requireBlockTracepoints } from "./biolatency.ts";
-import { runTopTool } from "./skeleton.ts";
+import { drainMap, runTopTool } from "./skeleton.ts";
 import { havePrivileges, intOption, parseToolArgs, pidOption } from "./tool.ts";
 
 const HELP = `usage: tsbpf biotop [-h] [-C] [-r MAXROWS] [-p PID] [--json] [interval] [count]
@@ -92,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
       `${"PID".padEnd(7)} ${"COMM".padEnd(16)} D ${"MAJ".padEnd(3)} ${"MIN".padEnd(3)} ${"DISK".padEnd(8)} ` +
       `${"I/O".padStart(5)} ${"Kbytes".padStart(7)} ${"AVGms".padStart(6)}`,
     rows: (coll) =>
-      ([...coll.map("counts").entries()] as [Key, Val][])
+      (drainMap(coll.map("counts")) as [Key, Val][])
         .sort((a, b) => (b[1].bytes > a[1].bytes ? 1 : b[1].bytes < a[1].bytes ? -1 : 0))
         .map(([k, v]) => ({
           pid: k.pid,
@@ -108,6 +108,5 @@ export async function run(args: string[]): Promise<number> {
     line: (r) =>
       `${String(r.pid).padEnd(7)} ${r.comm.padEnd(16)} ${r.d} ${String(r.major).padEnd(3)} ${String(r.minor).padEnd(3)} ${r.disk.padEnd(8)} ` +
       `${String(r.io).padStart(5)} ${String(r.kbytes).padStart(7)} ${r.avg_ms.toFixed(2).padStart(6)}`,
-    clear: (coll) => coll.map("counts").clear(),
   });
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime, intervalTicks, parseIntervalArgs } from "../histogram/index.ts";
-import { startTool } from "./skeleton.ts";
+import { counterDeltas, startTool } from "./skeleton.ts";
 import { havePrivileges, parseToolArgs } from "./tool.ts";
 
 const HELP = `usage: tsbpf cachestat [-h] [-T] [--json] [interval] [count]
@@ -80,11 +80,8 @@ export async function run(args: string[]): Promise<number> {
   await using tool = await startTool({ tool: "cachestat", programs });
   if (!tool) return 1;
   const { coll, run } = tool;
-  const counts = coll.map("counts");
-  const read = (i: number) => {
-    const v = counts.lookup(i) as bigint[] | bigint | undefined;
-    return Number(Array.isArray(v) ? v.reduce((a, b) => a + b, 0n) : (v ?? 0n));
-  };
+  const gained = counterDeltas(coll.map("counts"));
+  const read = (i: number) => Number(gained(i));
   if (!o.json) {
     run.out.line((o.timestamp ? `${"TIME".padEnd(8)} ` : "") + `${"HITS".padStart(8)} ${"MISSES".padStart(8)} ${"DIRTIES".padStart(8)} ${"HITRATIO".padStart(8)} ${"BUFFERS_MB".padStart(12)} ${"CACHED_MB".padStart(10)}`);
   }
@@ -92,7 +89,6 @@ export async function run(args: string[]): Promise<number> {
   for await (const tick of intervalTicks({ interval: intervals.interval, count: intervals.count, signal: run.signal })) {
     if (run.out.closed) break;
     const adds = read(0), accesses = read(1), dirties = read(2);
-    counts.clear();
     const { hits, misses, ratio } = cacheRatio(adds, accesses, dirties);
     const mem = meminfo();
     const buffers = (mem.Buffers ?? 0) / 1024, cached = (mem.Cached ?? 0) / 1024;

@@ -2,7 +2,7 @@
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { parseIntervalArgs } from "../histogram/index.ts";
-import { runTopTool } from "./skeleton.ts";
+import { drainMap, runTopTool } from "./skeleton.ts";
 import { havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf filetop [-h] [-a] [-C] [-r MAXROWS] [-s {all,reads,writes,rbytes,wbytes}] [-p PID]
@@ -115,7 +115,7 @@ export async function run(args: string[]): Promise<number> {
     banner: `Tracing... Output every ${intervals.interval} secs. Hit Ctrl-C to end`,
     header: `${"TID".padEnd(7)} ${"COMM".padEnd(16)} ${"READS".padEnd(6)} ${"WRITES".padEnd(6)} ${"R_Kb".padEnd(7)} ${"W_Kb".padEnd(7)} T FILE`,
     rows: (coll) =>
-      ([...coll.map("counts").entries()] as [Key, Val][])
+      (drainMap(coll.map("counts")) as [Key, Val][])
         .map(([k, v]) => ({
           tid: k.pid,
           comm: k.comm,
@@ -131,6 +131,5 @@ export async function run(args: string[]): Promise<number> {
         .sort((a, b) => key(b) - key(a)),
     line: (r) =>
       `${String(r.tid).padEnd(7)} ${r.comm.padEnd(16)} ${String(r.reads).padEnd(6)} ${String(r.writes).padEnd(6)} ${String(r.r_kb).padEnd(7)} ${String(r.w_kb).padEnd(7)} ${r.type} ${r.file}`,
-    clear: (coll) => coll.map("counts").clear(),
   });
 }

@@ -6,7 +6,7 @@ import { clockTime, FOREVER, intervalHeader, intervalTicks } from "../histogram/
 import { formatLog2Hist, histogramJson } from "../histogram/index.ts";
 import type { Link } from "../link/link.ts";
 import { attachWithCookie, resolvePattern, targetLabel, type ProbeTarget } from "./probes.ts";
-import { startTool } from "./skeleton.ts";
+import { counterDeltas, drainMap, startTool } from "./skeleton.ts";
 import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
 const HELP = `usage: tsbpf funclatency [-h] [-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [--json] pattern
@@ -97,18 +97,18 @@ export async function run(args: string[]): Promise<number> {
     else run.out.line(banner);
     run.out.flush();
     const dist = coll.map("dist");
-    const avg = coll.map("avg");
+    const avg = counterDeltas(coll.map("avg"));
     const histOpts = o.function
       ? { valType: label, sectionHeader: "Function", sectionPrintFn: (i: number) => targetLabel(targets[i]!) }
       : { valType: label };
     for await (const tick of intervalTicks({ interval: interval ?? FOREVER, count: FOREVER, signal: run.signal })) {
       if (run.out.closed) break;
       // Without -F every key is {func: 0, slot}: the plain histogram BCC prints.
-      const entries = [...(dist.entries() as Iterable<[{ func: number; slot: number }, bigint]>)].map(([k, v]) =>
+      const entries = (drainMap(dist) as [{ func: number; slot: number }, bigint][]).map(([k, v]) =>
         o.function ? ([k, v] as const) : ([k.slot, v] as const),
       );
-      const total = (avg.lookup(0) as bigint | undefined) ?? 0n;
-      const count = (avg.lookup(1) as bigint | undefined) ?? 0n;
+      const total = avg(0);
+      const count = avg(1);
       const totalIn = Number(total) / Number(div);
       if (o.json) {
         for (const h of histogramJson("log2", entries, histOpts)) run.out.json({ time: clockTime(tick.time), ...h });
@@ -122,9 +122,6 @@ export async function run(args: string[]): Promise<number> {
         if (tick.last) run.out.line("Detaching...");
       }
       run.out.flush();
-      dist.clear();
-      avg.update(0, 0n);
-      avg.update(1, 0n);
       if (tick.last) break;
     }
     return 0;

@@ -130,7 +130,7 @@ export async function run(args: string[]): Promise<number> {
   for (const l of links) await l.closeAsync();
   if (run.out.closed) return 0;
   if (!o.folded && !o.json) run.out.line("");
-  const raw = stackCounts(coll.map("counts"));
+  const raw = stackCounts(coll.map("counts").entries());
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, offset: o.offset, skipKernel: tracepointFrame });
   writeStackReport(run.out, stacks, {
     tool: "offcputime", folded: o.folded, delimited: o.delimited && kernel && user, json: o.json, svg: o.svg, html: o.html,

@@ -136,7 +136,7 @@ export async function run(args: string[]): Promise<number> {
   if (!o.folded && !o.json) run.out.line("");
   const symbolizer = new Symbolizer();
   const cpuBefore = process.cpuUsage();
-  const raw = stackCounts(coll.map("counts"));
+  const raw = stackCounts(coll.map("counts").entries());
   // BCC's multi-line form names frames with offset and module; folded output and flame graphs use bare names.
   const decorated = !o.folded && !o.json;
   const stacks = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, annotate: o.annotations && o.folded, address: o.address && decorated, offset: decorated, module: decorated }, symbolizer);

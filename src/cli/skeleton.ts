@@ -218,11 +218,12 @@ export interface TopToolOptions<R> extends StartOptions {
   banner?: string;
   /** The column header line. */
   header: string;
-  /** Rows of one interval, read from the maps (the tool sorts them). */
+  /**
+   * Rows of one interval, read from the maps (the tool sorts them). A tool drains
+   * its hash maps here (drainMap): read and cleared in one pass, nothing falls between.
+   */
   rows(coll: Collection): R[];
   line(row: R): string;
-  /** Clears the maps after each interval (default: every hash map the rows came from is the tool's to clear). */
-  clear(coll: Collection): void;
 }
 
 function procLoadavg(): string {
@@ -252,7 +253,6 @@ export async function runTopTool<R>(opts: TopToolOptions<R>): Promise<number> {
       run.out.line((opts.noclear ? "\n" : "\x1b[H\x1b[2J") + lines.join("\n"));
     }
     run.out.flush();
-    opts.clear(coll);
     if (tick.last) break;
   }
   return 0;
@@ -301,6 +301,22 @@ export async function runIntervalTool(opts: IntervalToolOptions): Promise<number
   }
   if (!opts.json && opts.footer) run.out.line(opts.footer);
   return 0;
+}
+
+/**
+ * Counters in an array map (per-CPU or not) that programs only add to: the returned
+ * function gives what slot `i` gained since its previous call for that slot. The map
+ * is never cleared, so nothing added between a read and a clear is lost.
+ */
+export function counterDeltas(map: BpfMap): (i: number) => bigint {
+  const last = new Map<number, bigint>();
+  return (i) => {
+    const v = map.lookup(i) as bigint[] | bigint | undefined;
+    const total = Array.isArray(v) ? v.reduce((a, b) => a + b, 0n) : (v ?? 0n);
+    const gained = total - (last.get(i) ?? 0n);
+    last.set(i, total);
+    return gained;
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Link } from "../link/link.ts";
 import { formatFolded } from "../report/stacks.ts";
 import { Symbolizer } from "../symbolize/index.ts";
 import { attachWithCookie, resolvePattern } from "./probes.ts";
-import { startTool } from "./skeleton.ts";
+import { drainMap, startTool } from "./skeleton.ts";
 import { stackCounts, symbolizeStacks, tracepointFrame } from "./stacktool.ts";
 import { durationOption, havePrivileges, intOption, parseToolArgs, pidOption, UsageError } from "./tool.ts";
 
@@ -112,8 +112,7 @@ export async function run(args: string[]): Promise<number> {
     for await (const tick of intervalTicks({ interval: interval ?? FOREVER, count: FOREVER, signal: run.signal })) {
       if (run.out.closed) break;
       if (tick.last) for (const l of links.splice(0)) await l.closeAsync(); // the last report of a quiet kernel
-      const raw = stackCounts(counts);
-      counts.clear();
+      const raw = stackCounts(drainMap(counts));
       const s = symbolizeStacks(coll.map("stacks"), raw, { kernel, user, offset: o.offset, address: o.verbose, skipKernel: tracepointFrame }, symbolizer);
       // Without -P, the same frames from different processes are one stack (BCC keys them so).
       const merged = new Map<string, (typeof s.samples)[number]>();

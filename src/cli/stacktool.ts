@@ -183,9 +183,9 @@ export function writeStackReport(out: Output, s: SymbolizedStacks, opts: ReportO
  * kernel_stack_id, user_stack_id, name) -> count, or a key that adds the tgid whose
  * mappings name the user frames (offcputime counts threads).
  */
-export function stackCounts(counts: BpfMap): RawStack[] {
+export function stackCounts(entries: Iterable<[unknown, unknown]>): RawStack[] {
   const raw: RawStack[] = [];
-  for (const [k, v] of counts.entries() as Iterable<[StackKey, bigint]>) {
+  for (const [k, v] of entries as Iterable<[StackKey, bigint]>) {
     raw.push({ pid: k.pid, symPid: k.tgid, comm: commOf(k.name), kernelId: k.kernel_stack_id, userId: k.user_stack_id, count: v });
   }
   return raw;

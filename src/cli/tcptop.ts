@@ -6,7 +6,7 @@ import { parseIntervalArgs } from "../histogram/interval.ts";
 import { haveDynamicProbes } from "../features/index.ts";
 import { tracepointExists } from "../link/tracepoint.ts";
 import { AF_INET, familyOption, formatAddress } from "../internal/net.ts";
-import { runTopTool } from "./skeleton.ts";
+import { drainMap, runTopTool } from "./skeleton.ts";
 import { intOption, parseToolArgs, pidOption } from "./tool.ts";
 import { TASK_FILTER_OPTIONS, taskFilter } from "./task-filter.ts";
 import type { SourceDest } from "./tcp-shared.ts";
@@ -108,7 +108,7 @@ export async function run(args: string[]): Promise<number> {
     rows: (coll) => {
       const rows = new Map<string, Row>();
       const add = (map: string, field: "rx_kb" | "tx_kb") => {
-        for (const [f, n] of coll.map(map).entries() as Iterable<[Flow, bigint]>) {
+        for (const [f, n] of drainMap(coll.map(map)) as [Flow, bigint][]) {
           const k = key(f);
           let r = rows.get(k);
           if (!r) {
@@ -124,9 +124,5 @@ export async function run(args: string[]): Promise<number> {
       return [...rows.values()].sort((a, b) => b.rx_kb + b.tx_kb - (a.rx_kb + a.tx_kb));
     },
     line: (r) => `${String(r.pid).padEnd(7)} ${r.comm.slice(0, 12).padEnd(12)} ${r.laddr.padEnd(21)} ${r.raddr.padEnd(21)} ${String(Math.floor(r.rx_kb)).padStart(6)} ${String(Math.floor(r.tx_kb)).padStart(6)}`,
-    clear: (coll) => {
-      coll.map("sent").clear();
-      coll.map("received").clear();
-    },
   });
 }

@@ -2,7 +2,7 @@
 import { tracepointExists } from "../link/tracepoint.ts";
 import { NotSupportedError } from "../errors.ts";
 import { clockTime, intervalTicks } from "../histogram/index.ts";
-import { parseIntervalToolArgs, startTool } from "./skeleton.ts";
+import { counterDeltas, parseIntervalToolArgs, startTool } from "./skeleton.ts";
 import { havePrivileges } from "./tool.ts";
 
 const HELP = `usage: tsbpf vfsstat [-h] [-p PID] [--json] [interval] [count]
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
   await using tool = await startTool({ tool: "vfsstat", programs, constants: { targ_pid: pid ?? 0 } });
   if (!tool) return 1;
   const { coll, run } = tool;
-  const stats = coll.map("stats");
+  const gained = counterDeltas(coll.map("stats"));
   if (!o.json) run.out.line(`${"TIME".padEnd(8)}  ${STATS.map((s) => ` ${`${s}/s`.padStart(8)}`).join("")}`);
   run.out.flush();
   let last = Date.now();
@@ -69,12 +69,7 @@ export async function run(args: string[]): Promise<number> {
     const now = Date.now();
     const seconds = tick.last && !intervals.periodic ? (now - last) / 1000 : intervals.interval;
     last = now;
-    const values = STATS.map((_, i) => {
-      const perCpu = stats.lookup(i + 1) as bigint[] | bigint | undefined;
-      const total = Array.isArray(perCpu) ? perCpu.reduce((a, b) => a + b, 0n) : (perCpu ?? 0n);
-      return Math.floor(Number(total) / Math.max(seconds, 1e-3));
-    });
-    stats.clear();
+    const values = STATS.map((_, i) => Math.floor(Number(gained(i + 1)) / Math.max(seconds, 1e-3)));
     if (o.json) run.out.json({ time: clockTime(tick.time), ...Object.fromEntries(STATS.map((s, i) => [`${s.toLowerCase()}_per_s`, values[i]])) });
     else run.out.line(`${clockTime(tick.time).padEnd(8)}: ${values.map((v) => ` ${String(v).padStart(8)}`).join("")}`);
     run.out.flush();
