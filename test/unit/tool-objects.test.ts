@@ -2,7 +2,7 @@
 // than a header the tools share is rebuilt, not loaded stale.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isStaleToolObject, toolSourceDir } from "../../src/cli/tool.ts";
@@ -13,9 +13,9 @@ test("a tool object is stale when its C or a shared header (include/, src/cli/bp
   try {
     const object = join(dir, "opensnoop.bpf.o");
     writeFileSync(object, "");
-    const newest = Math.max(
-      ...[join(toolSourceDir, "opensnoop.bpf.c"), join(packageRoot, "include", "tsbpf.h"), join(toolSourceDir, "block.h")].map((p) => statSync(p).mtimeMs),
-    );
+    const headers = (d: string) => readdirSync(d).filter((f) => f.endsWith(".h")).map((f) => join(d, f));
+    const inputs = [join(toolSourceDir, "opensnoop.bpf.c"), ...headers(toolSourceDir), ...headers(join(packageRoot, "include"))];
+    const newest = Math.max(...inputs.map((p) => statSync(p).mtimeMs));
     const at = (ms: number) => utimesSync(object, ms / 1000, ms / 1000);
     at(newest + 60_000);
     assert.equal(isStaleToolObject("opensnoop", object), false);
