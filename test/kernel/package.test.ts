@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { root, tempDir } from "../support/tools.ts";
 
@@ -44,6 +44,13 @@ test("the tarball holds the build, the prebuilt addon, the headers and the tools
     assert.ok(listing.includes(`package/${f}`), `the package has no ${f}`);
   }
   const shipped = (pattern: RegExp) => listing.filter((f) => pattern.test(f));
+  // Every header a tool's C includes, so that a tool whose object is stale or missing compiles.
+  for (const c of shipped(/^package\/src\/cli\/bpf\/.*\.bpf\.c$/)) {
+    const text = readFileSync(join(root, c.slice("package/".length)), "utf8");
+    for (const [, h] of text.matchAll(/^#include "([^"]+\.h)"/gm)) {
+      if (h !== "vmlinux.h") assert.ok(listing.includes(`package/src/cli/bpf/${h}`), `${c} includes ${h}, which the package lacks`);
+    }
+  }
   assert.deepEqual(shipped(/^package\/(test|bench|examples|\.ci)\//), []);
   assert.deepEqual(shipped(/\.ts$/).filter((f) => !f.endsWith(".d.ts")), [], "no TypeScript sources");
   assert.deepEqual(shipped(/\.o$/).filter((f) => !f.startsWith("package/dist/bpf/")), [], "no build intermediates");
