@@ -236,10 +236,11 @@
 #define ir_loc_addr req.__req_common.skc_rcv_saddr
 
 /* A socket as its protocol's struct (include/linux/tcp.h, net/inet_sock.h,
- * net/inet_connection_sock.h): each begins with the one before, so the pointer is the same */
-static __always_inline struct inet_sock *inet_sk(const struct sock *sk) { return (struct inet_sock *)sk; }
-static __always_inline struct inet_connection_sock *inet_csk(const struct sock *sk) { return (struct inet_connection_sock *)sk; }
-static __always_inline struct tcp_sock *tcp_sk(const struct sock *sk) { return (struct tcp_sock *)sk; }
+ * net/inet_connection_sock.h): each begins with the one before, so the pointer is the same.
+ * Macros, not functions: the cast keeps `sk`'s kernel pointer visible to the read rewriter */
+#define inet_sk(sk) ((struct inet_sock *)(sk))
+#define inet_csk(sk) ((struct inet_connection_sock *)(sk))
+#define tcp_sk(sk) ((struct tcp_sock *)(sk))
 
 /* The socket's recorded receive queue (include/linux/skbuff.h) */
 static __always_inline bool skb_rx_queue_recorded(const struct sk_buff *skb)
