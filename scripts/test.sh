@@ -28,8 +28,7 @@ if [ "${suites[*]}" != unit ] || [ -n "${TSBPF_TEST_FILES:-}" ]; then
   bash scripts/setup.sh
   # The workloads and peers the kernel and vm suites drive (a fresh machine has none of them):
   # ip/tc (packets), mkfs.xfs/mkfs.btrfs (fsslower), openssl and GnuTLS (sslsniff),
-  # <sys/sdt.h> (USDT fixtures), Debian's python3 (USDT probes).
-  # bpfcc-tools: BCC 0.26's tools and python3-bpfcc, the BCC corpus's source without a mirror (test/kernel/bcc-corpus.test.ts).
+  # <sys/sdt.h> (USDT fixtures), Debian's python3 (USDT probes), bpfcc-tools (BCC's tools without a mirror: bcc-corpus).
   missing=()
   for p in iproute2 xfsprogs btrfs-progs openssl libgnutls28-dev systemtap-sdt-dev python3 bpfcc-tools; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
