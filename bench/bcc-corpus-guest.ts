@@ -1,6 +1,6 @@
 // BCC's tool corpus in the Debian guest kernels: tsbpf's figure beside BCC's own.
 //   node --import tsx bench/bcc-corpus-guest.ts [6.1] [6.12]        (default: both)
-// Needs BCC's repository and Debian's python3-bpfcc/bpfcc-tools on the host (scripts/bcc-corpus.ts).
+// Needs Debian's python3-bpfcc/bpfcc-tools on the host, and BCC's repository for its tools when present (scripts/bcc-corpus.ts).
 // For each kernel, two boots:
 //   A. BCC 0.26, python3 and the kernel's headers staged in (bench/startup-guest.sh's staging):
 //      each tool's Python runs up to BPF() with BCC's feature checks answered by the guest
@@ -15,7 +15,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CORPUS, DRIVER, bccMirror, corpusSkipReason, extractionDir, loadGuestCorpus, prepareGuestCorpus, type Extracted } from "../scripts/bcc-corpus.ts";
+import { CORPUS, DRIVER, corpusSkipReason, corpusSource, extractionDir, loadGuestCorpus, prepareGuestCorpus, type Extracted } from "../scripts/bcc-corpus.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -79,7 +79,7 @@ async function bench(series: string): Promise<void> {
     const hostDir = join(work, "host-objects", "bcc-corpus", release!);
     mkdirSync(join(a, "extract", "bcc-overlay"), { recursive: true });
     cpSync(hostDir, join(a, "host"), { recursive: true, filter: (p) => !p.endsWith(".o") });
-    const ext = extractionDir(bccMirror()!);
+    const ext = extractionDir(corpusSource()!);
     for (const f of readdirSync(ext)) if (f.endsWith(".py") && f !== "driver.py") copyFileSync(join(ext, f), join(a, "extract", f));
     cpSync(join(ext, "bcc-overlay"), join(a, "extract", "bcc-overlay"), { recursive: true });
     writeFileSync(join(a, "extract", "driver.py"), DRIVER);

@@ -1,14 +1,17 @@
-// The C text that BCC's own tools (tools/*.py in BCC's repository) pass to
-// BPF() at their default options, extracted from a mirror of the repository,
-// and loaded through tsbpf's BCC front end: does each compile, and does every
+// The C text that BCC's own tools pass to BPF() at their default options, and
+// loaded through tsbpf's BCC front end: does each compile, and does every
 // program function pass the verifier?
 //
-// Extraction runs each tool under Debian's python3-bpfcc with BPF.__init__
-// replaced by a function that records text= and cflags= and stops the tool:
-// every placeholder substitution, feature check (tracepoint_exists,
-// kernel_struct_has_field...) and container filter is the tool's own, at the
-// options given here. Nothing fetched is committed: the tools' text lives in
-// the cache dir ($TSBPF_CACHE_DIR/bcc-corpus/<commit>/).
+// The tools' Python comes from one of two sources (corpusSource()): a mirror of
+// BCC's repository (tools/NAME.py; $TSBPF_BCC_MIRROR), preferred when present,
+// else Debian's bpfcc-tools (/usr/sbin/NAME-bpfcc, BCC 0.26 in bookworm), which
+// is all a CI machine can get. Extraction runs each tool under Debian's
+// python3-bpfcc with BPF.__init__ replaced by a function that records text= and
+// cflags= and stops the tool: every placeholder substitution, feature check
+// (tracepoint_exists, kernel_struct_has_field...) and container filter is the
+// tool's own, at the options given here. Nothing fetched is committed: the
+// tools' text lives in the cache dir ($TSBPF_CACHE_DIR/bcc-corpus/<commit or
+// debian-VERSION>/).
 //
 //   node --import tsx scripts/bcc-corpus.ts [TOOL...]   # prints a table and the fraction that loads
 //   node --import tsx scripts/bcc-corpus.ts --guest DIR 6.1 6.12   # compiles it for guest kernels into DIR
@@ -78,6 +81,63 @@ export function bccPython(): string | undefined {
   return undefined;
 }
 
+/** Where the tools' Python comes from. */
+export interface ToolSource {
+  kind: "mirror" | "debian";
+  /** Which source and version, for the tests' output. */
+  label: string;
+  /** The cache directory's name: the mirror's commit, or debian-VERSION. */
+  key: string;
+  /** A tool's Python, or undefined when this source has no such tool. */
+  read(tool: string): Buffer | undefined;
+  /** A module of BCC's Python that newer tools import and python3-bpfcc 0.26 lacks (bcc/exec.py), when the source has it. */
+  module(name: string): Buffer | undefined;
+  /** Where a tool would be, for "not in ..." lines. */
+  where(tool: string): string;
+}
+
+export function mirrorSource(mirror: string): ToolSource {
+  const commit = execFileSync("git", ["-C", mirror, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+  const show = (path: string): Buffer | undefined => {
+    const r = spawnSync("git", ["-C", mirror, "show", `HEAD:${path}`], { maxBuffer: 16 << 20 });
+    return r.status === 0 ? r.stdout : undefined;
+  };
+  return {
+    kind: "mirror",
+    label: `BCC's repository at ${commit.slice(0, 12)} (${mirror})`,
+    key: commit,
+    read: (tool) => show(`tools/${tool}.py`),
+    module: (name) => show(`src/python/bcc/${name}`),
+    where: (tool) => `tools/${tool}.py in the mirror`,
+  };
+}
+
+/** Where Debian's bpfcc-tools puts the tools ($TSBPF_BCC_DEBIAN_TOOLS for another place). */
+export const DEBIAN_TOOLS = "/usr/sbin";
+
+/** Debian's bpfcc-tools, if installed: /usr/sbin/NAME-bpfcc is tools/NAME.py of the packaged release. */
+export function debianSource(): ToolSource | undefined {
+  const dir = process.env.TSBPF_BCC_DEBIAN_TOOLS ?? DEBIAN_TOOLS;
+  if (!existsSync(join(dir, "execsnoop-bpfcc"))) return undefined;
+  const q = spawnSync("dpkg-query", ["-W", "-f", "${Version}", "bpfcc-tools"], { encoding: "utf8" });
+  const version = q.status === 0 && q.stdout.trim() ? q.stdout.trim() : "unknown";
+  const path = (tool: string): string => join(dir, `${tool}-bpfcc`);
+  return {
+    kind: "debian",
+    label: `Debian's bpfcc-tools ${version} (${dir}/NAME-bpfcc)`,
+    key: `debian-${version.replace(/[^\w.+-]/g, "_")}`,
+    read: (tool) => (existsSync(path(tool)) ? readFileSync(path(tool)) : undefined),
+    module: () => undefined,
+    where: (tool) => `${path(tool)} (bpfcc-tools ${version})`,
+  };
+}
+
+/** The mirror when present (today's figures on dev machines), else Debian's scripts (CI). */
+export function corpusSource(): ToolSource | undefined {
+  const mirror = bccMirror();
+  return mirror ? mirrorSource(mirror) : debianSource();
+}
+
 // Runs a tool until it calls BPF(): records text= and cflags=, then stops it.
 // get_kprobe_functions reads available_filter_functions in BCC, which this
 // kind of host refuses: kallsyms' text symbols stand in.
@@ -126,17 +186,23 @@ export interface Extracted {
   cflags: string[];
   /** Why the text could not be extracted. */
   error?: string;
+  /** The source has no such tool (BCC 0.26 predates wqlat, numasched, swapin): listed, not a failure. */
+  missing?: boolean;
 }
 
-/** Extracts the C text of `tools` into the cache (reused while the mirror's commit is the same). */
-/** Where extractCorpus keeps the tools' Python, its driver and their text for the mirror's commit. */
-export function extractionDir(mirror: string, cacheDir = defaultCacheDir()): string {
-  const commit = execFileSync("git", ["-C", mirror, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-  return join(cacheDir, "bcc-corpus", commit);
+/** A source, or a mirror's path (what callers passed before there were two sources). */
+type SourceArg = ToolSource | string;
+const asSource = (s: SourceArg): ToolSource => (typeof s === "string" ? mirrorSource(s) : s);
+
+/** Where extractCorpus keeps the tools' Python, its driver and their text for the source's version. */
+export function extractionDir(source: SourceArg, cacheDir = defaultCacheDir()): string {
+  return join(cacheDir, "bcc-corpus", asSource(source).key);
 }
 
-export function extractCorpus(tools: CorpusTool[], mirror: string, python: string, cacheDir = defaultCacheDir()): Extracted[] {
-  const dir = extractionDir(mirror, cacheDir);
+/** Extracts the C text of `tools` into the cache (reused while the source's version is the same). */
+export function extractCorpus(tools: CorpusTool[], from: SourceArg, python: string, cacheDir = defaultCacheDir()): Extracted[] {
+  const source = asSource(from);
+  const dir = extractionDir(source, cacheDir);
   mkdirSync(dir, { recursive: true });
   const driver = join(dir, "driver.py");
   writeFileSync(driver, DRIVER);
@@ -144,18 +210,17 @@ export function extractCorpus(tools: CorpusTool[], mirror: string, python: strin
   mkdirSync(overlay, { recursive: true });
   for (const mod of ["exec.py"]) {
     const path = join(overlay, mod);
-    if (!existsSync(path)) writeFileSync(path, execFileSync("git", ["-C", mirror, "show", `HEAD:src/python/bcc/${mod}`]));
+    const text = existsSync(path) ? undefined : source.module(mod);
+    if (text) writeFileSync(path, text);
   }
   return tools.map(({ tool, args = [] }) => {
     const out = join(dir, `${tool}${args.length ? "-" + args.join("_").replace(/\W/g, "") : ""}.json`);
     if (!existsSync(out)) {
       const py = join(dir, `${tool}.py`);
       if (!existsSync(py)) {
-        try {
-          writeFileSync(py, execFileSync("git", ["-C", mirror, "show", `HEAD:tools/${tool}.py`]));
-        } catch {
-          return { tool, cflags: [], error: `tools/${tool}.py is not in the mirror` };
-        }
+        const text = source.read(tool);
+        if (!text) return { tool, cflags: [], missing: true, error: `${source.where(tool)} does not exist` };
+        writeFileSync(py, text);
       }
       const r = spawnSync(python, [driver, out, py, overlay, ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
       // Some tools catch every exception around BPF() (exitsnoop): the record is what counts.
@@ -179,6 +244,8 @@ export interface LoadResult {
   /** The first failure, one line. */
   reason?: string;
   stage?: "extract" | "translate" | "compile" | "load";
+  /** The source has no such tool: listed, not counted. */
+  missing?: boolean;
 }
 
 function firstLine(err: unknown): string {
@@ -210,6 +277,7 @@ export interface CompiledTool {
   functions: { name: string; kind: FunctionInfo["kind"] }[];
   stage?: "extract" | "translate" | "compile";
   reason?: string;
+  missing?: boolean;
 }
 
 /** Whether a BTF file has `struct name` (or a union), as the dialect asks of vmlinux.h. */
@@ -234,7 +302,7 @@ function translateOptions(e: Extracted, target: CompileTarget) {
 
 /** Translates and compiles one tool's text, as BPF.load would. */
 export async function compileTool(e: Extracted, target: CompileTarget = { kprobes: probesAvailable("kprobe") }): Promise<CompiledTool> {
-  if (e.text === undefined) return { tool: e.tool, functions: [], reason: e.error, stage: "extract" };
+  if (e.text === undefined) return { tool: e.tool, functions: [], reason: e.error, stage: "extract", ...(e.missing ? { missing: true } : {}) };
   let code: string;
   let functions: CompiledTool["functions"];
   try {
@@ -271,7 +339,7 @@ export function loadObject(tool: string, bytes: Uint8Array): { loaded: number; p
 /** Translates, compiles, and loads every program of one tool's text, as BPF.load would (without attaching). */
 export async function loadTool(e: Extracted, opts: { kprobes?: boolean } = {}): Promise<LoadResult> {
   const c = await compileTool(e, { kprobes: opts.kprobes ?? probesAvailable("kprobe") });
-  if (!c.bytes) return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: c.reason, stage: c.stage };
+  if (!c.bytes) return { tool: e.tool, ok: false, loaded: 0, programs: 0, reason: c.reason, stage: c.stage, ...(c.missing ? { missing: true } : {}) };
   const r = loadObject(e.tool, c.bytes);
   const ok = r.loaded === r.programs && r.programs > 0;
   return { tool: e.tool, ok, ...r, stage: ok ? undefined : "load" };
@@ -290,7 +358,9 @@ export interface GuestManifest {
   release: string;
   /** The host the text was extracted on (its kernel answered the tools' feature checks). */
   extractedOn: string;
-  tools: { tool: string; area: Area; object?: string; functions: CompiledTool["functions"]; stage?: CompiledTool["stage"]; reason?: string }[];
+  /** Where the tools' Python came from (absent in manifests from before there were two sources: the mirror). */
+  source?: { kind: ToolSource["kind"]; label: string };
+  tools: { tool: string; area: Area; object?: string; functions: CompiledTool["functions"]; stage?: CompiledTool["stage"]; reason?: string; missing?: boolean }[];
 }
 
 const GUEST_CACHE_FORMAT = 2;
@@ -298,12 +368,15 @@ const GUEST_CACHE_FORMAT = 2;
 /** Written when the preparation failed: the guest check fails with its text. */
 export const GUEST_FAILED_FILE = "failed.txt";
 
-/** Written instead of the manifests when the host cannot prepare the corpus (no mirror, no python3-bpfcc). */
+/** Written instead of the manifests when the host cannot prepare the corpus (no tools' Python, no python3-bpfcc). */
 export const GUEST_SKIP_FILE = "skip.txt";
 
 export function corpusSkipReason(): string | undefined {
-  if (!bccMirror()) return `BCC's repository is not at ${process.env.TSBPF_BCC_MIRROR ?? DEFAULT_MIRROR} on the host (set TSBPF_BCC_MIRROR)`;
-  if (!bccPython()) return "Debian's python3-bpfcc is not installed on the host (apt-get install python3-bpfcc): it runs the tools' Python to get their C";
+  if (!corpusSource()) {
+    return `neither BCC's repository (${process.env.TSBPF_BCC_MIRROR ?? DEFAULT_MIRROR}; set TSBPF_BCC_MIRROR) nor Debian's bpfcc-tools ` +
+      `(${process.env.TSBPF_BCC_DEBIAN_TOOLS ?? DEBIAN_TOOLS}/NAME-bpfcc; apt-get install bpfcc-tools) is on this machine: they hold the tools' Python`;
+  }
+  if (!bccPython()) return "Debian's python3-bpfcc is not installed (apt-get install python3-bpfcc): it runs the tools' Python to get their C";
   return undefined;
 }
 
@@ -393,6 +466,8 @@ interface PrepareOptions {
   /** Text extracted elsewhere (in a guest) instead of here, and where. */
   extracted?: Extracted[];
   extractedOn?: string;
+  /** Where the tools' Python came from (default: corpusSource()). */
+  source?: ToolSource;
   /** On an error, write it to GUEST_FAILED_FILE (the guest check fails with it) instead of throwing (failing the whole guest suite's preparation). */
   recordFailure?: boolean;
 }
@@ -400,7 +475,8 @@ interface PrepareOptions {
 async function prepare(base: string, kernels: string[], opts: PrepareOptions): Promise<string[]> {
   const log = opts.log ?? (() => {});
   const started = Date.now();
-  const extracted = opts.extracted ?? extractCorpus(CORPUS, bccMirror()!, bccPython()!);
+  const source = opts.source ?? corpusSource()!;
+  const extracted = opts.extracted ?? extractCorpus(CORPUS, source, bccPython()!);
   const digest = frontEndDigest();
   const { resolveKernel } = await import("../src/vm/kernels.ts");
   const { kernelVersionCode } = await import("../src/bcc/dialect.ts");
@@ -419,7 +495,7 @@ async function prepare(base: string, kernels: string[], opts: PrepareOptions): P
     const cache = join(defaultCacheDir(), "bcc-corpus-guest", release);
     const dir = join(base, release);
     mkdirSync(dir, { recursive: true });
-    const manifest: GuestManifest = { release, extractedOn: opts.extractedOn ?? hostRelease(), tools: [] };
+    const manifest: GuestManifest = { release, extractedOn: opts.extractedOn ?? hostRelease(), source: { kind: source.kind, label: source.label }, tools: [] };
     for (const e of extracted) {
       const area = CORPUS.find((t) => t.tool === e.tool)!.area;
       const used = asked.get(e.tool)!.map((tp) => [tp, formats.get(tp) ?? null]);
@@ -452,11 +528,11 @@ async function prepare(base: string, kernels: string[], opts: PrepareOptions): P
       const hasObject = existsSync(obj) && (c as { object?: boolean }).object !== false;
       if (hasObject) copyFileSync(obj, join(dir, `${e.tool}.o`));
       if (opts.withText && e.text !== undefined) writeFileSync(join(dir, `${e.tool}.json`), JSON.stringify({ text: e.text, cflags: e.cflags }));
-      manifest.tools.push({ tool: e.tool, area, ...(hasObject ? { object: `${e.tool}.o` } : {}), functions: c.functions, stage: c.stage, reason: c.reason });
+      manifest.tools.push({ tool: e.tool, area, ...(hasObject ? { object: `${e.tool}.o` } : {}), functions: c.functions, stage: c.stage, reason: c.reason, ...(e.missing ? { missing: true } : {}) });
     }
     writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 1));
   }
-  log(`bcc-corpus: ${extracted.length} tools for ${releases.join(", ")} (${compiled} compiled, the rest cached) in ${Date.now() - started} ms`);
+  log(`bcc-corpus: ${extracted.length} tools from ${source.label} for ${releases.join(", ")} (${compiled} compiled, the rest cached) in ${Date.now() - started} ms`);
   return releases;
 }
 
@@ -464,7 +540,7 @@ async function prepare(base: string, kernels: string[], opts: PrepareOptions): P
 export function loadGuestCorpus(dir: string): { manifest: GuestManifest; results: LoadResult[] } {
   const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as GuestManifest;
   const results = manifest.tools.map((t): LoadResult => {
-    if (!t.object) return { tool: t.tool, ok: false, loaded: 0, programs: 0, reason: t.reason, stage: t.stage };
+    if (!t.object) return { tool: t.tool, ok: false, loaded: 0, programs: 0, reason: t.reason, stage: t.stage, ...(t.missing ? { missing: true } : {}) };
     const r = loadObject(t.tool, new Uint8Array(readFileSync(join(dir, t.object))));
     const ok = r.loaded === r.programs && r.programs > 0;
     return { tool: t.tool, ok, ...r, stage: ok ? undefined : "load" };
@@ -487,23 +563,29 @@ async function main(): Promise<void> {
     console.log(`${results.filter((r) => r.ok).length}/${results.length} tools load`);
     return;
   }
-  const mirror = bccMirror();
-  const python = bccPython();
-  if (!mirror || !python) {
-    console.error(`needs BCC's repository (${process.env.TSBPF_BCC_MIRROR ?? DEFAULT_MIRROR}) and python3-bpfcc`);
+  const skip = corpusSkipReason();
+  if (skip) {
+    console.error(skip);
     process.exit(1);
   }
+  const source = corpusSource()!;
   const only = process.argv.slice(2);
   const tools = only.length ? CORPUS.filter((t) => only.includes(t.tool)) : CORPUS;
-  const extracted = extractCorpus(tools, mirror, python);
+  console.log(`the tools' Python: ${source.label}`);
+  const extracted = extractCorpus(tools, source, bccPython()!);
   let ok = 0;
   for (const e of extracted) {
+    const area = tools.find((t) => t.tool === e.tool)!.area;
+    if (e.missing) {
+      console.log(`--   ${area.padEnd(8)} ${e.tool.padEnd(16)} not in this source (${e.error})`);
+      continue;
+    }
     const r = await loadTool(e);
     if (r.ok) ok++;
-    const area = tools.find((t) => t.tool === e.tool)!.area;
     console.log(`${r.ok ? "ok  " : "FAIL"} ${area.padEnd(8)} ${e.tool.padEnd(16)} ${r.loaded}/${r.programs}${r.ok ? "" : ` [${r.stage}] ${r.reason}`}`);
   }
-  console.log(`${ok}/${extracted.length} tools load (${((100 * ok) / extracted.length).toFixed(0)}%)`);
+  const tried = extracted.filter((e) => !e.missing).length;
+  console.log(`${ok}/${tried} tools load (${((100 * ok) / tried).toFixed(0)}%)${tried < extracted.length ? `; ${extracted.length - tried} not in ${source.kind === "debian" ? "the package" : "the mirror"}` : ""}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -28,9 +28,9 @@ if [ "${suites[*]}" != unit ] || [ -n "${TSBPF_TEST_FILES:-}" ]; then
   bash scripts/setup.sh
   # The workloads and peers the kernel and vm suites drive (a fresh machine has none of them):
   # ip/tc (packets), mkfs.xfs/mkfs.btrfs (fsslower), openssl and GnuTLS (sslsniff),
-  # <sys/sdt.h> (USDT fixtures), Debian's python3 (USDT probes).
+  # <sys/sdt.h> (USDT fixtures), Debian's python3 (USDT probes), bpfcc-tools (BCC's tools without a mirror: bcc-corpus).
   missing=()
-  for p in iproute2 xfsprogs btrfs-progs openssl libgnutls28-dev systemtap-sdt-dev python3; do
+  for p in iproute2 xfsprogs btrfs-progs openssl libgnutls28-dev systemtap-sdt-dev python3 bpfcc-tools; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -235,6 +235,13 @@
 #define ir_rmt_addr req.__req_common.skc_daddr
 #define ir_loc_addr req.__req_common.skc_rcv_saddr
 
+/* A socket as its protocol's struct (include/linux/tcp.h, net/inet_sock.h,
+ * net/inet_connection_sock.h): each begins with the one before, so the pointer is the same.
+ * Macros, not functions: the cast keeps `sk`'s kernel pointer visible to the read rewriter */
+#define inet_sk(sk) ((struct inet_sock *)(sk))
+#define inet_csk(sk) ((struct inet_connection_sock *)(sk))
+#define tcp_sk(sk) ((struct tcp_sock *)(sk))
+
 /* The socket's recorded receive queue (include/linux/skbuff.h) */
 static __always_inline bool skb_rx_queue_recorded(const struct sk_buff *skb)
 {
