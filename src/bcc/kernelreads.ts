@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { defaultCacheDir, sha256, writeFileAtomic } from "../compile/cache.ts";
 import { clangVersion, findClang } from "../compile/tools.ts";
 import { vmlinuxHeaderInfo } from "../compile/vmlinux.ts";
+import { headersDigest } from "../compile/compile.ts";
 import { dumpAst, type AstNode, type UserText } from "./clang-ast.ts";
 
 /** Suffix the AST run gives the user's functions, so one -ast-dump-filter names them all. */
@@ -70,12 +71,12 @@ export const KERNEL_READ_MACROS = `/* BCC's implicit probe reads (src/bcc/kernel
   bpf_probe_read_user((void *)&__tsbpf_uv, sizeof(__tsbpf_uv), (const void *)&(__VA_ARGS__)); __tsbpf_uv; })
 `;
 
-/** Rewrites the implicit kernel reads of a translated BCC program (cached by its text, flags, clang and kernel). */
+/** Rewrites the implicit kernel reads of a translated BCC program (cached by its text, flags, clang, kernel and headers). */
 export async function rewriteKernelReads(code: string, opts: KernelReadsOptions): Promise<KernelReadsResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const clang = findClang();
   const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir, btfPath: opts.btfPath })]);
-  const key = sha256(JSON.stringify([PREFIX_CACHE_FORMAT, code, opts.userStart, opts.functions, opts.programs, opts.cflags ?? [], version, vmlinux.btfHash]));
+  const key = sha256(JSON.stringify([PREFIX_CACHE_FORMAT, code, opts.userStart, opts.functions, opts.programs, opts.cflags ?? [], version, vmlinux.btfHash, headersDigest()]));
   const cacheFile = join(cacheDir, "bcc-reads", `${key}.json`);
   try {
     const hit = JSON.parse(await readFile(cacheFile, "utf8")) as { wraps: [number, number, Kind][] };

@@ -24,6 +24,7 @@ import { packageRoot } from "../internal/package.ts";
 import { defaultCacheDir, sha256, writeFileAtomic } from "../compile/cache.ts";
 import { clangVersion, findClang } from "../compile/tools.ts";
 import { vmlinuxHeaderInfo } from "../compile/vmlinux.ts";
+import { headersDigest } from "../compile/compile.ts";
 import { BccError } from "./errors.ts";
 import { dumpAst, type AstNode, type UserText } from "./clang-ast.ts";
 
@@ -100,14 +101,14 @@ export function packetStructCandidates(userText: string): string[] {
   return [...out];
 }
 
-/** Rewrites field reads and writes through packet-struct pointers as BCC does (cached by the text, flags, clang and kernel). */
+/** Rewrites field reads and writes through packet-struct pointers as BCC does (cached by the text, flags, clang, kernel and headers). */
 export async function rewritePacketReads(code: string, opts: PacketReadsOptions): Promise<PacketReadsResult> {
   const structs = packetStructCandidates(code.slice(opts.userStart));
   if (structs.length === 0) return { code, packetReads: 0, packetWrites: 0, cached: true };
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const clang = findClang();
   const [version, vmlinux] = await Promise.all([clangVersion(clang), vmlinuxHeaderInfo({ cacheDir, btfPath: opts.btfPath })]);
-  const key = sha256(JSON.stringify([CACHE_FORMAT, code, opts.userStart, opts.functions, structs, opts.cflags ?? [], version, vmlinux.btfHash]));
+  const key = sha256(JSON.stringify([CACHE_FORMAT, code, opts.userStart, opts.functions, structs, opts.cflags ?? [], version, vmlinux.btfHash, headersDigest()]));
   const cacheFile = join(cacheDir, "bcc-packets", `${key}.json`);
   try {
     const hit = JSON.parse(await readFile(cacheFile, "utf8")) as { edits: Edit[]; reads: number; writes: number };

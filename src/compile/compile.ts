@@ -1,6 +1,6 @@
 // The clang driver: BPF C source in, a cached BPF ELF object out.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { TsbpfError } from "../errors.ts";
@@ -85,6 +85,38 @@ async function prefixPch(
   return precompiledHeaders(clang, base, headers, version, btfHash, cacheDir);
 }
 
+let headersDigestMemo: string | undefined;
+
+/**
+ * What the headers outside a program's own text are, as of now: tsbpf's include/
+ * (the BCC prelude's and the tools' headers) and libbpf's <bpf/...>, by path, size
+ * and mtime. For the caches that are keyed by a program's text alone (precompiled
+ * headers, the BCC rewrites' results): an edited header or an upgraded libbpf-dev
+ * gives them new keys instead of stale answers. Read once per process.
+ */
+export function headersDigest(): string {
+  if (headersDigestMemo !== undefined) return headersDigestMemo;
+  const entries: string[] = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(path);
+      else if (st && name.endsWith(".h")) entries.push(`${path}:${st.size}:${st.mtimeMs}`);
+    }
+  };
+  walk(TSBPF_INCLUDE);
+  walk("/usr/include/bpf");
+  headersDigestMemo = sha256(entries.join("\n"));
+  return headersDigestMemo;
+}
+
 /**
  * `headers` (each as `#include` takes it: `"vmlinux.h"`, `<bpf/bpf_helpers.h>`)
  * precompiled for clang `flags`, built on first use in `<cache>/pch/<key>/prefix.pch`;
@@ -93,7 +125,7 @@ async function prefixPch(
 export async function precompiledHeaders(
   clang: string, flags: string[], headers: string[], version: string, btfHash: string, cacheDir: string,
 ): Promise<string | undefined> {
-  const dir = trustedCacheDir(cacheDir, "pch", sha256(JSON.stringify([CACHE_FORMAT, flags, version, btfHash, headers])).slice(0, 24));
+  const dir = trustedCacheDir(cacheDir, "pch", sha256(JSON.stringify([CACHE_FORMAT, flags, version, btfHash, headers, headersDigest()])).slice(0, 24));
   const pch = join(dir, "prefix.pch");
   if (existsSync(pch)) return pch;
   const header = join(dir, "prefix.h");
