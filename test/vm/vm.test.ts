@@ -175,7 +175,7 @@ describe("guest suite (test/guest/*.guest.ts)", { skip: HOST_ONLY && "TSBPF_TEST
     }
     // Guest files run tsbpf's tools, which load dist/bpf (the guest has no clang).
     await ensureToolObjects(undefined);
-    // test/guest/bcc-corpus.guest.ts: BCC's tools compiled for each guest kernel (cached; without BCC's mirror, a skip note).
+    // test/guest/bcc-corpus.guest.ts: BCC's tools compiled for each guest kernel (cached; without BCC's mirror or Debian's bpfcc-tools, a skip note).
     await prepareGuestCorpus(objects, KERNELS, { recordFailure: true, log: (m) => console.error(m) });
   });
   after(() => {
