@@ -10,9 +10,9 @@
 //         each pair's cost; then one round with BPF statistics on for the time
 //         inside each of the exporter's programs that ran. BENCH_EXPORTER_ARGS
 //         passes to the exporter (--config FILE: a variant). BENCH_PEER="CMD ARGS"
-//         runs a peer tracer in the exporter's place (bench/empty-sys-enter.ts, or bpftrace counting
-//         syscalls at the same raw tracepoint: what the hook itself costs), ready
-//         when a new BPF program appears. Take the lock: a kernel test beside it
+//         runs a peer tracer in the exporter's place (bench/empty-sys-enter.ts:
+//         what the hook itself costs; or bpftrace counting syscalls at the
+//         raw_syscalls:sys_enter trace event), ready when a new BPF program appears. Take the lock: a kernel test beside it
 //         skews both sides.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
