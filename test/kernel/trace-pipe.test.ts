@@ -204,7 +204,8 @@ describe("tracefs and trace_pipe", { skip }, () => {
     controller.abort();
     assert.deepEqual(await ended, []);
     assert.deepEqual(tracePipeFds(), []);
-    assert.equal(fdCount(), before);
+    // No fd left behind; node may close one of its own meanwhile (CI saw 27 after 28).
+    assert.ok(fdCount() <= before, `${fdCount()} fds open, ${before} before`);
     // After the end, next() stays done.
     assert.deepEqual(await lines.next(), { value: undefined, done: true });
   });
@@ -223,7 +224,7 @@ describe("tracefs and trace_pipe", { skip }, () => {
 
     const before = fdCount();
     const aborted = tracePipe({ signal: AbortSignal.abort() });
-    assert.equal(fdCount(), before);
+    assert.ok(fdCount() <= before, `${fdCount()} fds open, ${before} before: an aborted signal opened something`);
     assert.deepEqual(await aborted.next(), { value: undefined, done: true });
   });
 
