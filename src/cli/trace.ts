@@ -3,7 +3,7 @@
 // hit, with an optional C filter and a printf-style message. All probes become
 // one generated BPF program (src/cli/trace/generate.ts); the messages are
 // formatted here, from the raw values each event carries.
-import { existsSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from "node:fs";
 import { availableParallelism, endianness } from "node:os";
 import { basename, join } from "node:path";
 import { readStack } from "../maps/stack.ts";
@@ -14,6 +14,7 @@ import { CompileError, formatDiagnostic } from "../compile/diagnostics.ts";
 import { ObjectSpec } from "../object/spec.ts";
 import { chooseEventTransport, openEvents, type EventTransport } from "../events/channel.ts";
 import { AttachError } from "../link/errors.ts";
+import { cgroup2Root, cgroupDir } from "../link/cgroup.ts";
 import { fallbackFor, type HookTarget } from "../link/hooks.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
@@ -61,6 +62,7 @@ options:
   -T, --time             a TIME column: HH:MM:SS
   -C, --print_cpu        a CPU column
   -n, --name NAME        only processes whose name contains NAME
+  -c, --cgroup-path PATH only tasks in this cgroup v2 directory or below it (a path, or relative to the cgroup2 mount)
   -K, --kernel-stack     output kernel stack trace (bpf_get_stackid)
   -U, --user-stack       output user stack trace (frame pointers; JIT names from /tmp/perf-PID.map)
   -a, --address          print virtual address in stacks
@@ -123,7 +125,6 @@ const OPTIONS = {
 
 const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
   ["include", "-I/--include (extra headers: the program is built against vmlinux.h, which has every kernel type)"],
-  ["cgroup-path", "-c/--cgroup-path (cgroup filter)"],
   ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
   ["aggregate", "-A/--aggregate"],
 ];
@@ -132,6 +133,25 @@ const STRING_MAX = 4096;
 /** -b: 65536 pages are 256 MiB per CPU (and the ring buffer stops at 256 MiB in all). */
 const PAGES_MAX = 65536;
 const EVENT_MAX = 32 * 1024;
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** -c: a cgroup v2 directory, as BCC's trace takes it (a path, or relative to the cgroup2 root). */
+function cgroupOption(path: string): string {
+  const dir = cgroupDir(path);
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory()) throw new UsageError(`-c/--cgroup-path: ${dir} is not a directory; give a cgroup v2 directory such as ${cgroupRootHint()}/system.slice`);
+  if (statfsSync(dir).type !== CGROUP2_SUPER_MAGIC) throw new UsageError(`-c/--cgroup-path: ${dir} is not on a cgroup v2 file system (cgroup v2 is at ${cgroupRootHint()})`);
+  return dir;
+}
+
+function cgroupRootHint(): string {
+  try {
+    return cgroup2Root();
+  } catch {
+    return "/sys/fs/cgroup";
+  }
+}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseToolArgs(argv, OPTIONS, HELP);
@@ -145,6 +165,7 @@ export async function run(argv: string[]): Promise<number> {
   const tid = pidOption(o.tid, "-L/--tid");
   if (tgid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");
   const uid = uidOption(o.uid, "--uid");
+  const cgroup = o["cgroup-path"] === undefined ? undefined : cgroupOption(o["cgroup-path"]);
   const stringSize = intOption(o["string-size"], "-Z/--string-size", 1, STRING_MAX) ?? 80;
   const maxEvents = intOption(o["max-events"], "-M/--max-events", 1);
   const duration = durationOption(o.duration);
@@ -160,7 +181,7 @@ export async function run(argv: string[]): Promise<number> {
   // Every probe is read and checked (names, fields, binaries) before anything is compiled.
   const probes = positionals.map((text, i) => resolveProbe(text, i));
   if (o.address && !o["kernel-stack"] && !o["user-stack"]) throw new UsageError("-a/--address goes with -K/--kernel-stack or -U/--user-stack");
-  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"], binaryStrcmp: o.bin_cmp });
+  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"], binaryStrcmp: o.bin_cmp, cgroupFilter: cgroup !== undefined });
   if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
   if (o.verbose) process.stderr.write(`${text}\n`);
 
@@ -181,6 +202,15 @@ export async function run(argv: string[]): Promise<number> {
       trace_self_tgid: o["include-self"] ? 0 : process.pid,
     },
   });
+  if (cgroup !== undefined) {
+    // The map keeps its own reference to the cgroup: the directory's fd is not needed after.
+    const fd = openSync(cgroup, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      coll.map("trace_cgroup").update(0, fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
   using run = new ToolRun({ durationSec: duration });
   for (const p of probes) attach(coll, p, tgid);
 

@@ -3,11 +3,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertDetached } from "../support/kernel.ts";
 import { runTool, runToolIntoHead, tempDir, Workload, type ToolResult } from "../support/tools.ts";
 import { probesAvailable } from "../../src/link/probe.ts";
+import { cgroup2Root } from "../../src/link/cgroup.ts";
 import { which } from "../../src/internal/which.ts";
 import { formatMessage, formatValue, parseFormat } from "../../src/cli/trace/format.ts";
 import { parseProbe, programName } from "../../src/cli/trace/probe.ts";
@@ -109,6 +110,32 @@ test("STRCMP in a filter keeps the strings that start with its literal, as BCC's
   const bad = await runTool(["trace", `t:syscalls:sys_enter_openat (STRCMP(args->filename)) "%s", args->filename`], { timeoutMs: 30_000 });
   assertClearError(bad, 2, /STRCMP in the filter takes a string literal and an expression: STRCMP\("text", arg1\)/);
   await assertDetached(programName(0, "sys_enter_openat"), programName(1, "tsbpf_greet"));
+});
+
+test("-c keeps the tasks of one cgroup v2 and its children, as BCC's trace -c does; a path that is no cgroup is refused", async () => {
+  const cg = join(cgroup2Root(), `tsbpf-trace-${process.pid}`);
+  mkdirSync(cg);
+  const inside = join(dir.path, "c-inside");
+  writeFileSync(inside, "c\n");
+  const c = new Workload(dir.path, "tsbpftrc", `read x < ${inside}`);
+  try {
+    writeFileSync(join(cg, "cgroup.procs"), String(c.pid));
+    const r = await runTool(["trace", "-c", cg, OPENAT], { until: (o) => o.includes(` ${inside}\n`) });
+    assert.equal(r.code, 0, r.err);
+    const rows = r.lines.slice(1).map((l) => l.trim().split(/\s+/));
+    assert.ok(rows.some(([pid]) => Number(pid) === c.pid), r.out);
+    // The shell in the cgroup and the sleeps it forks; not the workloads outside it.
+    assert.deepEqual([...new Set(rows.map(([, , comm]) => comm))].filter((comm) => comm !== "tsbpftrc" && comm !== "sleep"), [], r.out);
+    assert.ok(!rows.some(([pid]) => Number(pid) === a.pid || Number(pid) === b.pid), r.out);
+    const notCgroup = await runTool(["trace", "-c", dir.path, OPENAT], { timeoutMs: 30_000 });
+    assertClearError(notCgroup, 2, /-c\/--cgroup-path: .* is not on a cgroup v2 file system/);
+    await assertDetached(programName(0, "sys_enter_openat"));
+  } finally {
+    c[Symbol.dispose]();
+    // The cgroup can go once the shell and its last sleep have left it.
+    for (let i = 0; i < 100 && readFileSync(join(cg, "cgroup.procs"), "utf8").trim(); i++) await new Promise((r) => setTimeout(r, 50));
+    rmdirSync(cg);
+  }
 });
 
 test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {

@@ -45,6 +45,8 @@ export interface GenerateOptions {
   stackEntries?: number;
   /** -B: STRCMP's quoted text is a C initializer of bytes, not a string. */
   binaryStrcmp?: boolean;
+  /** -c: only tasks under the cgroup in slot 0 of the `trace_cgroup` cgroup array (filled after load). */
+  cgroupFilter?: boolean;
 }
 
 /** A C comment line that cannot end the comment or the line early. */
@@ -115,8 +117,21 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     "\t__type(value, struct tsbpf_trace_scratch);",
     "} trace_scratch SEC(\".maps\");",
     "",
+    ...(opts.cgroupFilter
+      ? [
+          "/* -c: the cgroup the tool puts in slot 0; a task in it or below it passes (BCC's check_current_task). */",
+          "struct {",
+          "\t__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);",
+          "\t__uint(max_entries, 1);",
+          "\t__type(key, u32);",
+          "\t__type(value, u32);",
+          "} trace_cgroup SEC(\".maps\");",
+          "",
+        ]
+      : []),
     "static __always_inline bool trace_skip(u32 tgid, u32 pid, u32 uid)",
     "{",
+    ...(opts.cgroupFilter ? ["\tif (bpf_current_task_under_cgroup(&trace_cgroup, 0) != 1)", "\t\treturn true;"] : []),
     "\tif (trace_targ_tgid && tgid != trace_targ_tgid)",
     "\t\treturn true;",
     "\tif (trace_targ_pid && pid != trace_targ_pid)",
