@@ -36,12 +36,14 @@ PROBE:
   p:LIBRARY:FUNCTION[+OFF] [(FILTER)] ["FORMAT"[, ARG...]]  entry of a user function (uprobe:LIBRARY:FUNCTION)
   r:LIBRARY:FUNCTION [(FILTER)] ["FORMAT"[, ARG...]]       return of a user function (uretprobe:LIBRARY:FUNCTION)
   p::FUNCTION, r::FUNCTION, FUNCTION                       a kernel function (kprobe/kretprobe; not on kernels without kprobes)
+  u:LIBRARY:[PROVIDER:]PROBE [(FILTER)] ["FORMAT"[, ARG...]] a USDT probe (arg1 ... argN: its arguments)
   LIBRARY is a path (/bin/bash), a library name as BCC takes it (c for libc, found with ldconfig -p) or a program on PATH.
   LIBRARY:FUNCTION(TYPE NAME, ...) names and types a function's arguments, for the filter and the arguments.
 
   Values, in the filter and the arguments (C expressions):
     args->FIELD        a tracepoint's field (cat /sys/kernel/tracing/events/CATEGORY/EVENT/format)
-    arg1 ... arg6      a function's arguments (arg2@user: a kernel function's pointer to user memory)
+    arg1 ... arg6      a function's arguments (arg2@user: a kernel function's pointer to user memory),
+                       or a USDT probe's (read where the binary's notes place them)
     retval             the return value (r: probes)
     $pid $tgid $uid $gid $cpu $task   thread id, process id, user id, group id, CPU, current task_struct
     STRCMP("text", EXPR)   true when the string at EXPR starts with text (as BCC compares it)
@@ -92,6 +94,8 @@ examples:
         programs started and processes exiting, with timestamps
   tsbpf trace -K -U 't:syscalls:sys_enter_fsync'
         every fsync(), with the kernel and user stacks that made it
+  tsbpf trace -p 181 'u:/usr/bin/python3:function__entry "%s %s", arg1, arg2'
+        python functions called by process 181 (while a profile or trace function is set), file and name
 `;
 
 const OPTIONS = {
@@ -330,7 +334,7 @@ function ringBytes(pages: number): number {
 /** Each probe through the hook registry (Program.attachTo), its uprobes limited to -p's process. */
 function attach(coll: Collection, p: Probe, tgid: number | undefined): void {
   const program = coll.program(p.programName);
-  const target: HookTarget = p.target.hook === "uprobe" || p.target.hook === "uretprobe" ? { ...p.target, pid: tgid } : p.target;
+  const target: HookTarget = p.target.hook === "uprobe" || p.target.hook === "uretprobe" || p.target.hook === "usdt" ? { ...p.target, pid: tgid } : p.target;
   try {
     program.attachTo(target);
   } catch (err) {

@@ -138,6 +138,45 @@ test("-c keeps the tasks of one cgroup v2 and its children, as BCC's trace -c do
   }
 });
 
+const USDT_PROGRAM = String.raw`
+#include <sys/sdt.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+	for (long i = 0;; i++) {
+		char name[32];
+		strcpy(name, "hello usdt"); /* on the stack: paged in when the probe reads it */
+		DTRACE_PROBE2(tsbpf, tick, i, name);
+		usleep(50000);
+	}
+}
+`;
+
+test("u:LIBRARY:[PROVIDER:]PROBE: a USDT probe's arguments where its notes place them, with a filter and -p; unknown probes and arguments are named", async () => {
+  const bin = join(dir.path, "tsbpfusdt");
+  writeFileSync(`${bin}.c`, USDT_PROGRAM);
+  execFileSync(which("cc") ?? "gcc", ["-O1", "-o", bin, `${bin}.c`]);
+  const child = spawn(bin, [], { stdio: "ignore" });
+  try {
+    const ticks = (out: string) => out.split("\n").filter((l) => /\stick\s+tick /.test(l));
+    const r = await runTool(["trace", "-p", String(child.pid), `u:${bin}:tsbpf:tick (arg1 % 2 == 0) "tick %d %s", arg1, arg2`], { until: (o) => ticks(o).length >= 3 });
+    assert.equal(r.code, 0, r.err);
+    for (const l of ticks(r.out)) {
+      const m = /^(\d+)\s.* tick (\d+) hello usdt$/.exec(l);
+      assert.ok(m && Number(m[1]) === child.pid && Number(m[2]) % 2 === 0, l);
+    }
+    await assertDetached(programName(0, "tick"));
+    const [nosuch, arg] = await Promise.all([
+      runTool(["trace", `u:${bin}:nosuch`], { timeoutMs: 30_000 }),
+      runTool(["trace", `u:${bin}:tick "%d", arg3`], { timeoutMs: 30_000 }),
+    ]);
+    assertClearError(nosuch, 2, /has no USDT probe nosuch; its probes: tsbpf:tick$/);
+    assertClearError(arg, 2, /"arg3" in the argument "arg3": the USDT probe tsbpf:tick has 2 arguments$/);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
+
 test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {
   const r = await runTool(["trace", "--json", "-t", "-M", "6", "-p", String(a.pid), OPENAT], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.err);
@@ -229,7 +268,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
   assertClearError(tracepoint, 1, /tracepoint syscalls:sys_enter_nosuch does not exist on this kernel/);
   assertClearError(filter, 2, /the filter has no closing "\)"/);
   assertClearError(conversion, 2, /"%q": the conversion %q is not supported\. Supported: %d/);
-  assertClearError(usdt, 2, /USDT probes \(u:\) are not supported/);
+  assertClearError(usdt, 2, /has no USDT probe pthread_create/);
   assertClearError(stack, 2, /-A\/--aggregate is not supported/);
   assertClearError(compileError, 2, /the C of the probes does not compile/);
   assert.match(compileError.err, /probe 1 filter:1:\d+: error: use of undeclared identifier 'nosuchvar'/);

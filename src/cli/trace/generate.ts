@@ -78,6 +78,7 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     "#include <bpf/bpf_tracing.h>",
     "#include <bpf/bpf_core_read.h>",
     "#include <tsbpf.h>",
+    ...(probes.some((p) => p.kind === "usdt") ? ["/* u: probes read their arguments as the binary's USDT notes say (bpf_usdt_arg) */", "#include <bpf/usdt.bpf.h>"] : []),
     "",
     "/* arg6: libbpf before 1.2 has no PT_REGS_PARM6 */",
     "#ifndef PT_REGS_PARM6",

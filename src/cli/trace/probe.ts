@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ElfError, ElfFile } from "../../elf/index.ts";
+import { parseUsdtArgs, readUsdtProbes, type UsdtProbe } from "../../elf/usdt.ts";
 import { which } from "../../internal/which.ts";
 import { findBinary as findBinaryByRule, findLibrary as findLibraryByRule } from "../../internal/binaries.ts";
 import { syscallOfFunction, syscallPrefix } from "../../link/syscall.ts";
@@ -21,7 +22,7 @@ import { UsageError } from "../tool.ts";
 import { FormatError, parseFormat, unescapeC, type Conversion, type ParsedFormat } from "./format.ts";
 
 /** The hook kinds of the registry (link/hooks.ts) that tsbpf trace writes. */
-export type ProbeKind = Extract<HookKind, "tracepoint" | "kprobe" | "kretprobe" | "uprobe" | "uretprobe">;
+export type ProbeKind = Extract<HookKind, "tracepoint" | "kprobe" | "kretprobe" | "uprobe" | "uretprobe" | "usdt">;
 
 /** A probe as written, split into its parts. */
 export interface ProbeSyntax {
@@ -65,8 +66,11 @@ export interface Probe {
   allFields?: FormatField[];
   /** uprobes: the binary, resolved. kprobes: undefined. */
   path?: string;
-  /** kprobes and uprobes: the function. */
+  /** kprobes and uprobes: the function. USDT: the probe's name. */
   symbol?: string;
+  /** USDT: the probe's provider and how many arguments it has. */
+  provider?: string;
+  usdtArgs?: number;
   offset: number;
   /** The signature's parameters, each with the C of its argument (the value of argN). */
   signature: { type: string; name: string; c: string }[];
@@ -239,15 +243,40 @@ export function programName(index: number, display: string): string {
 /** Parses and resolves a probe: throws UsageError (bad text or names) or AttachError (no such tracepoint). */
 export function resolveProbe(raw: string, index: number): Probe {
   const s = parseProbe(raw);
-  if (s.type === "u") {
-    return fail(raw, "USDT probes (u:) are not supported by tsbpf trace; probe the function around the USDT site with p:LIBRARY:FUNCTION, or use a tracepoint");
-  }
   let kind: ProbeKind;
   let category: string | undefined;
   let event: string | undefined;
   let path: string | undefined;
   let symbol: string | undefined;
-  if (s.type === "t" || (s.type === undefined && tracepointPresent(s.parts[0], s.parts[1]))) {
+  let provider: string | undefined;
+  let usdtArgs: number | undefined;
+  if (s.type === "u") {
+    // u:LIBRARY:PROBE or u:LIBRARY:PROVIDER:PROBE, as BCC's trace takes them.
+    if (s.parts.length < 2 || s.parts.length > 3 || !s.parts[0]) return fail(raw, "a USDT probe is u:LIBRARY:PROBE or u:LIBRARY:PROVIDER:PROBE, e.g. u:/usr/bin/python3:function__entry");
+    if (s.offset) return fail(raw, "a USDT probe takes no +OFFSET");
+    if (s.signature.length) return fail(raw, "a USDT probe has no function signature: its values are arg1 ... argN of the probe");
+    kind = "usdt";
+    path = findBinary(raw, s.parts[0], undefined);
+    const wanted = s.parts[s.parts.length - 1]!;
+    const wantedProvider = s.parts.length === 3 ? s.parts[1] : undefined;
+    let probes: UsdtProbe[];
+    try {
+      probes = readUsdtProbes(ElfFile.open(path));
+    } catch (err) {
+      if (err instanceof ElfError) return fail(raw, err.message.replace(/^ELF: /, ""));
+      throw err;
+    }
+    const found = probes.filter((p) => p.name === wanted && (wantedProvider === undefined || p.provider === wantedProvider));
+    const providers = [...new Set(found.map((p) => p.provider))];
+    if (!found.length) {
+      const names = [...new Set(probes.map((p) => `${p.provider}:${p.name}`))];
+      return fail(raw, `${path} has no USDT probe ${wantedProvider ? `${wantedProvider}:` : ""}${wanted}; ${names.length ? `its probes: ${names.slice(0, 20).join(", ")}${names.length > 20 ? ", ..." : ""}` : "it has no USDT probes (.note.stapsdt)"}`);
+    }
+    if (providers.length > 1) return fail(raw, `${wanted} is a probe of several providers in ${path} (${providers.join(", ")}): write u:LIBRARY:PROVIDER:${wanted}`);
+    provider = providers[0]!;
+    symbol = wanted;
+    usdtArgs = Math.max(...found.map((p) => parseUsdtArgs(p.argText).length));
+  } else if (s.type === "t" || (s.type === undefined && tracepointPresent(s.parts[0], s.parts[1]))) {
     if (s.parts.length !== 2 || !s.parts[0]) return fail(raw, "a tracepoint is t:CATEGORY:EVENT, e.g. t:syscalls:sys_enter_openat");
     if (s.offset) return fail(raw, "a tracepoint takes no +OFFSET");
     if (s.signature.length) return fail(raw, "a tracepoint has no function signature: its values are args->FIELD");
@@ -279,7 +308,7 @@ export function resolveProbe(raw: string, index: number): Probe {
 
   const display = kind === "tracepoint" ? event! : symbol!;
   const probe: Probe = {
-    raw, index, kind, category, event, path, symbol,
+    raw, index, kind, category, event, path, symbol, provider, usdtArgs,
     offset: s.offset,
     signature: [],
     filter: "",
@@ -293,7 +322,9 @@ export function resolveProbe(raw: string, index: number): Probe {
         ? { hook: kind, category: category!, event: event! }
         : kind === "kprobe" || kind === "kretprobe"
           ? { hook: kind, symbol: symbol!, offset: s.offset }
-          : { hook: kind, path: path!, symbol: symbol!, offset: s.offset || undefined },
+          : kind === "usdt"
+            ? { hook: kind, path: path!, provider: provider!, name: symbol! }
+            : { hook: kind, path: path!, symbol: symbol!, offset: s.offset || undefined },
   };
   if (kind === "tracepoint") {
     const text = readFormat(category!, event!);
@@ -460,6 +491,12 @@ class Rewriter {
       if (/^arg[1-6]$/.test(name)) {
         const n = Number(name[3]);
         if (isTracepoint) this.#fail(`"${name}" in ${what}: a tracepoint's values are args->FIELD; the fields of ${p.category}:${p.event} are: ${this.#fieldList()}`);
+        if (p.kind === "usdt") {
+          if (n > p.usdtArgs!) this.#fail(`"${name}" in ${what}: the USDT probe ${p.provider}:${p.symbol} has ${p.usdtArgs} argument${p.usdtArgs === 1 ? "" : "s"}`);
+          // usdt.bpf.h reads the argument as its spec in the binary's note says (register, memory, constant).
+          out.push(`({ long __a = 0; bpf_usdt_arg(ctx, ${n - 1}, &__a); (u64)__a; })`);
+          continue;
+        }
         if (this.#syscallWrapper) {
           if (n > 5) this.#fail(`arg6 of a syscall function is not supported; use the tracepoint syscalls:sys_enter_${syscallOfFunction(p.symbol!)}`);
           out.push(`((u64)PT_REGS_PARM${n}_CORE_SYSCALL(PT_REGS_SYSCALL_REGS(ctx)))`);
