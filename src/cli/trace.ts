@@ -70,6 +70,7 @@ options:
   -a, --address          print virtual address in stacks
   -B, --bin_cmp          STRCMP's quotes hold a C initializer of bytes: STRCMP("{0x7f, 'E'}", arg1)
   -f, --msg-filter TEXT  only events whose message contains TEXT
+  -A, --aggregate        count identical events (with -M) and print each once with its count, most frequent first
   -b, --buffer-pages N   pages per CPU of the perf buffer (default 64; the ring buffer gets as many bytes in all)
   -d, --duration SECS    stop after this many seconds
       --json             one JSON object per event instead of columns
@@ -130,7 +131,6 @@ const OPTIONS = {
 const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
   ["include", "-I/--include (extra headers: the program is built against vmlinux.h, which has every kernel type)"],
   ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
-  ["aggregate", "-A/--aggregate"],
 ];
 
 const STRING_MAX = 4096;
@@ -172,6 +172,7 @@ export async function run(argv: string[]): Promise<number> {
   const cgroup = o["cgroup-path"] === undefined ? undefined : cgroupOption(o["cgroup-path"]);
   const stringSize = intOption(o["string-size"], "-Z/--string-size", 1, STRING_MAX) ?? 80;
   const maxEvents = intOption(o["max-events"], "-M/--max-events", 1);
+  if (o.aggregate && maxEvents === undefined) throw new UsageError("-M/--max-events should be specified with -A/--aggregate");
   const duration = durationOption(o.duration);
   const pages = intOption(o["buffer-pages"], "-b/--buffer-pages", 1, PAGES_MAX) ?? 64;
   if ((pages & (pages - 1)) !== 0) throw new UsageError(`-b/--buffer-pages expects a power of two, got ${pages}`);
@@ -239,6 +240,7 @@ export async function run(argv: string[]): Promise<number> {
     return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
   };
   let printed = 0;
+  const aggregated = o.aggregate ? new Map<string, { count: number; record: object }>() : undefined;
   // Stacks are read as their events arrive, while their processes still run.
   const symbolizer = new Symbolizer();
   const stackMap = o["kernel-stack"] || o["user-stack"] ? coll.map("stacks") : undefined;
@@ -287,7 +289,16 @@ export async function run(argv: string[]): Promise<number> {
     const seconds = Number(ts - start) / 1e9;
     const kstack = o["kernel-stack"] ? stackFrames(view.getInt32(offset + HEADER.kstack, le), -1) : undefined;
     const ustack = o["user-stack"] ? stackFrames(view.getInt32(offset + HEADER.ustack, le), tgidOf) : undefined;
-    if (o.json) {
+    if (aggregated) {
+      // -A: identical events (line and stacks, as BCC compares them) counted, printed at the end.
+      const text = [
+        `${String(tgidOf).padEnd(7)} ${String(pid).padEnd(7)} ${comm.padEnd(15)} ${probe.display.padEnd(16)} ${message}`,
+        ...[...(kstack ?? []), ...(ustack ?? [])].map((f) => `        ${f}`),
+      ].join("\n");
+      const seen = aggregated.get(text);
+      if (seen) seen.count++;
+      else aggregated.set(text, { count: 1, record: { pid: tgidOf, tid: pid, comm, func: probe.display, probe: index + 1, message, ...(kstack ? { kernel_stack: kstack } : {}), ...(ustack ? { user_stack: ustack } : {}) } });
+    } else if (o.json) {
       out.json({
         ...(showTime ? { time: o.timestamp ? (o["unix-timestamp"] ? startReal + seconds : seconds) : clock() } : {}),
         cpu, pid: tgidOf, tid: pid, uid: view.getUint32(offset + HEADER.uid, le), comm, func: probe.display, probe: index + 1,
@@ -315,6 +326,13 @@ export async function run(argv: string[]): Promise<number> {
   });
   await run.stopped;
   finishEvents("trace", run, reader, { json: o.json, hint: "with a perf buffer, -b gives it more pages" });
+  if (aggregated) {
+    // BCC's order and form: the most frequent first, "EVENT-->COUNT N" and a blank line.
+    for (const [text, { count, record }] of [...aggregated].sort((a, b) => b[1].count - a[1].count)) {
+      if (o.json) out.json({ ...record, count });
+      else out.line(`${text}\n-->COUNT ${count}\n`);
+    }
+  }
   return 0;
 }
 

@@ -195,6 +195,18 @@ test("-p keeps one process in the kernel, --json gives the fields, -M stops afte
   await assertDetached(...([[0, "sys_enter_openat"]] as [number, string][]).map(([i, d]) => programName(i, d)));
 });
 
+test("-A counts identical events up to -M and prints each once with its count, most frequent first, as BCC's trace -A", async () => {
+  const r = await runTool(["trace", "-A", "-M", "10", "-p", String(prog.pid), `p:${binary}:tsbpf_add "%d+%d", arg1, arg2`], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.err);
+  // The workload calls tsbpf_add(40, 2) then tsbpf_add(-5, 3) every 0.1 s: two events, 5 of each in 10.
+  const counts = [...r.out.matchAll(/ tsbpf_add +(\S+)\n-->COUNT (\d+)\n/g)].map(([, msg, n]) => [msg, Number(n)] as const);
+  assert.deepEqual(new Set(counts.map(([msg]) => msg)), new Set(["40+2", "-5+3"]), r.out);
+  assert.equal(counts.reduce((n, [, c]) => n + c, 0), 10, r.out);
+  assert.ok(counts[0]![1] >= counts[1]![1], "the most frequent first");
+  const refused = await runTool(["trace", "-A", OPENAT], { timeoutMs: 30_000 });
+  assertClearError(refused, 2, /-M\/--max-events should be specified with -A\/--aggregate/);
+});
+
 test("uprobes and uretprobes on a binary's functions and on libc: arg1, arg2, %s of a user string, retval with a filter", async () => {
   const probes = [
     `p:${binary}:tsbpf_add "%d+%d", arg1, arg2`,
@@ -254,7 +266,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
     run(`t:syscalls:sys_enter_openat (args->flags & 1 "%s", args->filename`),
     run(`t:syscalls:sys_enter_openat "%q", args->filename`),
     run("u:pthread:pthread_create"),
-    run("-A", OPENAT),
+    run("-s", "/tmp/syms", OPENAT),
     run(`t:syscalls:sys_enter_openat (nosuchvar > 1)`),
     run(`p:${binary}:no_such_function`),
     run("--help"),
@@ -269,7 +281,7 @@ test("mistakes and what tsbpf trace cannot do get a clear one-line answer", asyn
   assertClearError(filter, 2, /the filter has no closing "\)"/);
   assertClearError(conversion, 2, /"%q": the conversion %q is not supported\. Supported: %d/);
   assertClearError(usdt, 2, /has no USDT probe pthread_create/);
-  assertClearError(stack, 2, /-A\/--aggregate is not supported/);
+  assertClearError(stack, 2, /-s\/--sym_file_list \(symbol files for stacks\) is not supported/);
   assertClearError(compileError, 2, /the C of the probes does not compile/);
   assert.match(compileError.err, /probe 1 filter:1:\d+: error: use of undeclared identifier 'nosuchvar'/);
   assertClearError(symbol, 2, /symbol 'no_such_function' not found in /);
