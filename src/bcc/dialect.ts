@@ -143,6 +143,11 @@ export const TRACEPOINT_VARIANT_SUFFIX = "__tp";
 
 const DROPPED_INCLUDE = /^(uapi\/|linux\/|net\/|asm\/|asm-generic\/|trace\/|generated\/|bcc\/helpers\.h$)/;
 
+/** Whether `#include <path>` names a kernel header, whose types vmlinux.h already has (BCC programs and trace -I include them). */
+export function isKernelHeader(path: string): boolean {
+  return DROPPED_INCLUDE.test(path);
+}
+
 const HASH_METHODS = ["lookup", "lookup_or_try_init", "lookup_or_init", "update", "insert", "delete", "increment", "atomic_increment"];
 const METHODS: Record<TableKind, string[]> = {
   hash: HASH_METHODS,

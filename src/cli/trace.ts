@@ -5,7 +5,7 @@
 // formatted here, from the raw values each event carries.
 import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from "node:fs";
 import { availableParallelism, endianness } from "node:os";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { readStack } from "../maps/stack.ts";
 import { Symbolizer, UNKNOWN } from "../symbolize/index.ts";
 import { Collection } from "../collection.ts";
@@ -17,6 +17,7 @@ import { AttachError } from "../link/errors.ts";
 import { cgroup2Root, cgroupDir } from "../link/cgroup.ts";
 import { fallbackFor, type HookTarget } from "../link/hooks.ts";
 import { parseFormat as parseTracepointFormat, readFormat } from "../bcc/tracepoint.ts";
+import { isKernelHeader } from "../bcc/dialect.ts";
 import { ksym, sym } from "../bcc/symbols.ts";
 import { which } from "../internal/which.ts";
 import { tracefsDir } from "../tracing/tracefs.ts";
@@ -70,6 +71,7 @@ options:
   -a, --address          print virtual address in stacks
   -B, --bin_cmp          STRCMP's quotes hold a C initializer of bytes: STRCMP("{0x7f, 'E'}", arg1)
   -f, --msg-filter TEXT  only events whose message contains TEXT
+  -I, --include HEADER   a header to include (kernel headers need none: vmlinux.h has every kernel type)
   -A, --aggregate        count identical events (with -M) and print each once with its count, most frequent first
   -b, --buffer-pages N   pages per CPU of the perf buffer (default 64; the ring buffer gets as many bytes in all)
   -d, --duration SECS    stop after this many seconds
@@ -129,7 +131,6 @@ const OPTIONS = {
 } as const;
 
 const UNSUPPORTED: [keyof typeof OPTIONS, string][] = [
-  ["include", "-I/--include (extra headers: the program is built against vmlinux.h, which has every kernel type)"],
   ["sym_file_list", "-s/--sym_file_list (symbol files for stacks)"],
 ];
 
@@ -139,6 +140,23 @@ const PAGES_MAX = 65536;
 const EVENT_MAX = 32 * 1024;
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * -I HEADER, as BCC's trace takes it ("x.h", <x.h> or "\"x.h\""): a kernel header is left out
+ * (vmlinux.h has every kernel type), a file that exists is included by its full path, any other
+ * name as <HEADER> from the system's include directories, where it must be.
+ */
+function includeOption(text: string): string[] {
+  const name = text.replace(/^[<"](.*)[>"]$/, "$1").trim();
+  if (!name) throw new UsageError("-I/--include expects a header, e.g. -I linux/fs.h or -I ./my.h");
+  if (isKernelHeader(name)) return [];
+  if (existsSync(name)) return [JSON.stringify(resolve(name))];
+  const dirs = ["/usr/local/include", "/usr/include", `/usr/include/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`];
+  if (!dirs.some((d) => existsSync(join(d, name)))) {
+    throw new UsageError(`-I/--include: cannot find ${name}: it is not a kernel header (vmlinux.h has those), not a file, and not in ${dirs.join(", ")}`);
+  }
+  return [`<${name}>`];
+}
 
 /** -c: a cgroup v2 directory, as BCC's trace takes it (a path, or relative to the cgroup2 root). */
 function cgroupOption(path: string): string {
@@ -170,6 +188,7 @@ export async function run(argv: string[]): Promise<number> {
   if (tgid !== undefined && tid !== undefined) throw new UsageError("only one of -p/--pid and -L/--tid may be given");
   const uid = uidOption(o.uid, "--uid");
   const cgroup = o["cgroup-path"] === undefined ? undefined : cgroupOption(o["cgroup-path"]);
+  const includes = (o.include ?? []).flatMap(includeOption);
   const stringSize = intOption(o["string-size"], "-Z/--string-size", 1, STRING_MAX) ?? 80;
   const maxEvents = intOption(o["max-events"], "-M/--max-events", 1);
   if (o.aggregate && maxEvents === undefined) throw new UsageError("-M/--max-events should be specified with -A/--aggregate");
@@ -186,7 +205,7 @@ export async function run(argv: string[]): Promise<number> {
   // Every probe is read and checked (names, fields, binaries) before anything is compiled.
   const probes = positionals.map((text, i) => resolveProbe(text, i));
   if (o.address && !o["kernel-stack"] && !o["user-stack"]) throw new UsageError("-a/--address goes with -K/--kernel-stack or -U/--user-stack");
-  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"], binaryStrcmp: o.bin_cmp, cgroupFilter: cgroup !== undefined });
+  const { text, layouts } = generateProgram(probes, { stringSize, ringBytes: ringBytes(pages), kernelStack: o["kernel-stack"], userStack: o["user-stack"], binaryStrcmp: o.bin_cmp, cgroupFilter: cgroup !== undefined, includes });
   if (layouts.some((l) => l.size > EVENT_MAX)) throw new UsageError(`the strings of one probe need more than ${EVENT_MAX} bytes per event: lower -Z/--string-size`);
   if (o.verbose) process.stderr.write(`${text}\n`);
 

@@ -177,6 +177,19 @@ test("u:LIBRARY:[PROVIDER:]PROBE: a USDT probe's arguments where its notes place
   }
 });
 
+test("-I: a header of the user's is included by path, a kernel header is left to vmlinux.h, an unknown one is named", async () => {
+  const header = join(dir.path, "tsbpf-trace.h");
+  writeFileSync(header, "#define TSBPF_TRACE_WANTED(flags) (((flags) & 0100) != 0)\n");
+  const r = await runTool(
+    ["trace", "-I", "linux/fs.h", "-I", header, `t:syscalls:sys_enter_openat (TSBPF_TRACE_WANTED(args->flags)) "%s", args->filename`],
+    { until: (o) => o.includes(` ${createdA}\n`) },
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.ok(!r.out.includes(` ${plainA}\n`), "the header's filter let a read-only open through");
+  const missing = await runTool(["trace", "-I", "nosuch/tsbpf.h", OPENAT], { timeoutMs: 60_000 });
+  assertClearError(missing, 2, /-I\/--include: cannot find nosuch\/tsbpf\.h: it is not a kernel header/);
+});
+
 test("-p keeps one process in the kernel, --json gives the fields, -M stops after N events", async () => {
   const r = await runTool(["trace", "--json", "-t", "-M", "6", "-p", String(a.pid), OPENAT], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.err);

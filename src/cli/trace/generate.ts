@@ -45,6 +45,8 @@ export interface GenerateOptions {
   stackEntries?: number;
   /** -B: STRCMP's quoted text is a C initializer of bytes, not a string. */
   binaryStrcmp?: boolean;
+  /** -I: headers to include after tsbpf's ("<x.h>" or "\"/path/x.h\"", as #include takes them). */
+  includes?: string[];
   /** -c: only tasks under the cgroup in slot 0 of the `trace_cgroup` cgroup array (filled after load). */
   cgroupFilter?: boolean;
 }
@@ -78,6 +80,7 @@ export function generateProgram(probes: Probe[], opts: GenerateOptions): { text:
     "#include <bpf/bpf_tracing.h>",
     "#include <bpf/bpf_core_read.h>",
     "#include <tsbpf.h>",
+    ...(opts.includes ?? []).map((h) => `#include ${h}`),
     ...(probes.some((p) => p.kind === "usdt") ? ["/* u: probes read their arguments as the binary's USDT notes say (bpf_usdt_arg) */", "#include <bpf/usdt.bpf.h>"] : []),
     "",
     "/* arg6: libbpf before 1.2 has no PT_REGS_PARM6 */",
