@@ -27,7 +27,8 @@ import { generateProgram, HEADER, type EventLayout } from "./trace/generate.ts";
 import { findLibrary, parseProbe, resolveProbe, type Probe } from "./trace/probe.ts";
 
 const HELP = `usage: tsbpf trace [-h] [-p PID] [-L TID] [--uid UID] [-v] [-Z STRING_SIZE] [-S] [-M MAX_EVENTS]
-                   [-t] [-u] [-T] [-C] [-n NAME] [-f MSG_FILTER] [-b PAGES] [-d SECS] [--json]
+                   [-t] [-u] [-T] [-C] [-c CGROUP_PATH] [-n NAME] [-f MSG_FILTER] [-B] [-I HEADER]
+                   [-K] [-U] [-a] [-A] [-b PAGES] [-d SECS] [--json]
                    PROBE [PROBE ...]
 
 Attach to tracepoints and functions and print a trace message for each hit, until Ctrl-C.
